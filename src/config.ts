@@ -1,0 +1,179 @@
+// Configuration: flags > MSGBUS_* environment > beuss's old variables > defaults, resolved once
+// into a typed Config. The SETTINGS table is the one place a setting is named and described.
+
+import { BusError } from "./core/errors.ts";
+
+type Kind = "string" | "port" | "size" | "count" | "duration" | "choice";
+
+export interface Setting {
+  key: keyof Config;
+  flag: string;
+  env: string;
+  /** Older variable names still honoured (the beuss tool's). */
+  fallbackEnv?: string[];
+  kind: Kind;
+  default: string | undefined;
+  choices?: string[];
+  description: string;
+  /** Which side reads it: the server, the client, or both. */
+  side: "server" | "client" | "both";
+}
+
+export const SETTINGS: Setting[] = [
+  { key: "host", flag: "host", env: "MSGBUS_HOST", fallbackEnv: ["BHOST"], kind: "string", default: "127.0.0.1", side: "both", description: "address the server binds, or the client's server" },
+  { key: "port", flag: "port", env: "MSGBUS_PORT", fallbackEnv: ["BPORT"], kind: "port", default: "6552", side: "both", description: "TCP (RESP) port" },
+  { key: "httpPort", flag: "http-port", env: "MSGBUS_HTTP_PORT", kind: "port", default: "6553", side: "server", description: "HTTP/SSE/WebSocket port (0 turns HTTP off)" },
+  { key: "url", flag: "url", env: "MSGBUS_URL", kind: "string", default: undefined, side: "client", description: "where a client connects: tcp://, tls://, http(s)://, ws(s):// (default tcp://HOST:PORT)" },
+  { key: "token", flag: "token", env: "MSGBUS_TOKEN", kind: "string", default: undefined, side: "both", description: "auth token (server: required of clients; client: sent)" },
+  { key: "data", flag: "data", env: "MSGBUS_DATA", kind: "string", default: undefined, side: "server", description: "directory for durable storage (default: memory only)" },
+  { key: "fsync", flag: "fsync", env: "MSGBUS_FSYNC", kind: "choice", choices: ["process", "always"], default: "process", side: "server", description: "durable mode: survive a process crash (process) or a power cut too (always)" },
+  { key: "maxMessageSize", flag: "max-message-size", env: "MSGBUS_MAX_MESSAGE_SIZE", fallbackEnv: ["BMAXMESSAGESIZE"], kind: "size", default: "1048576", side: "server", description: "largest payload in bytes" },
+  { key: "maxQueue", flag: "max-queue", env: "MSGBUS_MAX_QUEUE", kind: "count", default: "100000", side: "server", description: "most messages queued per topic" },
+  { key: "maxQueueBytes", flag: "max-queue-bytes", env: "MSGBUS_MAX_QUEUE_BYTES", kind: "size", default: "64MiB", side: "server", description: "most bytes queued per topic (payload + 96 bytes per message)" },
+  { key: "maxMemory", flag: "max-memory", env: "MSGBUS_MAX_MEMORY", kind: "size", default: "256MiB", side: "server", description: "most bytes queued over all topics (same measure)" },
+  { key: "overflow", flag: "overflow", env: "MSGBUS_OVERFLOW", kind: "choice", choices: ["drop-oldest", "reject"], default: "drop-oldest", side: "server", description: "full topic: drop-oldest or reject" },
+  { key: "maxAge", flag: "max-age", env: "MSGBUS_MAX_AGE", kind: "duration", default: "0", side: "server", description: "queued messages older than this expire (0: never)" },
+  { key: "maxTopics", flag: "max-topics", env: "MSGBUS_MAX_TOPICS", kind: "count", default: "10000", side: "server", description: "most topics" },
+  { key: "leaseTime", flag: "lease-time", env: "MSGBUS_LEASE_TIME", kind: "duration", default: "30s", side: "server", description: "lease time when a consumer does not say" },
+  { key: "maxDeliveries", flag: "max-deliveries", env: "MSGBUS_MAX_DELIVERIES", kind: "count", default: "5", side: "both", description: "deliveries before a message goes to <topic>.dead" },
+  { key: "sendBuffer", flag: "send-buffer", env: "MSGBUS_SEND_BUFFER", kind: "size", default: "8MiB", side: "server", description: "most unsent bytes per connection before it is cut off as a slow consumer" },
+  { key: "maxConnections", flag: "max-connections", env: "MSGBUS_MAX_CONNECTIONS", kind: "count", default: "10000", side: "server", description: "most client connections over all transports" },
+  { key: "tlsCert", flag: "tls-cert", env: "MSGBUS_TLS_CERT", kind: "string", default: undefined, side: "server", description: "PEM certificate: TLS on every listener" },
+  { key: "tlsKey", flag: "tls-key", env: "MSGBUS_TLS_KEY", kind: "string", default: undefined, side: "server", description: "PEM private key for --tls-cert" },
+  { key: "logLevel", flag: "log-level", env: "MSGBUS_LOG_LEVEL", kind: "choice", choices: ["error", "warn", "info", "debug"], default: "info", side: "server", description: "log level" },
+  { key: "logFormat", flag: "log-format", env: "MSGBUS_LOG_FORMAT", kind: "choice", choices: ["text", "json"], default: "text", side: "server", description: "log format (json: one object per line)" },
+];
+
+export interface Config {
+  host: string;
+  port: number;
+  httpPort: number;
+  url: string | undefined;
+  token: string | undefined;
+  data: string | undefined;
+  fsync: "process" | "always";
+  maxMessageSize: number;
+  maxQueue: number;
+  maxQueueBytes: number;
+  maxMemory: number;
+  overflow: "drop-oldest" | "reject";
+  maxAge: number;
+  maxTopics: number;
+  leaseTime: number;
+  maxDeliveries: number;
+  sendBuffer: number;
+  maxConnections: number;
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  logLevel: "error" | "warn" | "info" | "debug";
+  logFormat: "text" | "json";
+}
+
+export type Flags = Record<string, unknown>;
+export type Environment = Record<string, string | undefined>;
+
+/** Resolves every setting: flags (citty's parsed args, by flag name) > environment > defaults. */
+export function resolveConfig(flags: Flags = {}, env: Environment = process.env): Config {
+  const config: Record<string, unknown> = {};
+  for (const setting of SETTINGS) {
+    const { raw, source } = pick(setting, flags, env);
+    config[setting.key] = raw === undefined ? undefined : parseSetting(setting, raw, source);
+  }
+  return config as unknown as Config;
+}
+
+function pick(setting: Setting, flags: Flags, env: Environment): { raw: string | undefined; source: string } {
+  const flag = flags[setting.flag] ?? flags[camel(setting.flag)];
+  if (flag !== undefined && flag !== "") return { raw: String(flag), source: `--${setting.flag}` };
+  for (const name of [setting.env, ...(setting.fallbackEnv ?? [])]) {
+    const value = env[name];
+    if (value !== undefined && value !== "") return { raw: value, source: name };
+  }
+  return { raw: setting.default, source: "default" };
+}
+
+function camel(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+function parseSetting(setting: Setting, raw: string, source: string): unknown {
+  const bad = (why: string) => new BusError("BAD_REQUEST", `${source}: ${why} (got "${raw}")`);
+  switch (setting.kind) {
+    case "string":
+      return raw;
+    case "port": {
+      const n = Number(raw);
+      if (!Number.isInteger(n) || n < 0 || n > 65535) throw bad("a port is a whole number from 0 to 65535");
+      return n;
+    }
+    case "count": {
+      const n = Number(raw);
+      if (!Number.isInteger(n) || n < 1) throw bad("expected a whole number of at least 1");
+      return n;
+    }
+    case "size": {
+      const n = parseSize(raw);
+      if (n === undefined) throw bad("expected a size in bytes, e.g. 1048576, 64KiB, 1MiB, 2GB");
+      return n;
+    }
+    case "duration": {
+      const n = parseDuration(raw);
+      if (n === undefined) throw bad("expected a duration, e.g. 500ms, 30s, 5m, 1h (a plain number is seconds)");
+      return n;
+    }
+    case "choice":
+      if (!setting.choices!.includes(raw)) throw bad(`expected one of ${setting.choices!.join(", ")}`);
+      return raw;
+  }
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1024,
+  kb: 1000,
+  kib: 1024,
+  m: 1048576,
+  mb: 1000000,
+  mib: 1048576,
+  g: 1073741824,
+  gb: 1000000000,
+  gib: 1073741824,
+};
+
+/** "1048576", "64KiB", "1MiB", "2GB" -> bytes; undefined when not a size. */
+export function parseSize(text: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
+  if (!m) return undefined;
+  const unit = SIZE_UNITS[m[2]!.toLowerCase()];
+  if (unit === undefined) return undefined;
+  return Math.floor(Number(m[1]) * unit);
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, "": 1000, m: 60000, h: 3600000, d: 86400000 };
+
+/** "500ms", "30s", "5m", "1h", "2d", or a plain number of seconds -> milliseconds. */
+export function parseDuration(text: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|)\s*$/.exec(text);
+  if (!m) return undefined;
+  return Math.round(Number(m[1]) * DURATION_UNITS[m[2]!]!);
+}
+
+/** The client's server address: --url, else tcp://host:port. */
+export function clientUrl(config: Config): string {
+  if (config.url) return config.url;
+  const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+  return `tcp://${host}:${config.port}`;
+}
+
+/** citty argument definitions for the settings one side reads, shared by every command. */
+export function settingArgs(side: "server" | "client"): Record<string, { type: "string"; description: string; valueHint?: string }> {
+  const args: Record<string, { type: "string"; description: string; valueHint?: string }> = {};
+  for (const s of SETTINGS) {
+    if (s.side !== side && s.side !== "both") continue;
+    const fallback = s.fallbackEnv ? `, ${s.fallbackEnv.join(", ")}` : "";
+    const dflt = s.default !== undefined ? `; default ${s.default}` : "";
+    args[s.flag] = { type: "string", description: `${s.description} (${s.env}${fallback}${dflt})` };
+  }
+  return args;
+}

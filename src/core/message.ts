@@ -1,0 +1,22 @@
+// The message as the bus keeps and hands it out.
+
+export interface Message {
+  /** Per-topic sequence number: starts at 1, strictly increasing, never reused. */
+  readonly id: number;
+  readonly topic: string;
+  /** Server time in ms when the message was written. */
+  readonly created: number;
+  /** Bytes, delivered byte-for-byte. */
+  readonly payload: Uint8Array;
+  /** How many times it has been handed to a consumer (raised on every take). */
+  deliveries: number;
+  /** For a message in a dead-letter topic: where it came from. */
+  readonly origin?: { readonly topic: string; readonly id: number };
+}
+
+/** Approximate memory one queued message costs beyond its payload (objects, indexes). */
+export const MESSAGE_OVERHEAD = 96;
+
+export function messageCost(payloadLength: number): number {
+  return payloadLength + MESSAGE_OVERHEAD;
+}

@@ -1,0 +1,85 @@
+// One topic's state: its queue, leases, subscribers, waiting consumers and counters.
+// The Bus owns the rules; this file only holds what a topic is made of.
+
+import { Deque } from "./deque.ts";
+import type { Message } from "./message.ts";
+
+/** Receives every message written to a topic after it subscribed (fan-out, at-most-once). */
+export interface Subscriber {
+  /** Must not call back into the bus synchronously; a transport buffers and writes. */
+  send(message: Message): void;
+}
+
+/**
+ * Takes messages from a topic: each message goes to exactly one consumer. A one-shot consumer
+ * (a blocking GET) has credit 1; a streaming one (ON) has credit = how many it may hold at once.
+ */
+export interface Consumer {
+  /** How many more messages it accepts now; the bus lowers it on every delivery. */
+  credit: number;
+  /** Lease time in ms: at-least-once. Undefined: at-most-once (the message leaves on hand-out). */
+  readonly lease?: number;
+  /** Past this many deliveries a returned message goes to the dead-letter topic. */
+  readonly maxDeliveries?: number;
+  /** Streaming consumers get their credit back when a lease ends and their leases back on cancel. */
+  readonly streaming?: boolean;
+  /** Must not call back into the bus synchronously. */
+  deliver(message: Message): void;
+}
+
+export interface Lease {
+  readonly message: Message;
+  readonly topic: Topic;
+  /** The delivery this lease is for: an ack naming an older delivery is refused. */
+  readonly delivery: number;
+  expires: number;
+  readonly maxDeliveries: number;
+  readonly consumer?: Consumer;
+  active: boolean;
+}
+
+export interface TopicCounters {
+  published: number;
+  consumed: number;
+  acked: number;
+  redelivered: number;
+  dropped: number;
+  expired: number;
+  deadLettered: number;
+  bytesIn: number;
+}
+
+export class Topic {
+  lastId = 0;
+  readonly queue = new Deque<Message>();
+  readonly leased = new Map<number, Lease>();
+  /** Nacked with a delay: held back, still counted against the limits. */
+  delayed = 0;
+  /** Bytes (with overhead) of every message the topic owns: queued, leased and delayed. */
+  bytes = 0;
+  readonly subscribers = new Set<Subscriber>();
+  readonly waiting = new Deque<Consumer>();
+  readonly waitingSet = new Set<Consumer>();
+  readonly streamingConsumers = new Set<Consumer>();
+  readonly counters: TopicCounters = {
+    published: 0,
+    consumed: 0,
+    acked: 0,
+    redelivered: 0,
+    dropped: 0,
+    expired: 0,
+    deadLettered: 0,
+    bytesIn: 0,
+  };
+  /** Messages per second over the last rate window, refreshed by Bus.tick. */
+  rateIn = 0;
+  rateOut = 0;
+  lastCounted = { published: 0, consumed: 0, at: 0 };
+
+  constructor(readonly name: string) {}
+
+  /** Messages the topic owns, for its count limit. */
+  get held(): number {
+    return this.queue.length + this.leased.size + this.delayed;
+  }
+}

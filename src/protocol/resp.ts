@@ -1,0 +1,526 @@
+// RESP (Redis serialization protocol) as pure code over bytes: an incremental, binary-safe
+// command parser (multibulk and inline) and a reply writer that batches into one buffer.
+
+const CR = 13;
+const LF = 10;
+
+export interface RespLimits {
+  /** Largest bulk argument accepted; a larger one is skipped and the command refused. */
+  maxBulk: number;
+  /** Largest sum of argument sizes in one command; a larger command is skipped and refused. */
+  maxCommandBytes: number;
+  /** Most arguments in one command (past it the stream is not trusted: fatal). */
+  maxArgs: number;
+  /** Longest inline command line. */
+  maxInline: number;
+}
+
+/** Past this a declared bulk length is nonsense, not a large message: the stream is dropped. */
+const HARD_MAX_BULK = 512 * 1048576;
+const MAX_HEADER_LINE = 32;
+
+export interface RespProblem {
+  /** Reply text after "-ERR " (or the code's prefix). */
+  error: string;
+  /** "TOO_LARGE" when an argument or command was over a limit, "PROTOCOL" otherwise. */
+  code: "TOO_LARGE" | "PROTOCOL";
+  /** The stream cannot be resynchronised: reply, then close. */
+  fatal: boolean;
+}
+
+export type RespItem = Uint8Array[] | RespProblem;
+
+export function isProblem(item: RespItem): item is RespProblem {
+  return !Array.isArray(item);
+}
+
+/**
+ * Feed it bytes as they arrive, then call next() until it returns undefined. Arguments are views
+ * into the received bytes where they arrived whole: copy what you keep past the current read.
+ */
+export class RespParser {
+  private buf: Uint8Array = new Uint8Array(0);
+  private pos = 0;
+  // multibulk state
+  private argsLeft = -1; // -1: between commands
+  private args: Uint8Array[] = [];
+  private commandBytes = 0;
+  private refused: RespProblem | undefined;
+  // bulk being assembled across reads
+  private bulk: Uint8Array | undefined;
+  private bulkFilled = 0;
+  private bulkSkip = -1; // bytes (incl. CRLF) still to skip for a refused bulk
+  private dead = false;
+
+  constructor(private readonly limits: RespLimits) {}
+
+  /** Bytes received but not yet parsed into a command. */
+  get buffered(): number {
+    return this.buf.length - this.pos + (this.bulk ? this.bulkFilled : 0);
+  }
+
+  feed(chunk: Uint8Array): void {
+    if (this.dead || chunk.length === 0) return;
+    if (this.pos >= this.buf.length) {
+      this.buf = chunk;
+    } else {
+      const rest = this.buf.length - this.pos;
+      const joined = new Uint8Array(rest + chunk.length);
+      joined.set(this.buf.subarray(this.pos), 0);
+      joined.set(chunk, rest);
+      this.buf = joined;
+    }
+    this.pos = 0;
+  }
+
+  /** Keeps unparsed bytes in memory of their own (call before holding them across reads). */
+  detach(): void {
+    if (this.pos < this.buf.length) this.buf = this.buf.slice(this.pos);
+    else this.buf = new Uint8Array(0);
+    this.pos = 0;
+  }
+
+  /** The next complete command, a problem to reply to, or undefined when more bytes are needed. */
+  next(): RespItem | undefined {
+    if (this.dead) return undefined;
+    for (;;) {
+      if (this.argsLeft < 0) {
+        if (this.pos >= this.buf.length) return undefined;
+        if (this.buf[this.pos] !== 42 /* * */) return this.inline();
+        const line = this.line(MAX_HEADER_LINE);
+        if (line === undefined) return undefined;
+        if (typeof line !== "number") return line;
+        const count = this.number(this.lineStart + 1, line);
+        if (count === undefined) return this.fatal("invalid multibulk length");
+        if (count <= 0) continue; // "*0" and "*-1" are no-ops, as in Redis
+        if (count > this.limits.maxArgs) return this.fatal(`too many arguments (${count}, limit ${this.limits.maxArgs})`);
+        this.argsLeft = count;
+        this.args = [];
+        this.commandBytes = 0;
+        this.refused = undefined;
+      }
+      while (this.argsLeft > 0) {
+        const progress = this.bulkArg();
+        if (progress === undefined) return undefined;
+        if (progress !== true) return progress;
+      }
+      this.argsLeft = -1;
+      const args = this.args;
+      this.args = [];
+      if (this.refused) {
+        const refused = this.refused;
+        this.refused = undefined;
+        return refused;
+      }
+      return args;
+    }
+  }
+
+  private lineStart = 0;
+
+  /** Finds the end of a CRLF line from pos. Returns the CR index, a problem, or undefined. */
+  private line(max: number): number | RespProblem | undefined {
+    const buf = this.buf;
+    const start = this.pos;
+    const end = buf.indexOf(LF, start);
+    if (end < 0) {
+      if (buf.length - start > max) return this.fatal("line too long");
+      return undefined;
+    }
+    if (end - start > max + 1) return this.fatal("line too long");
+    this.lineStart = start;
+    this.pos = end + 1;
+    return end > start && buf[end - 1] === CR ? end - 1 : end;
+  }
+
+  /** Parses a (possibly negative) decimal integer in buf[from, to), or undefined. */
+  private number(from: number, to: number): number | undefined {
+    const buf = this.buf;
+    if (from >= to) return undefined;
+    let negative = false;
+    if (buf[from] === 45 /* - */) {
+      negative = true;
+      from++;
+      if (from >= to) return undefined;
+    }
+    let n = 0;
+    for (let i = from; i < to; i++) {
+      const d = buf[i]! - 48;
+      if (d < 0 || d > 9) return undefined;
+      n = n * 10 + d;
+    }
+    return negative ? -n : n;
+  }
+
+  /** Reads one "$len\r\n<bytes>\r\n". true: argument done; undefined: need bytes; else a problem. */
+  private bulkArg(): true | RespProblem | undefined {
+    if (this.bulkSkip >= 0) {
+      const skip = Math.min(this.bulkSkip, this.buf.length - this.pos);
+      this.pos += skip;
+      this.bulkSkip -= skip;
+      if (this.bulkSkip > 0) return undefined;
+      this.bulkSkip = -1;
+      this.argsLeft--;
+      return true;
+    }
+    if (this.bulk) return this.fillBulk();
+    if (this.pos >= this.buf.length) return undefined;
+    if (this.buf[this.pos] !== 36 /* $ */) {
+      return this.fatal(`expected '$', got '${String.fromCharCode(this.buf[this.pos]!)}'`);
+    }
+    const headerStart = this.pos;
+    const lineEnd = this.line(MAX_HEADER_LINE);
+    if (lineEnd === undefined) return undefined;
+    if (typeof lineEnd !== "number") return lineEnd;
+    const length = this.number(headerStart + 1, lineEnd);
+    if (length === undefined || length < 0 || length > HARD_MAX_BULK) return this.fatal("invalid bulk length");
+    this.commandBytes += length;
+    if (!this.refused && length > this.limits.maxBulk) {
+      this.refused = {
+        code: "TOO_LARGE",
+        error: `argument of ${length} bytes is larger than the limit of ${this.limits.maxBulk} bytes`,
+        fatal: false,
+      };
+    } else if (!this.refused && this.commandBytes > this.limits.maxCommandBytes) {
+      this.refused = {
+        code: "TOO_LARGE",
+        error: `command of more than ${this.limits.maxCommandBytes} bytes is too large`,
+        fatal: false,
+      };
+    }
+    if (this.refused) {
+      this.bulkSkip = length + 2;
+      return this.bulkArg();
+    }
+    const available = this.buf.length - this.pos;
+    if (available >= length + 2) {
+      const end = this.pos + length;
+      if (this.buf[end] !== CR || this.buf[end + 1] !== LF) return this.fatal("bulk argument not followed by CRLF");
+      this.args.push(this.buf.subarray(this.pos, end));
+      this.pos = end + 2;
+      this.argsLeft--;
+      return true;
+    }
+    // Incomplete: assemble it in memory of its own, so later reads copy once.
+    this.bulk = new Uint8Array(length + 2);
+    this.bulkFilled = 0;
+    return this.fillBulk();
+  }
+
+  private fillBulk(): true | RespProblem | undefined {
+    const bulk = this.bulk!;
+    const take = Math.min(bulk.length - this.bulkFilled, this.buf.length - this.pos);
+    bulk.set(this.buf.subarray(this.pos, this.pos + take), this.bulkFilled);
+    this.bulkFilled += take;
+    this.pos += take;
+    if (this.bulkFilled < bulk.length) return undefined;
+    this.bulk = undefined;
+    const end = bulk.length - 2;
+    if (bulk[end] !== CR || bulk[end + 1] !== LF) return this.fatal("bulk argument not followed by CRLF");
+    this.args.push(bulk.subarray(0, end));
+    this.argsLeft--;
+    return true;
+  }
+
+  /** An inline command: "PING\r\n", "PUT jobs hello\r\n"; double quotes group words. */
+  private inline(): RespItem | undefined {
+    const start = this.pos;
+    const lineEnd = this.line(this.limits.maxInline);
+    if (lineEnd === undefined) return undefined;
+    if (typeof lineEnd !== "number") return lineEnd;
+    const text = new TextDecoder().decode(this.buf.subarray(start, lineEnd));
+    const words = splitInline(text);
+    if (words === undefined) return { code: "PROTOCOL", error: "unbalanced quotes in request", fatal: false };
+    if (words.length === 0) return this.next(); // blank line: nothing to do
+    const encoder = new TextEncoder();
+    return words.map((w) => encoder.encode(w));
+  }
+
+  private fatal(error: string): RespProblem {
+    this.dead = true;
+    return { code: "PROTOCOL", error: `Protocol error: ${error}`, fatal: true };
+  }
+}
+
+function splitInline(text: string): string[] | undefined {
+  const words: string[] = [];
+  let i = 0;
+  while (i < text.length) {
+    while (i < text.length && (text[i] === " " || text[i] === "\t")) i++;
+    if (i >= text.length) break;
+    if (text[i] === '"') {
+      let word = "";
+      i++;
+      for (;;) {
+        if (i >= text.length) return undefined;
+        const c = text[i]!;
+        if (c === "\\" && i + 1 < text.length) {
+          const n = text[i + 1]!;
+          word += n === "n" ? "\n" : n === "r" ? "\r" : n === "t" ? "\t" : n;
+          i += 2;
+        } else if (c === '"') {
+          i++;
+          break;
+        } else {
+          word += c;
+          i++;
+        }
+      }
+      words.push(word);
+    } else {
+      const start = i;
+      while (i < text.length && text[i] !== " " && text[i] !== "\t") i++;
+      words.push(text.slice(start, i));
+    }
+  }
+  return words;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Collects replies in one growing buffer so a whole read's worth of replies is written with one
+ * syscall. `resp3` switches nulls, maps and pushes to their RESP3 forms.
+ */
+export class RespWriter {
+  private buf: Uint8Array;
+  private len = 0;
+  resp3 = false;
+
+  constructor(initial = 4096) {
+    this.buf = new Uint8Array(initial);
+  }
+
+  get length(): number {
+    return this.len;
+  }
+
+  /** The bytes written so far, and resets: a view valid until the next write (copy to keep it). */
+  take(): Uint8Array {
+    const out = this.buf.subarray(0, this.len);
+    this.len = 0;
+    // A huge reply grew the buffer; do not keep that much memory per connection.
+    if (this.buf.length > 1 << 20) this.buf = new Uint8Array(4096);
+    return out;
+  }
+
+  private ensure(extra: number): void {
+    if (this.len + extra <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.len + extra) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.len));
+    this.buf = next;
+  }
+
+  raw(bytes: Uint8Array): this {
+    this.ensure(bytes.length);
+    this.buf.set(bytes, this.len);
+    this.len += bytes.length;
+    return this;
+  }
+
+  private ascii(text: string): void {
+    this.ensure(text.length * 3);
+    this.len += encoder.encodeInto(text, this.buf.subarray(this.len)).written;
+  }
+
+  private crlf(): void {
+    this.buf[this.len++] = CR;
+    this.buf[this.len++] = LF;
+  }
+
+  private prefixed(prefix: number, n: number): void {
+    this.ensure(24);
+    this.buf[this.len++] = prefix;
+    if (n >= 0 && n < 10) {
+      this.buf[this.len++] = 48 + n;
+    } else {
+      this.ascii(String(n));
+    }
+    this.crlf();
+  }
+
+  simple(text: string): this {
+    this.ensure(text.length * 3 + 3);
+    this.buf[this.len++] = 43; // +
+    this.ascii(text);
+    this.crlf();
+    return this;
+  }
+
+  /** An error reply; `text` starts with its code word, e.g. "ERR bad topic" or "NOAUTH ...". */
+  error(text: string): this {
+    const clean = text.replace(/[\r\n]+/g, " ");
+    this.ensure(clean.length * 3 + 3);
+    this.buf[this.len++] = 45; // -
+    this.ascii(clean);
+    this.crlf();
+    return this;
+  }
+
+  integer(n: number): this {
+    this.prefixed(58, n); // :
+    return this;
+  }
+
+  bulk(bytes: Uint8Array): this {
+    this.prefixed(36, bytes.length); // $
+    this.ensure(bytes.length + 2);
+    this.buf.set(bytes, this.len);
+    this.len += bytes.length;
+    this.crlf();
+    return this;
+  }
+
+  bulkString(text: string): this {
+    return this.bulk(encoder.encode(text));
+  }
+
+  nullBulk(): this {
+    return this.raw(this.resp3 ? NULL3 : NULL_BULK);
+  }
+
+  nullArray(): this {
+    return this.raw(this.resp3 ? NULL3 : NULL_ARRAY);
+  }
+
+  array(count: number): this {
+    this.prefixed(42, count); // *
+    return this;
+  }
+
+  /** A map in RESP3, a flat array of key/value pairs in RESP2. */
+  map(pairs: number): this {
+    if (this.resp3) this.prefixed(37, pairs); // %
+    else this.prefixed(42, pairs * 2);
+    return this;
+  }
+
+  /** An out-of-band message: a push in RESP3, an array in RESP2 (as Redis pub/sub does). */
+  push(count: number): this {
+    this.prefixed(this.resp3 ? 62 : 42, count); // > or *
+    return this;
+  }
+
+  ok(): this {
+    return this.raw(OK);
+  }
+}
+
+const OK = encoder.encode("+OK\r\n");
+const NULL_BULK = encoder.encode("$-1\r\n");
+const NULL_ARRAY = encoder.encode("*-1\r\n");
+const NULL3 = encoder.encode("_\r\n");
+
+/** Decodes one RESP value (for the client and tests): returns [value, bytesUsed] or undefined. */
+export type RespValue = null | number | string | Uint8Array | RespValue[] | RespErrorValue | RespPush;
+
+export class RespErrorValue {
+  constructor(readonly message: string) {}
+}
+
+export class RespPush {
+  constructor(readonly items: RespValue[]) {}
+}
+
+/**
+ * Incremental reply reader: feed bytes, call next() for each complete value. Bulk strings come as
+ * Uint8Array, simple strings as string, errors as RespErrorValue, RESP3 pushes as RespPush.
+ */
+export class RespReader {
+  private buf: Uint8Array = new Uint8Array(0);
+  private pos = 0;
+
+  feed(chunk: Uint8Array): void {
+    if (this.pos >= this.buf.length) {
+      this.buf = chunk;
+    } else {
+      const rest = this.buf.length - this.pos;
+      const joined = new Uint8Array(rest + chunk.length);
+      joined.set(this.buf.subarray(this.pos), 0);
+      joined.set(chunk, rest);
+      this.buf = joined;
+    }
+    this.pos = 0;
+  }
+
+  /** The next whole value, or undefined (NEED) when more bytes are needed. */
+  next(): { value: RespValue } | undefined {
+    const start = this.pos;
+    const value = this.value();
+    if (value === NEED) {
+      this.pos = start;
+      return undefined;
+    }
+    return { value };
+  }
+
+  private value(): RespValue | typeof NEED {
+    const buf = this.buf;
+    if (this.pos >= buf.length) return NEED;
+    const type = buf[this.pos]!;
+    const lf = buf.indexOf(LF, this.pos);
+    if (lf < 0) return NEED;
+    const line = decodeAscii(buf, this.pos + 1, lf - 1);
+    this.pos = lf + 1;
+    switch (type) {
+      case 43: // +
+        return line;
+      case 45: // -
+        return new RespErrorValue(line);
+      case 58: // :
+      case 44: // , double
+        return Number(line);
+      case 95: // _
+        return null;
+      case 35: // #
+        return line === "t" ? 1 : 0;
+      case 36: // $
+      case 61: {
+        // = verbatim
+        const n = Number(line);
+        if (n < 0) return null;
+        if (buf.length - this.pos < n + 2) return NEED;
+        const bytes = buf.slice(this.pos, this.pos + n);
+        this.pos += n + 2;
+        return bytes;
+      }
+      case 42: // *
+      case 62: // >
+      case 126: // ~ set
+      case 37: {
+        // % map (flattened)
+        const n = Number(line);
+        if (n < 0) return null;
+        const items: RespValue[] = [];
+        const total = type === 37 ? n * 2 : n;
+        for (let i = 0; i < total; i++) {
+          const v = this.value();
+          if (v === NEED) return NEED;
+          items.push(v);
+        }
+        return type === 62 ? new RespPush(items) : items;
+      }
+      default:
+        throw new Error(`bad reply type '${String.fromCharCode(type)}'`);
+    }
+  }
+}
+
+const NEED = Symbol("need");
+
+function decodeAscii(buf: Uint8Array, from: number, to: number): string {
+  return new TextDecoder().decode(buf.subarray(from, to));
+}
+
+/** Encodes a command as a RESP multibulk (for clients). */
+export function encodeCommand(args: (string | Uint8Array | number)[]): Uint8Array {
+  const parts = args.map((a) => (a instanceof Uint8Array ? a : encoder.encode(String(a))));
+  let size = 16;
+  for (const p of parts) size += p.length + 16;
+  const w = new RespWriter(size);
+  w.array(parts.length);
+  for (const p of parts) w.bulk(p);
+  return w.take();
+}
