@@ -1,0 +1,21 @@
+#!/usr/bin/env bun
+// The msgbus entry point: one binary, server and client. Subcommands load lazily so that
+// `--help` and small commands start fast.
+
+import { defineCommand, runMain } from "citty";
+
+declare const MSGBUS_VERSION: string | undefined;
+const version = typeof MSGBUS_VERSION === "string" ? MSGBUS_VERSION : "0.0.0-dev";
+
+const main = defineCommand({
+  meta: {
+    name: "msgbus",
+    version,
+    description: "A message bus server and command-line client in one binary",
+  },
+  subCommands: {
+    serve: () => import("./commands/serve.ts").then((m) => m.default),
+  },
+});
+
+runMain(main);

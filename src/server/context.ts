@@ -1,0 +1,39 @@
+// What every transport is given: the bus, the configuration, auth and shared counters.
+
+import type { Bus } from "../core/bus.ts";
+import type { Config } from "../config.ts";
+import type { Auth } from "./auth.ts";
+
+export type Transport = "tcp" | "http" | "sse" | "ws";
+
+/** Counters the transports keep for /_/metrics and /_/topics beside the bus's own. */
+export class ServerStats {
+  readonly connections: Record<Transport, number> = { tcp: 0, http: 0, sse: 0, ws: 0 };
+  readonly connectionsTotal: Record<Transport, number> = { tcp: 0, http: 0, sse: 0, ws: 0 };
+  slowConsumers = 0;
+  protocolErrors = 0;
+  readonly started = Date.now();
+
+  get openConnections(): number {
+    const c = this.connections;
+    return c.tcp + c.http + c.sse + c.ws;
+  }
+
+  opened(transport: Transport): void {
+    this.connections[transport]++;
+    this.connectionsTotal[transport]++;
+  }
+
+  closed(transport: Transport): void {
+    this.connections[transport]--;
+  }
+}
+
+export interface ServerContext {
+  bus: Bus;
+  config: Config;
+  auth: Auth;
+  stats: ServerStats;
+  /** True once shutdown began: transports refuse new work. */
+  stopping: boolean;
+}

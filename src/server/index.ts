@@ -1,0 +1,102 @@
+// Starts and stops a msgbus server: the store, the bus, the listeners, the clock, and a
+// graceful shutdown that finishes in-flight replies and flushes the store.
+
+import { Bus, type DropReason } from "../core/bus.ts";
+import { BusError } from "../core/errors.ts";
+import type { Config } from "../config.ts";
+import { log } from "../log.ts";
+import { MemoryStore, type Store } from "../store/store.ts";
+import { Auth } from "./auth.ts";
+import { type ServerContext, ServerStats } from "./context.ts";
+import { startTcp } from "./tcp.ts";
+
+const serverLog = log.withTag("server");
+
+export interface RunningServer {
+  ctx: ServerContext;
+  tcpPort: number;
+  httpPort: number;
+  /** Stops accepting, finishes replies, flushes the store. */
+  stop(): Promise<void>;
+}
+
+/** Opens the store for `config`: sqlite in `config.data`, else memory. */
+async function openStore(config: Config): Promise<Store> {
+  if (!config.data) return new MemoryStore();
+  throw new BusError("STORAGE", "durable mode (--data) is not built yet");
+}
+
+export async function startServer(config: Config): Promise<RunningServer> {
+  const store = await openStore(config);
+  const drops = new DropLog();
+  const bus = new Bus({
+    store,
+    limits: {
+      maxMessageSize: config.maxMessageSize,
+      maxQueue: config.maxQueue,
+      maxQueueBytes: config.maxQueueBytes,
+      maxMemory: config.maxMemory,
+      overflow: config.overflow,
+      maxAge: config.maxAge,
+      defaultLease: config.leaseTime,
+      maxDeliveries: config.maxDeliveries,
+      maxTopics: config.maxTopics,
+    },
+    events: { dropped: (topic, reason, count) => drops.add(topic, reason, count) },
+  });
+  const ctx: ServerContext = { bus, config, auth: new Auth(config.token), stats: new ServerStats(), stopping: false };
+  const tcp = startTcp(ctx);
+  const http: HttpListener | undefined = undefined;
+  const clock = setInterval(() => bus.tick(), 100);
+  const scheme = config.tlsCert ? "tls" : "tcp";
+  serverLog.info(`listening on ${scheme}://${config.host}:${tcp.port} (RESP)` + (http ? `, ${config.tlsCert ? "https" : "http"}://${config.host}:${http.port} (HTTP, SSE, WebSocket)` : ""));
+  serverLog.info(config.data ? `durable: ${config.data} (fsync ${config.fsync})` : "in memory: nothing survives a restart (use --data DIR)");
+
+  let stopped: Promise<void> | undefined;
+  return {
+    ctx,
+    tcpPort: tcp.port,
+    httpPort: http?.port ?? 0,
+    stop() {
+      stopped ??= (async () => {
+        ctx.stopping = true;
+        tcp.stop(false);
+        await http?.stop();
+        clearInterval(clock);
+        await bus.flush();
+        drops.flush();
+        store.close();
+        tcp.stop(true);
+      })();
+      return stopped;
+    },
+  };
+}
+
+interface HttpListener {
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** Drops are never silent, but a topic dropping thousands a second must not flood the log. */
+class DropLog {
+  private pending = new Map<string, number>();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  add(topic: string, reason: DropReason, count: number): void {
+    const key = `${topic}\u0000${reason}`;
+    this.pending.set(key, (this.pending.get(key) ?? 0) + count);
+    this.timer ??= setTimeout(() => this.flush(), 10000);
+  }
+
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const [key, count] of this.pending) {
+      const [topic, reason] = key.split("\u0000");
+      const why = reason === "age" ? "expired (older than --max-age)" : reason === "purge" ? "purged" : reason === "memory" ? "dropped (memory budget --max-memory reached)" : "dropped (topic full, --overflow drop-oldest)";
+      serverLog.warn(`${topic}: ${count} message${count === 1 ? "" : "s"} ${why}`);
+    }
+    this.pending.clear();
+  }
+}

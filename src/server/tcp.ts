@@ -1,0 +1,267 @@
+// The TCP transport: RESP over Bun.listen. Owns connections, their input parsing, their output
+// buffering (one write per read, backpressure on drain) and blocking; commands live in tcp-commands.
+
+import type { Socket, TCPSocketListener } from "bun";
+import { RespParser, RespWriter, isProblem } from "../protocol/resp.ts";
+import type { Consumer } from "../core/topic.ts";
+import type { Message } from "../core/message.ts";
+import { log } from "../log.ts";
+import type { ServerContext } from "./context.ts";
+import { runCommand } from "./tcp-commands.ts";
+
+const tcpLog = log.withTag("tcp");
+
+/** A command waiting for a message (BLPOP, GET WAIT): the connection reads nothing else meanwhile. */
+export interface Blocked {
+  consumer: Consumer;
+  topics: string[];
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+export type Mode = "normal" | "subscribed" | "consuming";
+
+export class Connection {
+  readonly parser: RespParser;
+  readonly out = new RespWriter();
+  authenticated: boolean;
+  mode: Mode = "normal";
+  blocked: Blocked | undefined;
+  /** Topic -> unsubscribe, for SUBSCRIBE (redis frames) and SUB (native frames). */
+  readonly subscriptions = new Map<string, () => void>();
+  /** Topic -> streaming consumer, for ON. */
+  readonly consumers = new Map<string, Consumer>();
+  closed = false;
+  quitting = false;
+  private unsent: Uint8Array[] = [];
+  private unsentBytes = 0;
+  /** Replies held until the store has committed the writes they acknowledge. */
+  private held: Uint8Array[] = [];
+  private gate: Promise<void> | null = null;
+  private flushScheduled = false;
+
+  constructor(
+    readonly socket: Socket<Connection>,
+    readonly ctx: ServerContext,
+  ) {
+    const max = ctx.config.maxMessageSize;
+    this.parser = new RespParser({
+      maxBulk: max,
+      maxCommandBytes: max + 65536,
+      maxArgs: 1048576,
+      maxInline: 65536,
+    });
+    this.authenticated = !ctx.auth.required;
+  }
+
+  /** Bytes received: parse and run commands until input runs out or a command blocks. */
+  received(chunk: Uint8Array): void {
+    this.parser.feed(chunk);
+    this.runPending();
+    if (this.blocked) this.parser.detach();
+    // A blocked client that keeps sending is buffered, but not without bound.
+    if (this.parser.buffered > this.ctx.config.maxMessageSize + 1048576) {
+      this.fail("too much input while a command is blocked");
+    }
+  }
+
+  runPending(): void {
+    while (!this.blocked && !this.closed && !this.quitting) {
+      const item = this.parser.next();
+      if (item === undefined) break;
+      if (isProblem(item)) {
+        this.ctx.stats.protocolErrors++;
+        this.out.error(item.code === "TOO_LARGE" ? `ERR ${item.error}` : `ERR ${item.error}`);
+        if (item.fatal) {
+          this.quitting = true;
+          break;
+        }
+        continue;
+      }
+      runCommand(this, item);
+    }
+    this.endBatch();
+  }
+
+  /** Sends what the batch produced, after the store commits when there was a write. */
+  endBatch(): void {
+    const durable = this.ctx.bus.flush();
+    if (this.out.length > 0) {
+      if (!durable && !this.gate) this.send(this.out.take());
+      else this.held.push(this.out.take().slice());
+    }
+    if (durable) this.waitFor(durable);
+    else if (this.quitting && !this.gate) this.close();
+  }
+
+  private waitFor(durable: Promise<void>): void {
+    this.gate = durable;
+    durable.then(
+      () => {
+        if (this.gate !== durable) return;
+        this.gate = null;
+        const held = this.held;
+        this.held = [];
+        for (const bytes of held) this.send(bytes);
+        if (this.quitting) this.close();
+      },
+      (error: unknown) => {
+        tcpLog.error(`store commit failed; closing a client connection: ${String(error)}`);
+        this.held = [];
+        this.out.error(`ERR storage failed: ${error instanceof Error ? error.message : String(error)}`);
+        this.send(this.out.take());
+        this.close();
+      },
+    );
+  }
+
+  /** Output produced outside a read (a push, a woken blocked command): write it soon, batched. */
+  scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => {
+      this.flushScheduled = false;
+      if (!this.closed) this.endBatch();
+    });
+  }
+
+  send(bytes: Uint8Array): void {
+    if (this.closed || bytes.length === 0) return;
+    if (this.unsentBytes > 0) {
+      this.queueUnsent(bytes.slice());
+      return;
+    }
+    const written = this.socket.write(bytes);
+    if (written < 0) return; // closing
+    if (written < bytes.length) this.queueUnsent(bytes.slice(written));
+  }
+
+  private queueUnsent(bytes: Uint8Array): void {
+    this.unsent.push(bytes);
+    this.unsentBytes += bytes.length;
+    if (this.unsentBytes > this.ctx.config.sendBuffer) {
+      this.ctx.stats.slowConsumers++;
+      tcpLog.warn(`slow consumer: ${this.unsentBytes} bytes unsent (limit ${this.ctx.config.sendBuffer}); disconnecting`);
+      this.unsent = [];
+      this.unsentBytes = 0;
+      this.close(true);
+    }
+  }
+
+  drained(): void {
+    while (this.unsent.length > 0) {
+      const bytes = this.unsent[0]!;
+      const written = this.socket.write(bytes);
+      if (written < 0) return;
+      if (written < bytes.length) {
+        this.unsent[0] = bytes.subarray(written);
+        this.unsentBytes -= written;
+        return;
+      }
+      this.unsent.shift();
+      this.unsentBytes -= bytes.length;
+    }
+    if (this.quitting && !this.gate) this.socket.end();
+  }
+
+  /** Wakes a blocked command (message delivered or timed out) and carries on with the input. */
+  unblock(): void {
+    const blocked = this.blocked;
+    if (!blocked) return;
+    this.blocked = undefined;
+    if (blocked.timer) clearTimeout(blocked.timer);
+    for (const topic of blocked.topics) this.ctx.bus.cancel(topic, blocked.consumer);
+    // Not inside the bus's delivery: carry on once the current call returns.
+    queueMicrotask(() => {
+      if (!this.closed) this.runPending();
+    });
+  }
+
+  /** A message arrived for a subscription: a native frame (SUB) or a Redis one (SUBSCRIBE). */
+  pushMessage(message: Message, redisFrame: boolean): void {
+    if (redisFrame) {
+      this.out.push(3).bulkString("message").bulkString(message.topic).bulk(message.payload);
+    } else {
+      writeMessage(this.out, message, true);
+    }
+    this.scheduleFlush();
+  }
+
+  private fail(reason: string): void {
+    tcpLog.warn(`closing a client connection: ${reason}`);
+    this.out.error(`ERR ${reason}`);
+    this.send(this.out.take());
+    this.close();
+  }
+
+  /** Ends the connection after what is unsent has gone (or at once when `now`). */
+  close(now = false): void {
+    if (this.closed) return;
+    if (now || this.unsentBytes === 0) {
+      this.socket.end();
+    } else {
+      this.quitting = true;
+    }
+  }
+
+  /** The socket closed: give back everything the connection held in the bus. */
+  released(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const bus = this.ctx.bus;
+    if (this.blocked) {
+      if (this.blocked.timer) clearTimeout(this.blocked.timer);
+      for (const topic of this.blocked.topics) bus.cancel(topic, this.blocked.consumer);
+      this.blocked = undefined;
+    }
+    for (const unsubscribe of this.subscriptions.values()) unsubscribe();
+    this.subscriptions.clear();
+    for (const [topic, consumer] of this.consumers) bus.cancel(topic, consumer);
+    this.consumers.clear();
+    this.unsent = [];
+    this.held = [];
+  }
+}
+
+/** The native message frame, for GET replies and SUB/ON pushes: one shape everywhere. */
+export function writeMessage(out: RespWriter, message: Message, push: boolean): void {
+  if (push) out.push(8);
+  else out.array(8);
+  out.bulkString("message").bulkString(message.topic).bulk(message.payload);
+  out.integer(message.id).integer(message.created).integer(message.deliveries);
+  if (message.origin) out.bulkString(message.origin.topic).integer(message.origin.id);
+  else out.nullBulk().nullBulk();
+}
+
+export function startTcp(ctx: ServerContext): TCPSocketListener<Connection> {
+  const { config, stats } = ctx;
+  const tls = config.tlsCert && config.tlsKey ? { cert: Bun.file(config.tlsCert), key: Bun.file(config.tlsKey) } : undefined;
+  return Bun.listen<Connection>({
+    hostname: config.host,
+    port: config.port,
+    ...(tls ? { tls } : {}),
+    socket: {
+      open(socket) {
+        if (ctx.stopping || stats.openConnections >= config.maxConnections) {
+          socket.end("-ERR max number of clients reached\r\n");
+          return;
+        }
+        socket.data = new Connection(socket, ctx);
+        stats.opened("tcp");
+      },
+      data(socket, data) {
+        socket.data?.received(data);
+      },
+      drain(socket) {
+        socket.data?.drained();
+      },
+      close(socket) {
+        if (!socket.data || socket.data.closed) return;
+        socket.data.released();
+        stats.closed("tcp");
+      },
+      error(socket, error) {
+        tcpLog.debug(`socket error: ${error.message}`);
+      },
+    },
+  });
+}
