@@ -1,0 +1,97 @@
+// The one Client interface the commands use; tcp, http and ws implementations sit behind it.
+// connect() picks one from the URL scheme.
+
+import { BusError } from "../core/errors.ts";
+
+/** A message as a client receives it. */
+export interface ReceivedMessage {
+  id: number;
+  topic: string;
+  created: number;
+  deliveries: number;
+  payload: Uint8Array;
+  /** For a dead-letter message: where it came from. */
+  origin?: { topic: string; id: number };
+}
+
+export interface WriteResult {
+  id: number;
+  topic: string;
+}
+
+export interface GetOptions {
+  /** Wait up to this many ms for a message; 0 waits forever; undefined does not wait. */
+  wait?: number;
+  /** Lease time in ms: at-least-once (ack or nack it); undefined: at-most-once. */
+  lease?: number;
+  maxDeliveries?: number;
+}
+
+export interface ConsumeOptions {
+  /** Lease time in ms (server default when undefined). */
+  lease?: number;
+  /** How many messages the server may hand this consumer before it acks one. */
+  prefetch?: number;
+  maxDeliveries?: number;
+}
+
+export interface SubscribeOptions {
+  /** Replay still-queued messages with a greater id first, then live. */
+  since?: number;
+}
+
+/** A running subscription or consumer stream. */
+export interface Stream {
+  /** Resolves when the stream ends: closed by us (resolves) or by the server/network (rejects with a BusError). */
+  readonly done: Promise<void>;
+  close(): void;
+}
+
+export interface Client {
+  /** Writes one message (put and pub are the same write). */
+  put(topic: string, payload: Uint8Array): Promise<WriteResult>;
+  /** Writes many messages in order, pipelined; resolves when all are acknowledged. */
+  putMany(topic: string, payloads: Uint8Array[]): Promise<WriteResult[]>;
+  /** Takes one message, or null when there is none (after waiting, if asked to). */
+  get(topic: string, options?: GetOptions): Promise<ReceivedMessage | null>;
+  ack(topic: string, id: number, delivery?: number): Promise<void>;
+  nack(topic: string, id: number, options?: { delay?: number; delivery?: number }): Promise<void>;
+  /** Every message written from now on (fan-out, at-most-once). */
+  subscribe(topic: string, options: SubscribeOptions, onMessage: (m: ReceivedMessage) => void): Promise<Stream>;
+  /** Competing consumer with leases: ack or nack each message through this client. */
+  consume(topic: string, options: ConsumeOptions, onMessage: (m: ReceivedMessage) => void): Promise<Stream>;
+  close(): Promise<void>;
+}
+
+export interface ConnectOptions {
+  token?: string;
+}
+
+/** Connects to `url` (tcp://, tls://, http://, https://, ws://, wss://). */
+export async function connect(url: string, options: ConnectOptions = {}): Promise<Client> {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new BusError("BAD_REQUEST", `not a URL: "${url}" (expected tcp://host:port, http://host:port or ws://host:port)`);
+  }
+  switch (parsed.protocol) {
+    case "tcp:":
+    case "tls:": {
+      const { connectTcp } = await import("./tcp.ts");
+      return connectTcp(parsed, options);
+    }
+    case "http:":
+    case "https:": {
+      const { connectHttp } = await import("./http.ts");
+      return connectHttp(parsed, options);
+    }
+    case "ws:":
+    case "wss:": {
+      const { connectWs } = await import("./ws.ts");
+      return connectWs(parsed, options);
+    }
+    default:
+      throw new BusError("BAD_REQUEST", `unsupported URL scheme "${parsed.protocol}" (use tcp://, tls://, http(s):// or ws(s)://)`);
+  }
+}
