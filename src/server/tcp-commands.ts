@@ -15,21 +15,21 @@ const text = (b: Uint8Array | undefined): string => (b ? decoder.decode(b) : "")
 const VERSION = typeof MSGBUS_VERSION === "string" ? MSGBUS_VERSION : "dev";
 declare const MSGBUS_VERSION: string | undefined;
 
-/** The RESP side of the error table: code -> reply prefix. */
-const RESP_PREFIX: Record<ErrorCode, string> = {
-  BAD_TOPIC: "ERR",
-  TOO_LARGE: "ERR",
-  TOPIC_FULL: "ERR",
-  BUS_FULL: "ERR",
+/** The RESP side of the error table: code -> the reply's first word (Redis style: -WORD text). */
+export const RESP_PREFIX: Record<ErrorCode, string> = {
+  BAD_TOPIC: "BADTOPIC",
+  TOO_LARGE: "TOOLARGE",
+  TOPIC_FULL: "TOPICFULL",
+  BUS_FULL: "BUSFULL",
   UNAUTHORIZED: "NOAUTH",
   FORBIDDEN: "NOPERM",
-  NO_MESSAGE: "ERR",
-  NO_LEASE: "ERR",
+  NO_MESSAGE: "NOMESSAGE",
+  NO_LEASE: "NOLEASE",
   BAD_REQUEST: "ERR",
-  NOT_FOUND: "ERR",
-  SLOW_CONSUMER: "ERR",
-  UNAVAILABLE: "ERR",
-  STORAGE: "ERR",
+  NOT_FOUND: "NOTFOUND",
+  SLOW_CONSUMER: "SLOWCONSUMER",
+  UNAVAILABLE: "UNAVAILABLE",
+  STORAGE: "STORAGE",
 };
 
 export function respError(error: BusError): string {

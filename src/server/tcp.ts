@@ -70,7 +70,7 @@ export class Connection {
       if (item === undefined) break;
       if (isProblem(item)) {
         this.ctx.stats.protocolErrors++;
-        this.out.error(item.code === "TOO_LARGE" ? `ERR ${item.error}` : `ERR ${item.error}`);
+        this.out.error(item.code === "TOO_LARGE" ? `TOOLARGE ${item.error}` : `ERR ${item.error}`);
         if (item.fatal) {
           this.quitting = true;
           break;
