@@ -159,23 +159,28 @@ export class Bus {
     return message;
   }
 
-  /** Drops the oldest queued messages until `cost` fits, or refuses the write under `reject`. */
+  /**
+   * Drops the oldest queued messages until `cost` fits, or refuses the write under `reject`.
+   * Victims are only forgotten once the write is sure to fit: a write refused anyway drops nothing.
+   */
   private makeRoom(topic: Topic, cost: number): void {
     const { maxQueue, maxQueueBytes, maxMemory } = this.limits;
     const policy = topic.name.endsWith(DEAD_SUFFIX) ? "drop-oldest" : this.limits.overflow;
-    let dropped = 0;
+    const victims: Message[] = [];
+    let freed = 0;
     let reason: DropReason = "overflow";
     for (;;) {
-      const topicFull = topic.held >= maxQueue || topic.bytes + cost > maxQueueBytes;
-      const busFull = this.bytesHeld + cost > maxMemory;
+      const countFull = topic.held >= maxQueue;
+      const topicFull = countFull || topic.bytes - freed + cost > maxQueueBytes;
+      const busFull = this.bytesHeld - freed + cost > maxMemory;
       if (!topicFull && !busFull) break;
       const victim = policy === "drop-oldest" ? topic.queue.shift() : undefined;
       if (!victim) {
-        if (dropped > 0) this.reportDrop(topic, reason, dropped);
+        for (let i = victims.length - 1; i >= 0; i--) topic.queue.unshift(victims[i]!);
         if (topicFull) {
           throw new BusError(
             "TOPIC_FULL",
-            topic.held >= maxQueue
+            countFull
               ? `topic full: ${topic.name} holds ${topic.held} messages (limit ${maxQueue})`
               : `topic full: ${topic.name} holds ${topic.bytes} bytes (limit ${maxQueueBytes})`,
           );
@@ -183,10 +188,11 @@ export class Bus {
         throw new BusError("BUS_FULL", `bus full: ${this.bytesHeld} bytes held (limit ${maxMemory})`);
       }
       reason = topicFull ? "overflow" : "memory";
-      this.forget(topic, victim);
-      dropped++;
+      victims.push(victim);
+      freed += messageCost(victim.payload.length);
     }
-    if (dropped > 0) this.reportDrop(topic, reason, dropped);
+    for (const victim of victims) this.forget(topic, victim);
+    if (victims.length > 0) this.reportDrop(topic, reason, victims.length);
   }
 
   private reportDrop(topic: Topic, reason: DropReason, count: number): void {
