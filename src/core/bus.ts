@@ -297,7 +297,7 @@ export class Bus {
     topic.streamingConsumers.delete(consumer);
     const leases = this.consumerLeases.get(consumer);
     this.consumerLeases.delete(consumer);
-    if (leases) for (const lease of leases) this.endLease(lease, "return", 0);
+    if (leases) this.returnToQueues([...leases], []);
   }
 
   private enqueueWaiting(topic: Topic, consumer: Consumer): void {
@@ -355,7 +355,7 @@ export class Bus {
     return lease;
   }
 
-  private endLease(lease: Lease, how: "ack" | "return", delay: number): void {
+  private endLease(lease: Lease, how: "ack" | "return", delay: number, dispatch = true): void {
     if (!lease.active) return;
     lease.active = false;
     const { topic, message } = lease;
@@ -377,7 +377,29 @@ export class Bus {
     } else {
       topic.queue.unshift(message);
     }
-    this.dispatch(topic);
+    if (dispatch) this.dispatch(topic);
+  }
+
+  /**
+   * Puts several messages back at once (leases expired or cancelled together, delayed nacks due
+   * together): highest id first, each to the head of its queue, so that the heads keep id order;
+   * only then are they handed out.
+   */
+  private returnToQueues(leases: Lease[], released: Delayed[]): void {
+    if (leases.length + released.length === 0) return;
+    const items: (Lease | Delayed)[] = [...leases, ...released];
+    items.sort((a, b) => b.message.id - a.message.id);
+    const topics = new Set<Topic>();
+    for (const item of items) {
+      topics.add(item.topic);
+      if ("delivery" in item) {
+        this.endLease(item, "return", 0, false);
+      } else {
+        item.topic.delayed--;
+        item.topic.queue.unshift(item.message);
+      }
+    }
+    for (const topic of topics) this.dispatch(topic);
   }
 
   private deadLetter(topic: Topic, message: Message): void {
@@ -412,16 +434,14 @@ export class Bus {
 
   /** Lets time pass: expires leases and old messages, releases delayed nacks, refreshes rates. */
   tick(now = this.now()): void {
+    const expired: Lease[] = [];
     while ((this.leaseTimers.peekKey() ?? Infinity) <= now) {
       const lease = this.leaseTimers.pop()!;
-      if (lease.active && lease.expires <= now) this.endLease(lease, "return", 0);
+      if (lease.active && lease.expires <= now) expired.push(lease);
     }
-    while ((this.delayedTimers.peekKey() ?? Infinity) <= now) {
-      const { message, topic } = this.delayedTimers.pop()!;
-      topic.delayed--;
-      topic.queue.unshift(message);
-      this.dispatch(topic);
-    }
+    const released: Delayed[] = [];
+    while ((this.delayedTimers.peekKey() ?? Infinity) <= now) released.push(this.delayedTimers.pop()!);
+    this.returnToQueues(expired, released);
     for (const topic of this.topics.values()) {
       if (this.limits.maxAge > 0) this.expireOld(topic, now);
       const elapsed = now - topic.lastCounted.at;
