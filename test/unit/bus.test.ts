@@ -1,0 +1,1244 @@
+// The engine's behaviour: ids, fan-out, competing consumers, leases, limits, retention, memory
+// accounting and the store hooks. Time is an injected clock moved with bus.tick(), never a sleep.
+
+import { describe, expect, test } from "bun:test";
+import { Bus, type BusEvents, type BusLimits, type DropReason } from "../../src/core/bus.ts";
+import { BusError, type ErrorCode } from "../../src/core/errors.ts";
+import { type Message, messageCost } from "../../src/core/message.ts";
+import type { Consumer, Subscriber } from "../../src/core/topic.ts";
+import type { Store, StoredTopic } from "../../src/store/store.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const bytes = (text: string) => encoder.encode(text);
+const text = (message: Message | undefined) => (message ? decoder.decode(message.payload) : undefined);
+const ids = (messages: Iterable<Message>) => [...messages].map((m) => m.id);
+
+const T0 = 1_700_000_000_000;
+
+/** A bus on a clock the test moves: `advance(ms)` moves it and lets the bus see the time pass. */
+function setup(limits: Partial<BusLimits> = {}, options: { store?: Store; events?: BusEvents } = {}) {
+  const clock = { now: T0 };
+  const bus = new Bus({ limits, now: () => clock.now, ...options });
+  return {
+    bus,
+    clock,
+    advance(ms: number) {
+      clock.now += ms;
+      bus.tick(clock.now);
+    },
+  };
+}
+
+function expectBusError(fn: () => unknown, code: ErrorCode): BusError {
+  let thrown: unknown;
+  try {
+    fn();
+  } catch (e) {
+    thrown = e;
+  }
+  if (thrown === undefined) throw new Error(`expected a BusError ${code}, nothing was thrown`);
+  expect(thrown).toBeInstanceOf(BusError);
+  expect((thrown as BusError).code).toBe(code);
+  return thrown as BusError;
+}
+
+function subscriber(): Subscriber & { got: Message[] } {
+  const got: Message[] = [];
+  return { got, send: (m) => void got.push(m) };
+}
+
+type TestConsumer = Consumer & { got: Message[]; deliveries: number[] };
+
+function consumer(options: { credit?: number; lease?: number; maxDeliveries?: number; streaming?: boolean } = {}): TestConsumer {
+  const got: Message[] = [];
+  const deliveries: number[] = [];
+  return {
+    credit: options.credit ?? 1,
+    lease: options.lease,
+    maxDeliveries: options.maxDeliveries,
+    streaming: options.streaming,
+    got,
+    deliveries,
+    deliver(m) {
+      got.push(m);
+      deliveries.push(m.deliveries);
+    },
+  };
+}
+
+function dropRecorder() {
+  const drops: [string, DropReason, number][] = [];
+  const dead: [number, string][] = [];
+  const events: BusEvents = {
+    dropped: (topic, reason, count) => void drops.push([topic, reason, count]),
+    deadLettered: (message, deadTopic) => void dead.push([message.id, deadTopic]),
+  };
+  return { drops, dead, events };
+}
+
+/** Every id queued in a topic, head first. */
+function queued(bus: Bus, topic: string): number[] {
+  const t = bus.topic(topic);
+  return t ? ids(t.queue) : [];
+}
+
+describe("writing", () => {
+  test("ids start at 1 in every topic and strictly increase", () => {
+    const { bus } = setup();
+    const a = [bus.publish("a", bytes("1")), bus.publish("b", bytes("1")), bus.publish("a", bytes("2"))];
+    a.push(bus.publish("a", bytes("3")), bus.publish("b", bytes("2")));
+    expect(a.map((m) => `${m.topic}:${m.id}`)).toEqual(["a:1", "b:1", "a:2", "a:3", "b:2"]);
+  });
+
+  test("a topic is FIFO: takes return messages in the order they were written", () => {
+    const { bus } = setup();
+    for (let i = 0; i < 50; i++) bus.publish("q", bytes(`m${i}`));
+    const taken: string[] = [];
+    for (let m = bus.take("q"); m; m = bus.take("q")) taken.push(text(m)!);
+    expect(taken).toEqual(Array.from({ length: 50 }, (_, i) => `m${i}`));
+  });
+
+  test("a payload comes back byte-for-byte: every byte value, CR LF, NUL and invalid UTF-8", () => {
+    const { bus } = setup();
+    const payload = new Uint8Array(512);
+    for (let i = 0; i < payload.length; i++) payload[i] = (i * 7) % 256;
+    const expected = payload.slice();
+    const written = bus.publish("bin", payload);
+    expect(written.payload).toEqual(expected);
+    expect(bus.take("bin")!.payload).toEqual(expected);
+  });
+
+  test("a message records its topic and the server time it was written", () => {
+    const { bus, clock } = setup();
+    clock.now = T0 + 1234;
+    const m = bus.publish("t", bytes("x"));
+    expect(m.topic).toBe("t");
+    expect(m.created).toBe(T0 + 1234);
+    expect(m.deliveries).toBe(0);
+    expect(m.origin).toBeUndefined();
+  });
+
+  test("ids are never reused once a topic is emptied by takes or by purge", () => {
+    const { bus } = setup();
+    bus.publish("q", bytes("a"));
+    bus.publish("q", bytes("b"));
+    bus.take("q");
+    bus.take("q");
+    expect(bus.publish("q", bytes("c")).id).toBe(3);
+    bus.purge("q");
+    expect(bus.publish("q", bytes("d")).id).toBe(4);
+  });
+});
+
+describe("topic names", () => {
+  const bad: [string, string][] = [
+    ["empty", ""],
+    ["129 characters", "a".repeat(129)],
+    ["leading underscore", "_internal"],
+    ["a space", "two words"],
+    ["a leading space", " jobs"],
+    ["a slash", "a/b"],
+    ["a backslash", "a\\b"],
+    ["unicode", "café"],
+    ["emoji", "jobs🚀"],
+    ["a newline", "jobs\n"],
+    ["a NUL", "jobs\0"],
+    ["a star", "jobs*"],
+  ];
+
+  test.each(bad)("a name with %s is refused with BAD_TOPIC by every entry point", (_, name) => {
+    const { bus } = setup();
+    const c = consumer();
+    expectBusError(() => bus.publish(name, bytes("x")), "BAD_TOPIC");
+    expectBusError(() => bus.take(name), "BAD_TOPIC");
+    expectBusError(() => bus.subscribe(name, subscriber()), "BAD_TOPIC");
+    expectBusError(() => bus.consume(name, c), "BAD_TOPIC");
+    expectBusError(() => bus.purge(name), "BAD_TOPIC");
+    expectBusError(() => bus.ack(name, 1), "BAD_TOPIC");
+    expectBusError(() => bus.nack(name, 1), "BAD_TOPIC");
+    expect(bus.topicList()).toEqual([]);
+    expect(c.got).toEqual([]);
+  });
+
+  test("the BAD_TOPIC message says what is wrong with the name", () => {
+    const { bus } = setup();
+    expect(expectBusError(() => bus.publish("", bytes("x")), "BAD_TOPIC").message).toContain("empty");
+    expect(expectBusError(() => bus.publish("a".repeat(129), bytes("x")), "BAD_TOPIC").message).toContain("128");
+    expect(expectBusError(() => bus.publish("_x", bytes("x")), "BAD_TOPIC").message).toContain('"_"');
+    expect(expectBusError(() => bus.publish("a b", bytes("x")), "BAD_TOPIC").message).toContain("character");
+  });
+
+  test.each([
+    ["a", "a"],
+    ["A.b_c-d:e", "A.b_c-d:e"],
+    ["128 characters", "x".repeat(128)],
+    ["0", "0"],
+    ["jobs.high", "jobs.high"],
+    ["-", "-"],
+    [":", ":"],
+    [".", "."],
+    ["a_", "a_"],
+  ])(
+    "the name %s is accepted",
+    (_, name) => {
+      const { bus } = setup();
+      expect(bus.publish(name, bytes("x")).topic).toBe(name);
+      expect(text(bus.take(name))).toBe("x");
+    },
+  );
+
+  test("the dead-letter topic of a 128-character topic may be longer than 128 characters", () => {
+    const { bus } = setup({ maxDeliveries: 1 });
+    const long = "x".repeat(128);
+    expect(bus.publish(`${long}.dead`, bytes("direct")).topic).toBe(`${long}.dead`);
+    bus.publish(long, bytes("job"));
+    const m = bus.take(long, { lease: 1000 })!;
+    bus.nack(long, m.id);
+    expect(queued(bus, `${long}.dead`)).toEqual([1, 2]);
+    expectBusError(() => bus.publish(`${"x".repeat(129)}.dead`, bytes("x")), "BAD_TOPIC");
+    expectBusError(() => bus.publish("_x.dead", bytes("x")), "BAD_TOPIC");
+  });
+});
+
+describe("message size", () => {
+  test("a payload of exactly the maximum size and one of 0 bytes are accepted", () => {
+    const { bus } = setup({ maxMessageSize: 100 });
+    expect(bus.publish("q", new Uint8Array(100)).payload.length).toBe(100);
+    expect(bus.publish("q", new Uint8Array(0)).payload.length).toBe(0);
+    expect(bus.take("q")!.payload.length).toBe(100);
+    expect(bus.take("q")!.payload.length).toBe(0);
+  });
+
+  test("a payload one byte over the maximum is TOO_LARGE and uses no id", () => {
+    const { bus } = setup({ maxMessageSize: 100 });
+    const s = subscriber();
+    bus.subscribe("q", s);
+    const error = expectBusError(() => bus.publish("q", new Uint8Array(101)), "TOO_LARGE");
+    expect(error.message).toContain("101");
+    expect(s.got).toEqual([]);
+    expect(queued(bus, "q")).toEqual([]);
+    expect(bus.publish("q", new Uint8Array(1)).id).toBe(1);
+  });
+});
+
+describe("subscribers (fan-out)", () => {
+  test("every subscriber gets every message, in order", () => {
+    const { bus } = setup();
+    const subs = [subscriber(), subscriber(), subscriber()];
+    for (const s of subs) bus.subscribe("news", s);
+    for (let i = 0; i < 20; i++) bus.publish("news", bytes(String(i)));
+    for (const s of subs) expect(ids(s.got)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(bus.subscriberCount("news")).toBe(3);
+  });
+
+  test("subscribers do not take messages: they stay queued for consumers", () => {
+    const { bus } = setup();
+    const s = subscriber();
+    bus.subscribe("news", s);
+    bus.publish("news", bytes("a"));
+    expect(ids(s.got)).toEqual([1]);
+    expect(text(bus.take("news"))).toBe("a");
+  });
+
+  test("a subscriber gets nothing written before it subscribed unless it asks with since", () => {
+    const { bus } = setup();
+    bus.publish("news", bytes("old"));
+    const s = subscriber();
+    bus.subscribe("news", s);
+    bus.publish("news", bytes("new"));
+    expect(s.got.map(text)).toEqual(["new"]);
+  });
+
+  test("unsubscribe stops delivery to that subscriber only", () => {
+    const { bus } = setup();
+    const a = subscriber();
+    const b = subscriber();
+    const stopA = bus.subscribe("news", a);
+    bus.subscribe("news", b);
+    bus.publish("news", bytes("1"));
+    stopA();
+    bus.publish("news", bytes("2"));
+    expect(ids(a.got)).toEqual([1]);
+    expect(ids(b.got)).toEqual([1, 2]);
+    expect(bus.subscriberCount("news")).toBe(1);
+  });
+
+  test("subscribe since replays queued messages with a greater id, then continues live: no gap, no duplicate", () => {
+    const { bus } = setup();
+    for (let i = 1; i <= 5; i++) bus.publish("log", bytes(String(i)));
+    bus.take("log"); // id 1 consumed: no longer queued
+    const s = subscriber();
+    bus.subscribe("log", s, 2);
+    expect(ids(s.got)).toEqual([3, 4, 5]);
+    bus.publish("log", bytes("6"));
+    bus.publish("log", bytes("7"));
+    expect(ids(s.got)).toEqual([3, 4, 5, 6, 7]);
+  });
+
+  test("subscribe since 0 replays every queued message", () => {
+    const { bus } = setup();
+    for (let i = 1; i <= 3; i++) bus.publish("log", bytes(String(i)));
+    const s = subscriber();
+    bus.subscribe("log", s, 0);
+    expect(ids(s.got)).toEqual([1, 2, 3]);
+  });
+
+  test("subscribe since the last id or beyond replays nothing and then gets live messages", () => {
+    const { bus } = setup();
+    for (let i = 1; i <= 3; i++) bus.publish("log", bytes(String(i)));
+    const s = subscriber();
+    bus.subscribe("log", s, 3);
+    const later = subscriber();
+    bus.subscribe("log", later, 99);
+    bus.publish("log", bytes("4"));
+    expect(ids(s.got)).toEqual([4]);
+    expect(ids(later.got)).toEqual([4]);
+  });
+
+  test("subscribe since replays in id order even after a nack reordered the queue", () => {
+    const { bus } = setup();
+    for (let i = 1; i <= 4; i++) bus.publish("q", bytes(String(i)));
+    const one = bus.take("q", { lease: 1000 })!;
+    const two = bus.take("q", { lease: 1000 })!;
+    bus.nack("q", one.id);
+    bus.nack("q", two.id);
+    expect(queued(bus, "q")).toEqual([2, 1, 3, 4]);
+    const s = subscriber();
+    bus.subscribe("q", s, 0);
+    expect(ids(s.got)).toEqual([1, 2, 3, 4]);
+    bus.publish("q", bytes("5"));
+    expect(ids(s.got)).toEqual([1, 2, 3, 4, 5]);
+  });
+});
+
+describe("consumers", () => {
+  test("take on an unknown or empty topic returns undefined", () => {
+    const { bus } = setup();
+    expect(bus.take("nothing")).toBeUndefined();
+    bus.publish("q", bytes("a"));
+    bus.take("q");
+    expect(bus.take("q")).toBeUndefined();
+  });
+
+  test("an at-most-once take removes the message for good", () => {
+    const { bus } = setup();
+    bus.publish("q", bytes("a"));
+    const m = bus.take("q")!;
+    expect(m.deliveries).toBe(1);
+    expect(bus.topic("q")!.held).toBe(0);
+    expect(bus.topic("q")!.leased.size).toBe(0);
+    expectBusError(() => bus.ack("q", m.id), "NO_LEASE");
+  });
+
+  test("two streaming consumers share messages round-robin, none twice", () => {
+    const { bus } = setup();
+    const a = consumer({ credit: 1000, streaming: true });
+    const b = consumer({ credit: 1000, streaming: true });
+    bus.consume("jobs", a);
+    bus.consume("jobs", b);
+    for (let i = 0; i < 10; i++) bus.publish("jobs", bytes(String(i)));
+    expect(ids(a.got)).toEqual([1, 3, 5, 7, 9]);
+    expect(ids(b.got)).toEqual([2, 4, 6, 8, 10]);
+    expect(queued(bus, "jobs")).toEqual([]);
+  });
+
+  test("three consumers with one credit each: each gets one, the rest stays queued", () => {
+    const { bus } = setup();
+    const cs = [1, 2, 3].map(() => consumer({ credit: 1, streaming: true }));
+    for (const c of cs) bus.consume("jobs", c);
+    for (let i = 0; i < 5; i++) bus.publish("jobs", bytes(String(i)));
+    expect(cs.map((c) => ids(c.got))).toEqual([[1], [2], [3]]);
+    expect(queued(bus, "jobs")).toEqual([4, 5]);
+    bus.grant("jobs", cs[2]!, 1);
+    bus.grant("jobs", cs[0]!, 1);
+    expect(cs.map((c) => ids(c.got))).toEqual([[1, 5], [2], [3, 4]]);
+  });
+
+  test("competing consumers under load: every message goes to exactly one consumer, fairly", () => {
+    const { bus } = setup();
+    const cs = [1, 2, 3, 4].map(() => consumer({ credit: 2, streaming: true }));
+    for (const c of cs) bus.consume("jobs", c);
+    for (let i = 0; i < 400; i++) {
+      bus.publish("jobs", bytes(String(i)));
+      // Each consumer works at its own pace, giving credit back now and then.
+      cs.forEach((c, n) => {
+        if (i % (n + 1) === 0) bus.grant("jobs", c, 1);
+      });
+    }
+    for (const c of cs) bus.grant("jobs", c, 1000);
+    const all = cs.flatMap((c) => ids(c.got)).sort((x, y) => x - y);
+    expect(all).toEqual(Array.from({ length: 400 }, (_, i) => i + 1));
+    for (const c of cs) expect(ids(c.got)).toEqual([...ids(c.got)].sort((x, y) => x - y));
+  });
+
+  test("a streaming consumer stops at zero credit and continues where it left off after grant", () => {
+    const { bus } = setup();
+    const c = consumer({ credit: 2, streaming: true });
+    bus.consume("jobs", c);
+    for (let i = 0; i < 5; i++) bus.publish("jobs", bytes(String(i)));
+    expect(ids(c.got)).toEqual([1, 2]);
+    expect(c.credit).toBe(0);
+    bus.grant("jobs", c, 2);
+    expect(ids(c.got)).toEqual([1, 2, 3, 4]);
+    expect(queued(bus, "jobs")).toEqual([5]);
+  });
+
+  test("a consumer gets already queued messages at once when it registers", () => {
+    const { bus } = setup();
+    bus.publish("jobs", bytes("a"));
+    bus.publish("jobs", bytes("b"));
+    const c = consumer({ credit: 10, streaming: true });
+    bus.consume("jobs", c);
+    expect(c.got.map(text)).toEqual(["a", "b"]);
+  });
+
+  test("a one-shot consumer gets exactly one message, then leaves", () => {
+    const { bus } = setup();
+    const c = consumer({ credit: 1 });
+    bus.consume("jobs", c);
+    expect(c.got).toEqual([]);
+    bus.publish("jobs", bytes("first"));
+    bus.publish("jobs", bytes("second"));
+    expect(c.got.map(text)).toEqual(["first"]);
+    expect(c.credit).toBe(0);
+    expect(queued(bus, "jobs")).toEqual([2]);
+    expect(bus.topic("jobs")!.waiting.length).toBe(0);
+  });
+
+  test("one-shot consumers waiting on an empty topic are served in the order they came", () => {
+    const { bus } = setup();
+    const first = consumer();
+    const second = consumer();
+    bus.consume("jobs", first);
+    bus.consume("jobs", second);
+    bus.publish("jobs", bytes("a"));
+    expect(first.got.map(text)).toEqual(["a"]);
+    expect(second.got).toEqual([]);
+    bus.publish("jobs", bytes("b"));
+    expect(second.got.map(text)).toEqual(["b"]);
+  });
+
+  test("cancel of a waiting one-shot consumer: the next message stays queued", () => {
+    const { bus } = setup();
+    const c = consumer();
+    bus.consume("jobs", c);
+    bus.cancel("jobs", c);
+    bus.publish("jobs", bytes("a"));
+    expect(c.got).toEqual([]);
+    expect(queued(bus, "jobs")).toEqual([1]);
+  });
+
+  test("cancel of one waiting consumer leaves the others waiting", () => {
+    const { bus } = setup();
+    const a = consumer();
+    const b = consumer();
+    bus.consume("jobs", a);
+    bus.consume("jobs", b);
+    bus.cancel("jobs", a);
+    bus.publish("jobs", bytes("x"));
+    expect(a.got).toEqual([]);
+    expect(b.got.map(text)).toEqual(["x"]);
+  });
+
+  test("a cancelled streaming consumer gets nothing more, even after a grant", () => {
+    const { bus } = setup();
+    const c = consumer({ credit: 5, streaming: true });
+    bus.consume("jobs", c);
+    bus.publish("jobs", bytes("a"));
+    bus.cancel("jobs", c);
+    bus.grant("jobs", c, 5);
+    bus.publish("jobs", bytes("b"));
+    expect(c.got.map(text)).toEqual(["a"]);
+    expect(queued(bus, "jobs")).toEqual([2]);
+  });
+
+  test("cancel on an unknown topic is harmless", () => {
+    const { bus } = setup();
+    bus.cancel("nothing", consumer());
+    expect(bus.topicList()).toEqual([]);
+  });
+});
+
+describe("overflow and memory limits", () => {
+  test("maxQueue with drop-oldest drops the oldest, counts the drops and reports them", () => {
+    const { drops, events } = dropRecorder();
+    const { bus } = setup({ maxQueue: 3 }, { events });
+    const s = subscriber();
+    bus.subscribe("q", s);
+    for (let i = 1; i <= 5; i++) bus.publish("q", bytes(String(i)));
+    expect(queued(bus, "q")).toEqual([3, 4, 5]);
+    expect(ids(s.got)).toEqual([1, 2, 3, 4, 5]);
+    expect(bus.topic("q")!.counters.dropped).toBe(2);
+    expect(bus.totals.dropped).toBe(2);
+    expect(drops).toEqual([
+      ["q", "overflow", 1],
+      ["q", "overflow", 1],
+    ]);
+    expect(bus.bytes).toBe(3 * messageCost(1));
+  });
+
+  test("maxQueue with reject throws TOPIC_FULL and leaves the queue, the ids and the subscribers unchanged", () => {
+    const { drops, events } = dropRecorder();
+    const { bus } = setup({ maxQueue: 3, overflow: "reject" }, { events });
+    const s = subscriber();
+    bus.subscribe("q", s);
+    for (let i = 1; i <= 3; i++) bus.publish("q", bytes(String(i)));
+    const before = bus.bytes;
+    const error = expectBusError(() => bus.publish("q", bytes("4")), "TOPIC_FULL");
+    expect(error.message).toContain("q");
+    expect(queued(bus, "q")).toEqual([1, 2, 3]);
+    expect(ids(s.got)).toEqual([1, 2, 3]);
+    expect(bus.bytes).toBe(before);
+    expect(bus.topic("q")!.counters.published).toBe(3);
+    expect(drops).toEqual([]);
+    bus.take("q");
+    expect(bus.publish("q", bytes("4")).id).toBe(4);
+  });
+
+  test("leased and delayed messages count against maxQueue", () => {
+    const { bus } = setup({ maxQueue: 2, overflow: "reject" });
+    bus.publish("q", bytes("1"));
+    bus.publish("q", bytes("2"));
+    const one = bus.take("q", { lease: 1000 })!;
+    const two = bus.take("q", { lease: 1000 })!;
+    expectBusError(() => bus.publish("q", bytes("3")), "TOPIC_FULL");
+    bus.nack("q", two.id, 5000);
+    expectBusError(() => bus.publish("q", bytes("3")), "TOPIC_FULL");
+    bus.ack("q", one.id);
+    expect(bus.publish("q", bytes("3")).id).toBe(3);
+  });
+
+  test("drop-oldest cannot drop leased messages: a topic full of leases refuses the write", () => {
+    const { bus } = setup({ maxQueue: 2 });
+    bus.publish("q", bytes("1"));
+    bus.publish("q", bytes("2"));
+    bus.take("q", { lease: 1000 });
+    bus.take("q", { lease: 1000 });
+    expectBusError(() => bus.publish("q", bytes("3")), "TOPIC_FULL");
+    expect(bus.topic("q")!.leased.size).toBe(2);
+  });
+
+  test("maxQueueBytes counts payload plus overhead: exactly full is fine, and drop-oldest drops until the write fits", () => {
+    const cost = messageCost(10);
+    const { bus } = setup({ maxQueueBytes: 3 * cost });
+    for (let i = 1; i <= 3; i++) bus.publish("q", new Uint8Array(10));
+    expect(bus.topic("q")!.bytes).toBe(3 * cost);
+    expect(bus.topic("q")!.counters.dropped).toBe(0);
+    bus.publish("q", new Uint8Array(10));
+    expect(queued(bus, "q")).toEqual([2, 3, 4]);
+    expect(bus.topic("q")!.counters.dropped).toBe(1);
+    bus.publish("q", new Uint8Array(11)); // one byte more than the message it replaces: two must go
+    expect(queued(bus, "q")).toEqual([4, 5]);
+    expect(bus.topic("q")!.counters.dropped).toBe(3);
+    expect(bus.topic("q")!.bytes).toBe(cost + messageCost(11));
+  });
+
+  test("maxQueueBytes with reject refuses the write that would go over", () => {
+    const cost = messageCost(10);
+    const { bus } = setup({ maxQueueBytes: 2 * cost, overflow: "reject" });
+    bus.publish("q", new Uint8Array(10));
+    expectBusError(() => bus.publish("q", new Uint8Array(11)), "TOPIC_FULL");
+    expect(bus.publish("q", new Uint8Array(10)).id).toBe(2);
+  });
+
+  test("a message larger than maxQueueBytes is refused without emptying the topic", () => {
+    const { drops, events } = dropRecorder();
+    const { bus } = setup({ maxQueueBytes: 300, maxMessageSize: 1000 }, { events });
+    bus.publish("q", bytes("keep 1"));
+    bus.publish("q", bytes("keep 2"));
+    expectBusError(() => bus.publish("q", new Uint8Array(500)), "TOPIC_FULL");
+    expect(queued(bus, "q")).toEqual([1, 2]);
+    expect(bus.topic("q")!.counters.dropped).toBe(0);
+    expect(drops).toEqual([]);
+    expect(bus.bytes).toBe(messageCost(6) * 2);
+  });
+
+  test("maxMemory over every topic: drop-oldest drops from the topic being written", () => {
+    const { drops, events } = dropRecorder();
+    const cost = messageCost(10);
+    const { bus } = setup({ maxMemory: 3 * cost }, { events });
+    bus.publish("a", new Uint8Array(10));
+    bus.publish("a", new Uint8Array(10));
+    bus.publish("b", new Uint8Array(10));
+    expect(bus.bytes).toBe(3 * cost);
+    bus.publish("b", new Uint8Array(10));
+    expect(queued(bus, "a")).toEqual([1, 2]);
+    expect(queued(bus, "b")).toEqual([2]);
+    expect(drops).toEqual([["b", "memory", 1]]);
+    expect(bus.bytes).toBe(3 * cost);
+  });
+
+  test("BUS_FULL when the memory budget is used and the written topic has nothing to drop", () => {
+    const cost = messageCost(10);
+    const { bus } = setup({ maxMemory: 2 * cost });
+    bus.publish("a", new Uint8Array(10));
+    bus.publish("a", new Uint8Array(10));
+    const error = expectBusError(() => bus.publish("b", new Uint8Array(10)), "BUS_FULL");
+    expect(error.message).toContain(String(2 * cost));
+    expect(queued(bus, "a")).toEqual([1, 2]);
+    expect(bus.bytes).toBe(2 * cost);
+  });
+
+  test("a write that cannot fit even after dropping keeps the topic's queue as it was", () => {
+    const { drops, events } = dropRecorder();
+    const cost = messageCost(10);
+    const { bus } = setup({ maxMemory: 3 * cost }, { events });
+    bus.publish("a", new Uint8Array(10));
+    bus.publish("a", new Uint8Array(10));
+    bus.publish("b", new Uint8Array(10));
+    expectBusError(() => bus.publish("b", new Uint8Array(50)), "BUS_FULL");
+    expect(queued(bus, "b")).toEqual([1]);
+    expect(bus.topic("b")!.counters.dropped).toBe(0);
+    expect(bus.totals.dropped).toBe(0);
+    expect(drops).toEqual([]);
+    expect(bus.bytes).toBe(3 * cost);
+    expect(bus.publish("b", new Uint8Array(10)).id).toBe(2);
+  });
+
+  test("maxMemory with reject refuses with BUS_FULL and drops nothing", () => {
+    const cost = messageCost(0);
+    const { bus } = setup({ maxMemory: 2 * cost, overflow: "reject" });
+    bus.publish("a", new Uint8Array(0));
+    bus.publish("a", new Uint8Array(0));
+    expectBusError(() => bus.publish("a", new Uint8Array(0)), "BUS_FULL");
+    expect(queued(bus, "a")).toEqual([1, 2]);
+  });
+
+  test("dead-letter topics always drop their oldest, even under reject", () => {
+    const { drops, events } = dropRecorder();
+    const { bus } = setup({ maxQueue: 2, overflow: "reject", maxDeliveries: 1 }, { events });
+    for (let i = 1; i <= 3; i++) {
+      bus.publish("jobs", bytes(String(i)));
+      const m = bus.take("jobs", { lease: 1000 })!;
+      bus.nack("jobs", m.id);
+    }
+    expect(bus.topic("jobs.dead")!.queue.length).toBe(2);
+    expect([...bus.topic("jobs.dead")!.queue].map((m) => m.origin!.id)).toEqual([2, 3]);
+    expect(drops).toEqual([["jobs.dead", "overflow", 1]]);
+    // The topic itself still rejects.
+    bus.publish("jobs", bytes("a"));
+    bus.publish("jobs", bytes("b"));
+    expectBusError(() => bus.publish("jobs", bytes("c")), "TOPIC_FULL");
+  });
+
+  test("maxTopics: a new topic past the limit is BUS_FULL, existing topics keep working", () => {
+    const { bus } = setup({ maxTopics: 2 });
+    bus.publish("a", bytes("x"));
+    bus.subscribe("b", subscriber());
+    expectBusError(() => bus.publish("c", bytes("x")), "BUS_FULL");
+    expect(bus.publish("a", bytes("y")).id).toBe(2);
+    expect(bus.topicList().map((t) => t.name)).toEqual(["a", "b"]);
+  });
+});
+
+describe("leases (at-least-once)", () => {
+  test("a take with a lease hides the message; ack removes it for good", () => {
+    const { bus } = setup();
+    bus.publish("q", bytes("job"));
+    const m = bus.take("q", { lease: 1000 })!;
+    expect(text(m)).toBe("job");
+    expect(m.deliveries).toBe(1);
+    expect(bus.take("q")).toBeUndefined();
+    expect(bus.topic("q")!.held).toBe(1);
+    bus.ack("q", m.id);
+    expect(bus.topic("q")!.held).toBe(0);
+    expect(bus.topic("q")!.counters.acked).toBe(1);
+    expect(bus.bytes).toBe(0);
+  });
+
+  test("acking twice is NO_LEASE the second time", () => {
+    const { bus } = setup();
+    bus.publish("q", bytes("job"));
+    const m = bus.take("q", { lease: 1000 })!;
+    bus.ack("q", m.id);
+    expectBusError(() => bus.ack("q", m.id), "NO_LEASE");
+    expectBusError(() => bus.nack("q", m.id), "NO_LEASE");
+  });
+
+  test("ack of a message never leased, or of an unknown topic, is NO_LEASE", () => {
+    const { bus } = setup();
+    bus.publish("q", bytes("job"));
+    expectBusError(() => bus.ack("q", 1), "NO_LEASE");
+    expectBusError(() => bus.ack("q", 99), "NO_LEASE");
+    expectBusError(() => bus.ack("other", 1), "NO_LEASE");
+    expect(queued(bus, "q")).toEqual([1]);
+  });
+
+  test("nack returns the message to the head of the queue, and its next delivery counts 2", () => {
+    const { bus } = setup();
+    bus.publish("q", bytes("first"));
+    bus.publish("q", bytes("second"));
+    const m = bus.take("q", { lease: 1000 })!;
+    bus.nack("q", m.id);
+    expect(queued(bus, "q")).toEqual([1, 2]);
+    const again = bus.take("q", { lease: 1000 })!;
+    expect(again.id).toBe(1);
+    expect(again.deliveries).toBe(2);
+    expect(bus.topic("q")!.counters.redelivered).toBe(1);
+  });
+
+  test("a nacked message goes straight to a consumer that is waiting", () => {
+    const { bus } = setup();
+    bus.publish("q", bytes("job"));
+    const m = bus.take("q", { lease: 1000 })!;
+    const c = consumer();
+    bus.consume("q", c);
+    expect(c.got).toEqual([]);
+    bus.nack("q", m.id);
+    expect(ids(c.got)).toEqual([1]);
+    expect(c.deliveries).toEqual([2]);
+  });
+
+  test("nack with a delay holds the message back until tick passes the delay", () => {
+    const { bus, advance } = setup();
+    bus.publish("q", bytes("job"));
+    const m = bus.take("q", { lease: 60_000 })!;
+    bus.nack("q", m.id, 500);
+    expect(bus.take("q")).toBeUndefined();
+    expect(bus.topic("q")!.held).toBe(1);
+    expect(bus.topic("q")!.delayed).toBe(1);
+    advance(499);
+    expect(bus.take("q")).toBeUndefined();
+    advance(1);
+    expect(bus.topic("q")!.delayed).toBe(0);
+    const again = bus.take("q")!;
+    expect(again.id).toBe(1);
+    expect(again.deliveries).toBe(2);
+  });
+
+  test("a delayed nack goes to a waiting consumer when its delay is over", () => {
+    const { bus, advance } = setup();
+    bus.publish("q", bytes("job"));
+    const m = bus.take("q", { lease: 60_000 })!;
+    const c = consumer();
+    bus.consume("q", c);
+    bus.nack("q", m.id, 100);
+    expect(c.got).toEqual([]);
+    advance(100);
+    expect(ids(c.got)).toEqual([1]);
+  });
+
+  test("an expired lease puts the message back at the head when tick reaches the expiry", () => {
+    const { bus, advance } = setup();
+    bus.publish("q", bytes("first"));
+    bus.publish("q", bytes("second"));
+    bus.take("q", { lease: 1000 });
+    advance(999);
+    expect(bus.topic("q")!.leased.size).toBe(1);
+    expect(queued(bus, "q")).toEqual([2]);
+    advance(1);
+    expect(bus.topic("q")!.leased.size).toBe(0);
+    expect(queued(bus, "q")).toEqual([1, 2]);
+    expect(bus.take("q")!.deliveries).toBe(2);
+  });
+
+  test("an acked lease does not come back when its time passes", () => {
+    const { bus, advance } = setup();
+    bus.publish("q", bytes("job"));
+    const m = bus.take("q", { lease: 1000 })!;
+    bus.ack("q", m.id);
+    advance(5000);
+    expect(queued(bus, "q")).toEqual([]);
+  });
+
+  test("leases that expire at the same tick go back in id order", () => {
+    const { bus, advance } = setup();
+    for (let i = 1; i <= 5; i++) bus.publish("q", bytes(String(i)));
+    for (let i = 1; i <= 4; i++) bus.take("q", { lease: 1000 });
+    advance(1000);
+    expect(queued(bus, "q")).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  test("delayed nacks due at the same time go back in id order", () => {
+    const { bus, advance } = setup();
+    for (let i = 1; i <= 4; i++) bus.publish("q", bytes(String(i)));
+    const taken = [1, 2, 3].map(() => bus.take("q", { lease: 60_000 })!);
+    for (const m of taken) bus.nack("q", m.id, 200);
+    advance(200);
+    expect(queued(bus, "q")).toEqual([1, 2, 3, 4]);
+  });
+
+  test("after maxDeliveries nacks the message moves to <topic>.dead with its origin and delivery count", () => {
+    const { dead, events } = dropRecorder();
+    const { bus } = setup({ maxDeliveries: 3 }, { events });
+    bus.publish("jobs", bytes("poison"));
+    for (let i = 1; i <= 2; i++) {
+      const m = bus.take("jobs", { lease: 1000 })!;
+      expect(m.deliveries).toBe(i);
+      bus.nack("jobs", m.id);
+      expect(queued(bus, "jobs")).toEqual([1]);
+    }
+    const last = bus.take("jobs", { lease: 1000 })!;
+    bus.nack("jobs", last.id);
+    expect(queued(bus, "jobs")).toEqual([]);
+    expect(bus.topic("jobs")!.held).toBe(0);
+    const moved = bus.take("jobs.dead")!;
+    expect(text(moved)).toBe("poison");
+    expect(moved.topic).toBe("jobs.dead");
+    expect(moved.origin).toEqual({ topic: "jobs", id: 1 });
+    expect(moved.deliveries).toBe(4); // 3 before it moved, plus this take
+    expect(dead).toEqual([[1, "jobs.dead"]]);
+    expect(bus.topic("jobs")!.counters.deadLettered).toBe(1);
+    expect(bus.totals.deadLettered).toBe(1);
+  });
+
+  test("the dead-lettered message keeps the delivery count it had", () => {
+    const { bus } = setup({ maxDeliveries: 2 });
+    bus.publish("jobs", bytes("x"));
+    for (let i = 0; i < 2; i++) bus.nack("jobs", bus.take("jobs", { lease: 10 })!.id);
+    const t = bus.topic("jobs.dead")!;
+    expect([...t.queue].map((m) => m.deliveries)).toEqual([2]);
+  });
+
+  test("a take's own maxDeliveries overrides the bus default", () => {
+    const { bus } = setup({ maxDeliveries: 5 });
+    bus.publish("jobs", bytes("x"));
+    const m = bus.take("jobs", { lease: 1000, maxDeliveries: 1 })!;
+    bus.nack("jobs", m.id);
+    expect(queued(bus, "jobs")).toEqual([]);
+    expect(queued(bus, "jobs.dead")).toEqual([1]);
+  });
+
+  test("lease expiries count toward maxDeliveries as well", () => {
+    const { bus, advance } = setup({ maxDeliveries: 2 });
+    bus.publish("jobs", bytes("x"));
+    bus.take("jobs", { lease: 100 });
+    advance(100);
+    expect(queued(bus, "jobs")).toEqual([1]);
+    bus.take("jobs", { lease: 100 });
+    advance(100);
+    expect(queued(bus, "jobs")).toEqual([]);
+    expect(queued(bus, "jobs.dead")).toEqual([1]);
+  });
+
+  test("a nack with a delay past maxDeliveries moves the message to the dead topic at once", () => {
+    const { bus } = setup({ maxDeliveries: 1 });
+    bus.publish("jobs", bytes("x"));
+    bus.nack("jobs", bus.take("jobs", { lease: 100 })!.id, 5000);
+    expect(bus.topic("jobs")!.delayed).toBe(0);
+    expect(queued(bus, "jobs.dead")).toEqual([1]);
+  });
+
+  test("an ack naming a stale delivery is refused; the current delivery's ack is accepted", () => {
+    const { bus, advance } = setup();
+    bus.publish("q", bytes("job"));
+    const first = bus.take("q", { lease: 100 })!;
+    const firstDelivery = first.deliveries;
+    advance(100);
+    const second = bus.take("q", { lease: 100 })!;
+    expect(second.deliveries).toBe(2);
+    expectBusError(() => bus.ack("q", first.id, firstDelivery), "NO_LEASE");
+    expectBusError(() => bus.nack("q", first.id, 0, firstDelivery), "NO_LEASE");
+    expect(bus.topic("q")!.leased.size).toBe(1);
+    bus.ack("q", second.id, 2);
+    expect(bus.topic("q")!.held).toBe(0);
+  });
+
+  test("a lease of 0 ms still hides the message until the next millisecond", () => {
+    const { bus, advance } = setup();
+    bus.publish("q", bytes("x"));
+    bus.take("q", { lease: 0 });
+    expect(bus.topic("q")!.leased.size).toBe(1);
+    advance(1);
+    expect(queued(bus, "q")).toEqual([1]);
+  });
+});
+
+describe("streaming consumers with leases", () => {
+  test("with credit 2 it holds at most 2 leases, and gets credit back on ack, nack and expiry", () => {
+    const { bus, advance } = setup();
+    const leasedAtDelivery: number[] = [];
+    const c = consumer({ credit: 2, lease: 1000, streaming: true });
+    const deliver = c.deliver.bind(c);
+    c.deliver = (m) => {
+      leasedAtDelivery.push(bus.topic("q")!.leased.size);
+      deliver(m);
+    };
+    for (let i = 1; i <= 6; i++) bus.publish("q", bytes(String(i)));
+    bus.consume("q", c);
+    expect(ids(c.got)).toEqual([1, 2]);
+    expect(c.credit).toBe(0);
+    expect(queued(bus, "q")).toEqual([3, 4, 5, 6]);
+
+    bus.ack("q", 1); // credit back: takes 3
+    expect(ids(c.got)).toEqual([1, 2, 3]);
+    bus.nack("q", 2); // credit back, and 2 is at the head again: takes 2
+    expect(ids(c.got)).toEqual([1, 2, 3, 2]);
+    expect(c.deliveries.at(-1)).toBe(2);
+    expect(bus.topic("q")!.leased.size).toBe(2);
+
+    advance(1000); // both leases (3 and 2) expire: they come back and are taken again, in id order
+    expect(ids(c.got)).toEqual([1, 2, 3, 2, 2, 3]);
+    expect(c.deliveries.slice(-2)).toEqual([3, 2]);
+    expect(queued(bus, "q")).toEqual([4, 5, 6]);
+
+    expect(Math.max(...leasedAtDelivery)).toBe(2);
+    expect(c.credit).toBe(0);
+  });
+
+  test("two streaming lease consumers with credit 1 each alternate as they ack", () => {
+    const { bus } = setup();
+    const a = consumer({ credit: 1, lease: 1000, streaming: true });
+    const b = consumer({ credit: 1, lease: 1000, streaming: true });
+    bus.consume("q", a);
+    bus.consume("q", b);
+    for (let i = 1; i <= 4; i++) bus.publish("q", bytes(String(i)));
+    expect([ids(a.got), ids(b.got)]).toEqual([[1], [2]]);
+    bus.ack("q", 2);
+    expect([ids(a.got), ids(b.got)]).toEqual([[1], [2, 3]]);
+    bus.ack("q", 1);
+    expect([ids(a.got), ids(b.got)]).toEqual([[1, 4], [2, 3]]);
+  });
+
+  test("on cancel its leases go back to the head of the queue in id order, deliveries counted", () => {
+    const { bus } = setup();
+    for (let i = 1; i <= 4; i++) bus.publish("q", bytes(String(i)));
+    const c = consumer({ credit: 3, lease: 60_000, streaming: true });
+    bus.consume("q", c);
+    expect(ids(c.got)).toEqual([1, 2, 3]);
+    bus.cancel("q", c);
+    expect(bus.topic("q")!.leased.size).toBe(0);
+    expect(queued(bus, "q")).toEqual([1, 2, 3, 4]);
+    const again = bus.take("q")!;
+    expect(again.id).toBe(1);
+    expect(again.deliveries).toBe(2);
+    expect(ids(c.got)).toEqual([1, 2, 3]);
+  });
+
+  test("on cancel its leases go to another waiting consumer, oldest first", () => {
+    const { bus } = setup();
+    for (let i = 1; i <= 2; i++) bus.publish("q", bytes(String(i)));
+    const a = consumer({ credit: 2, lease: 60_000, streaming: true });
+    bus.consume("q", a);
+    const b = consumer({ credit: 1 });
+    bus.consume("q", b);
+    bus.cancel("q", a);
+    expect(ids(b.got)).toEqual([1]);
+    expect(queued(bus, "q")).toEqual([2]);
+  });
+
+  test("a cancelled consumer's acks are refused: its leases went back", () => {
+    const { bus } = setup();
+    bus.publish("q", bytes("1"));
+    const c = consumer({ credit: 1, lease: 60_000, streaming: true });
+    bus.consume("q", c);
+    bus.cancel("q", c);
+    expectBusError(() => bus.ack("q", 1), "NO_LEASE");
+  });
+
+  test("on cancel a lease at its last delivery goes to the dead-letter topic", () => {
+    const { bus } = setup();
+    bus.publish("q", bytes("1"));
+    const c = consumer({ credit: 1, lease: 60_000, streaming: true, maxDeliveries: 1 });
+    bus.consume("q", c);
+    bus.cancel("q", c);
+    expect(queued(bus, "q")).toEqual([]);
+    expect(queued(bus, "q.dead")).toEqual([1]);
+  });
+
+  test("a one-shot consumer with a lease holds it until ack, and gets no more", () => {
+    const { bus } = setup();
+    bus.publish("q", bytes("1"));
+    bus.publish("q", bytes("2"));
+    const c = consumer({ credit: 1, lease: 1000 });
+    bus.consume("q", c);
+    expect(ids(c.got)).toEqual([1]);
+    bus.ack("q", 1);
+    expect(ids(c.got)).toEqual([1]);
+    expect(queued(bus, "q")).toEqual([2]);
+  });
+});
+
+describe("maximum age", () => {
+  test("messages older than maxAge expire on tick, counted as expired and not as dropped", () => {
+    const { drops, events } = dropRecorder();
+    const { bus, clock, advance } = setup({ maxAge: 1000 }, { events });
+    bus.publish("q", bytes("old"));
+    clock.now += 500;
+    bus.publish("q", bytes("young"));
+    advance(500); // the old one is exactly maxAge old: kept
+    expect(queued(bus, "q")).toEqual([1, 2]);
+    advance(1);
+    expect(queued(bus, "q")).toEqual([2]);
+    expect(bus.topic("q")!.counters.expired).toBe(1);
+    expect(bus.topic("q")!.counters.dropped).toBe(0);
+    expect(bus.totals.expired).toBe(1);
+    expect(bus.totals.dropped).toBe(0);
+    expect(drops).toEqual([["q", "age", 1]]);
+    expect(bus.bytes).toBe(messageCost(5));
+  });
+
+  test("take never returns an expired message, even before a tick", () => {
+    const { bus, clock } = setup({ maxAge: 1000 });
+    bus.publish("q", bytes("old"));
+    clock.now += 1001;
+    expect(bus.take("q")).toBeUndefined();
+    expect(bus.topic("q")!.counters.expired).toBe(1);
+  });
+
+  test("a consumer never gets an expired message", () => {
+    const { bus, clock } = setup({ maxAge: 1000 });
+    bus.publish("q", bytes("old"));
+    clock.now += 1001;
+    bus.publish("q", bytes("new"));
+    const c = consumer();
+    bus.consume("q", c);
+    expect(c.got.map(text)).toEqual(["new"]);
+  });
+
+  test("maxAge 0 keeps messages however old", () => {
+    const { bus, advance } = setup({ maxAge: 0 });
+    bus.publish("q", bytes("x"));
+    advance(365 * 24 * 3600 * 1000);
+    expect(queued(bus, "q")).toEqual([1]);
+  });
+});
+
+describe("purge", () => {
+  test("purge drops every queued message and returns how many; leased ones stay until acked", () => {
+    const { drops, events } = dropRecorder();
+    const { bus } = setup({}, { events });
+    for (let i = 1; i <= 3; i++) bus.publish("q", bytes(String(i)));
+    const leased = bus.take("q", { lease: 1000 })!;
+    expect(bus.purge("q")).toBe(2);
+    expect(queued(bus, "q")).toEqual([]);
+    expect(bus.topic("q")!.leased.size).toBe(1);
+    expect(bus.topic("q")!.counters.dropped).toBe(2);
+    expect(drops).toEqual([["q", "purge", 2]]);
+    expect(bus.bytes).toBe(messageCost(1));
+    bus.ack("q", leased.id);
+    expect(bus.bytes).toBe(0);
+  });
+
+  test("purge of an unknown or empty topic returns 0 and reports nothing", () => {
+    const { drops, events } = dropRecorder();
+    const { bus } = setup({}, { events });
+    expect(bus.purge("nothing")).toBe(0);
+    bus.publish("q", bytes("x"));
+    bus.take("q");
+    expect(bus.purge("q")).toBe(0);
+    expect(drops).toEqual([]);
+  });
+});
+
+describe("counters, totals and rates", () => {
+  test("counters and totals follow writes, takes, redeliveries, acks and dead letters", () => {
+    const { bus } = setup({ maxDeliveries: 2 });
+    bus.publish("q", bytes("aa"));
+    bus.publish("q", bytes("bbb"));
+    bus.publish("q", bytes("c"));
+    bus.take("q"); // 1, at most once
+    const two = bus.take("q", { lease: 1000 })!;
+    bus.nack("q", two.id);
+    bus.ack("q", bus.take("q", { lease: 1000 })!.id); // 2 again, acked
+    const three = bus.take("q", { lease: 1000 })!;
+    bus.nack("q", three.id);
+    bus.nack("q", bus.take("q", { lease: 1000 })!.id); // 3 dead-lettered on its 2nd delivery
+
+    const c = bus.topic("q")!.counters;
+    expect(c).toEqual({
+      published: 3,
+      consumed: 5,
+      acked: 1,
+      redelivered: 2,
+      dropped: 0,
+      expired: 0,
+      deadLettered: 1,
+      bytesIn: 6,
+    });
+    expect(bus.topic("q.dead")!.counters.published).toBe(1);
+    expect(bus.totals).toEqual({
+      messagesIn: 4, // the dead letter is written to q.dead
+      messagesOut: 5,
+      dropped: 0,
+      expired: 0,
+      redelivered: 2,
+      deadLettered: 1,
+      acked: 1,
+    });
+  });
+
+  test("rates are messages per second over the last window of at least a second", () => {
+    const { bus, advance } = setup();
+    for (let i = 0; i < 10; i++) bus.publish("q", bytes("x"));
+    for (let i = 0; i < 4; i++) bus.take("q");
+    advance(500);
+    expect(bus.topic("q")!.rateIn).toBe(0);
+    advance(1500);
+    expect(bus.topic("q")!.rateIn).toBe(5);
+    expect(bus.topic("q")!.rateOut).toBe(2);
+    advance(1000);
+    expect(bus.topic("q")!.rateIn).toBe(0);
+  });
+});
+
+describe("memory accounting", () => {
+  test("bus.bytes counts payload plus overhead of every message held, leased and delayed included", () => {
+    const { bus } = setup();
+    bus.publish("a", new Uint8Array(100));
+    bus.publish("b", new Uint8Array(0));
+    bus.publish("b", new Uint8Array(7));
+    expect(bus.bytes).toBe(messageCost(100) + messageCost(0) + messageCost(7));
+    const leased = bus.take("b", { lease: 1000 })!;
+    expect(bus.bytes).toBe(messageCost(100) + messageCost(0) + messageCost(7));
+    bus.nack("b", leased.id, 1000);
+    expect(bus.bytes).toBe(messageCost(100) + messageCost(0) + messageCost(7));
+    expect(bus.topic("b")!.bytes).toBe(messageCost(0) + messageCost(7));
+  });
+
+  test("bus.bytes returns to 0 after everything is consumed, acked, purged, dropped, expired or dead-lettered then consumed", () => {
+    const { bus, clock, advance } = setup({ maxAge: 10_000, maxQueue: 2, maxDeliveries: 1 });
+    for (const topic of ["taken", "acked", "purged", "dropped", "expired", "dead", "delayed"]) {
+      bus.publish(topic, new Uint8Array(33));
+      bus.publish(topic, new Uint8Array(0));
+    }
+    bus.publish("dropped", new Uint8Array(5)); // drops the oldest
+    expect(bus.bytes).toBeGreaterThan(0);
+
+    while (bus.take("taken"));
+    for (let m = bus.take("acked", { lease: 1000 }); m; m = bus.take("acked", { lease: 1000 })) bus.ack("acked", m.id);
+    bus.purge("purged");
+    while (bus.take("dropped"));
+    for (let m = bus.take("dead", { lease: 1000 }); m; m = bus.take("dead", { lease: 1000 })) bus.nack("dead", m.id);
+    while (bus.take("dead.dead"));
+    for (let m = bus.take("delayed", { lease: 1000, maxDeliveries: 5 }); m; m = bus.take("delayed", { lease: 1000, maxDeliveries: 5 })) {
+      bus.nack("delayed", m.id, 100);
+    }
+    advance(100);
+    while (bus.take("delayed"));
+    clock.now += 10_001;
+    advance(0); // "expired" is now too old
+
+    for (const topic of bus.topicList()) expect([topic.name, topic.bytes]).toEqual([topic.name, 0]);
+    expect(bus.bytes).toBe(0);
+  });
+
+  test("bus.bytes does not grow when a message moves to its dead-letter topic", () => {
+    const { bus } = setup({ maxDeliveries: 1 });
+    bus.publish("jobs", new Uint8Array(50));
+    const before = bus.bytes;
+    bus.nack("jobs", bus.take("jobs", { lease: 1000 })!.id);
+    expect(bus.bytes).toBe(before);
+    expect(bus.topic("jobs")!.bytes).toBe(0);
+    expect(bus.topic("jobs.dead")!.bytes).toBe(before);
+  });
+});
+
+class RecordingStore implements Store {
+  readonly calls: string[] = [];
+  constructor(private readonly stored: StoredTopic[] = []) {}
+  load(): StoredTopic[] {
+    this.calls.push("load");
+    return this.stored;
+  }
+  added(message: Message): void {
+    this.calls.push(`added ${message.topic} ${message.id}`);
+  }
+  removed(topic: string, id: number): void {
+    this.calls.push(`removed ${topic} ${id}`);
+  }
+  delivered(message: Message): void {
+    this.calls.push(`delivered ${message.topic} ${message.id} ${message.deliveries}`);
+  }
+  purged(topic: string): void {
+    this.calls.push(`purged ${topic}`);
+  }
+  flush(): null {
+    return null;
+  }
+  close(): void {}
+}
+
+function stored(topic: string, id: number, payload: string, deliveries = 0): Message {
+  return { id, topic, created: T0 - 1000, payload: bytes(payload), deliveries };
+}
+
+describe("the store", () => {
+  test("the store hears about every write, lease, removal and purge, in order", () => {
+    const store = new RecordingStore();
+    const { bus } = setup({}, { store });
+    bus.publish("a", bytes("x"));
+    bus.publish("a", bytes("y"));
+    bus.take("a");
+    const m = bus.take("a", { lease: 1000 })!;
+    bus.nack("a", m.id);
+    bus.ack("a", bus.take("a", { lease: 1000 })!.id);
+    bus.publish("a", bytes("z"));
+    bus.purge("a");
+    expect(store.calls).toEqual([
+      "load",
+      "added a 1",
+      "added a 2",
+      "removed a 1",
+      "delivered a 2 1",
+      "delivered a 2 2",
+      "removed a 2",
+      "added a 3",
+      "purged a",
+    ]);
+  });
+
+  test("drops, expiries and dead letters are reported to the store as removals", () => {
+    const store = new RecordingStore();
+    const { bus, clock } = setup({ maxQueue: 1, maxAge: 1000, maxDeliveries: 1 }, { store });
+    bus.publish("old", bytes("1"));
+    clock.now += 1001;
+    bus.publish("drop", bytes("1"));
+    bus.publish("drop", bytes("2"));
+    bus.tick(clock.now);
+    bus.publish("dead", bytes("1"));
+    bus.nack("dead", bus.take("dead", { lease: 1000 })!.id);
+    expect(store.calls.slice(1)).toEqual([
+      "added old 1",
+      "added drop 1",
+      "removed drop 1",
+      "added drop 2",
+      "removed old 1",
+      "added dead 1",
+      "delivered dead 1 1",
+      "removed dead 1",
+      "added dead.dead 1",
+    ]);
+  });
+
+  test("a purge with leased messages reports each purged message instead of the whole topic", () => {
+    const store = new RecordingStore();
+    const { bus } = setup({}, { store });
+    bus.publish("a", bytes("1"));
+    bus.publish("a", bytes("2"));
+    bus.publish("a", bytes("3"));
+    bus.take("a", { lease: 1000 });
+    bus.purge("a");
+    expect(store.calls.slice(-2)).toEqual(["removed a 2", "removed a 3"]);
+    expect(store.calls).not.toContain("purged a");
+  });
+
+  test("restore continues ids and queues the stored messages again, the once-leased ones included", () => {
+    const store = new RecordingStore([
+      { name: "jobs", lastId: 7, messages: [stored("jobs", 5, "was leased", 1), stored("jobs", 6, "queued")] },
+      { name: "empty", lastId: 3, messages: [] },
+    ]);
+    const { bus } = setup({}, { store });
+    expect(bus.bytes).toBe(messageCost(10) + messageCost(6));
+    expect(queued(bus, "jobs")).toEqual([5, 6]);
+    expect(bus.publish("jobs", bytes("new")).id).toBe(8);
+    expect(bus.publish("empty", bytes("new")).id).toBe(4);
+    const first = bus.take("jobs", { lease: 1000 })!;
+    expect([first.id, text(first), first.deliveries]).toEqual([5, "was leased", 2]);
+    expect(ids([bus.take("jobs")!, bus.take("jobs")!])).toEqual([6, 8]);
+    expect(store.calls[0]).toBe("load");
+  });
+
+  test("restored messages go to subscribers that ask with since and to consumers", () => {
+    const store = new RecordingStore([{ name: "jobs", lastId: 2, messages: [stored("jobs", 1, "a"), stored("jobs", 2, "b")] }]);
+    const { bus } = setup({}, { store });
+    const s = subscriber();
+    bus.subscribe("jobs", s, 1);
+    expect(ids(s.got)).toEqual([2]);
+    const c = consumer({ credit: 5, streaming: true });
+    bus.consume("jobs", c);
+    expect(c.got.map(text)).toEqual(["a", "b"]);
+    expect(bus.bytes).toBe(0);
+  });
+});
