@@ -120,7 +120,6 @@ export class Bus {
    * The bus keeps `payload` as given: pass bytes nobody will change afterwards.
    */
   publish(topicName: string, payload: Uint8Array): Message {
-    checkTopicName(topicName);
     if (payload.length > this.limits.maxMessageSize) {
       throw new BusError(
         "TOO_LARGE",
@@ -145,7 +144,7 @@ export class Bus {
       created: this.now(),
       payload,
       deliveries,
-      ...(origin ? { origin } : {}),
+      origin, // always present (maybe undefined): one object shape for every message
     };
     topic.queue.push(message);
     topic.bytes += cost;
@@ -218,10 +217,12 @@ export class Bus {
 
   /** Takes the oldest queued message, or undefined when there is none. */
   take(topicName: string, options: TakeOptions = {}): Message | undefined {
-    checkTopicName(topicName);
     const topic = this.topics.get(topicName);
-    if (!topic) return undefined;
-    this.expireOld(topic, this.now());
+    if (!topic) {
+      checkTopicName(topicName);
+      return undefined;
+    }
+    if (this.limits.maxAge > 0) this.expireOld(topic, this.now());
     const message = topic.queue.shift();
     if (!message) return undefined;
     this.handOut(topic, message, options.lease, options.maxDeliveries, undefined);
@@ -500,9 +501,11 @@ export class Bus {
     return this.store.flush();
   }
 
+  /** The topic of that name, created on first use; only names that pass checkTopicName get one. */
   private topicFor(name: string): Topic {
     let topic = this.topics.get(name);
     if (!topic) {
+      checkTopicName(name);
       if (this.topics.size >= this.limits.maxTopics) {
         throw new BusError("BUS_FULL", `too many topics (limit ${this.limits.maxTopics})`);
       }

@@ -6,7 +6,8 @@ export class Deque<T> {
   private count = 0;
 
   constructor(capacity = 16) {
-    this.items = new Array(capacity);
+    this.items = [];
+    for (let i = 0; i < capacity; i++) this.items.push(undefined);
   }
 
   get length(): number {
@@ -67,7 +68,8 @@ export class Deque<T> {
   }
 
   clear(): void {
-    this.items = new Array(16);
+    this.items = [];
+    for (let i = 0; i < 16; i++) this.items.push(undefined);
     this.head = 0;
     this.count = 0;
   }
@@ -81,8 +83,10 @@ export class Deque<T> {
   }
 
   private resize(capacity: number): void {
-    const next: (T | undefined)[] = new Array(capacity);
-    for (let i = 0; i < this.count; i++) next[i] = this.items[(this.head + i) % this.items.length];
+    // Filled by push, not new Array(capacity): JSC keeps large pre-sized arrays in a slow mode.
+    const next: (T | undefined)[] = [];
+    for (let i = 0; i < this.count; i++) next.push(this.items[(this.head + i) % this.items.length]);
+    for (let i = this.count; i < capacity; i++) next.push(undefined);
     this.items = next;
     this.head = 0;
   }

@@ -30,8 +30,119 @@ export interface RespProblem {
 
 export type RespItem = Uint8Array[] | RespProblem;
 
-export function isProblem(item: RespItem): item is RespProblem {
-  return !Array.isArray(item);
+export function isProblem(item: RespItem | RespCommand): item is RespProblem {
+  return (item as RespProblem).fatal !== undefined;
+}
+
+const textDecoder = new TextDecoder();
+
+/**
+ * One parsed command as offsets into the bytes it arrived in: nothing is copied or allocated per
+ * argument. The parser reuses it: read what you need before asking for the next command.
+ */
+export class RespCommand {
+  count = 0;
+  private readonly bufs: Uint8Array[] = [];
+  private readonly starts: number[] = [];
+  private readonly ends: number[] = [];
+  // A one-entry cache: a connection usually names the same topic command after command.
+  private cachedBytes = new Uint8Array(0);
+  private cachedText = "";
+
+  reset(): void {
+    if (this.bufs.length > 1024) {
+      this.bufs.length = 0;
+      this.starts.length = 0;
+      this.ends.length = 0;
+    }
+    this.count = 0;
+  }
+
+  add(buf: Uint8Array, start: number, end: number): void {
+    const i = this.count++;
+    this.bufs[i] = buf;
+    this.starts[i] = start;
+    this.ends[i] = end;
+  }
+
+  size(i: number): number {
+    return this.ends[i]! - this.starts[i]!;
+  }
+
+  /** A view of argument i (valid until the next command). */
+  view(i: number): Uint8Array {
+    return this.bufs[i]!.subarray(this.starts[i], this.ends[i]);
+  }
+
+  /** A copy of argument i that the caller may keep. */
+  copy(i: number): Uint8Array {
+    return this.bufs[i]!.slice(this.starts[i], this.ends[i]);
+  }
+
+  /** Argument i as text (UTF-8). */
+  text(i: number): string {
+    if (i >= this.count) return "";
+    const buf = this.bufs[i]!;
+    const start = this.starts[i]!;
+    const end = this.ends[i]!;
+    const length = end - start;
+    if (length > 128) return textDecoder.decode(buf.subarray(start, end));
+    const cached = this.cachedBytes;
+    if (cached.length === length) {
+      let same = true;
+      for (let k = 0; k < length; k++) {
+        if (cached[k] !== buf[start + k]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return this.cachedText;
+    }
+    const text = textDecoder.decode(buf.subarray(start, end));
+    this.cachedBytes = buf.slice(start, end);
+    this.cachedText = text;
+    return text;
+  }
+
+  /** Case-insensitive comparison of argument i with an upper-case ASCII word. */
+  is(i: number, upper: string): boolean {
+    if (this.size(i) !== upper.length) return false;
+    const buf = this.bufs[i]!;
+    const start = this.starts[i]!;
+    for (let k = 0; k < upper.length; k++) {
+      const b = buf[start + k]!;
+      if ((b >= 97 && b <= 122 ? b - 32 : b) !== upper.charCodeAt(k)) return false;
+    }
+    return true;
+  }
+
+  /** A hash of argument i upper-cased (ASCII), for table lookups without making a string. */
+  hashUpper(i: number): number {
+    const buf = this.bufs[i]!;
+    const end = this.ends[i]!;
+    let h = end - this.starts[i]!;
+    for (let k = this.starts[i]!; k < end; k++) {
+      const b = buf[k]!;
+      h = (Math.imul(h, 31) + (b >= 97 && b <= 122 ? b - 32 : b)) | 0;
+    }
+    return h;
+  }
+
+  toArray(): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    for (let i = 0; i < this.count; i++) out.push(this.view(i));
+    return out;
+  }
+}
+
+/** The same hash as RespCommand.hashUpper, of a string. */
+export function hashUpper(word: string): number {
+  let h = word.length;
+  for (let k = 0; k < word.length; k++) {
+    const b = word.charCodeAt(k);
+    h = (Math.imul(h, 31) + (b >= 97 && b <= 122 ? b - 32 : b)) | 0;
+  }
+  return h;
 }
 
 /**
@@ -43,7 +154,7 @@ export class RespParser {
   private pos = 0;
   // multibulk state
   private argsLeft = -1; // -1: between commands
-  private args: Uint8Array[] = [];
+  private readonly command = new RespCommand();
   private commandBytes = 0;
   private refused: RespProblem | undefined;
   // bulk being assembled across reads
@@ -80,8 +191,17 @@ export class RespParser {
     this.pos = 0;
   }
 
-  /** The next complete command, a problem to reply to, or undefined when more bytes are needed. */
+  /** The next complete command as an array of views, a problem, or undefined when more bytes are needed. */
   next(): RespItem | undefined {
+    const item = this.nextCommand();
+    return item === undefined || isProblem(item) ? item : item.toArray();
+  }
+
+  /**
+   * The next complete command (the parser's reused RespCommand: read it before calling again),
+   * a problem to reply to, or undefined when more bytes are needed.
+   */
+  nextCommand(): RespCommand | RespProblem | undefined {
     if (this.dead) return undefined;
     for (;;) {
       if (this.argsLeft < 0) {
@@ -95,7 +215,7 @@ export class RespParser {
         if (count <= 0) continue; // "*0" and "*-1" are no-ops, as in Redis
         if (count > this.limits.maxArgs) return this.fatal(`too many arguments (${count}, limit ${this.limits.maxArgs})`);
         this.argsLeft = count;
-        this.args = [];
+        this.command.reset();
         this.commandBytes = 0;
         this.refused = undefined;
       }
@@ -105,14 +225,12 @@ export class RespParser {
         if (progress !== true) return progress;
       }
       this.argsLeft = -1;
-      const args = this.args;
-      this.args = [];
       if (this.refused) {
         const refused = this.refused;
         this.refused = undefined;
         return refused;
       }
-      return args;
+      return this.command;
     }
   }
 
@@ -122,7 +240,11 @@ export class RespParser {
   private line(max: number): number | RespProblem | undefined {
     const buf = this.buf;
     const start = this.pos;
-    const end = buf.indexOf(LF, start);
+    // Header lines are a few bytes: a plain loop beats a native indexOf call.
+    const limit = Math.min(buf.length, start + max + 2);
+    let end = start;
+    while (end < limit && buf[end] !== LF) end++;
+    if (end === limit) end = limit === buf.length ? -1 : end;
     if (end < 0) {
       if (buf.length - start > max) return this.fatal("line too long");
       return undefined;
@@ -196,7 +318,7 @@ export class RespParser {
     if (available >= length + 2) {
       const end = this.pos + length;
       if (this.buf[end] !== CR || this.buf[end + 1] !== LF) return this.fatal("bulk argument not followed by CRLF");
-      this.args.push(this.buf.subarray(this.pos, end));
+      this.command.add(this.buf, this.pos, end);
       this.pos = end + 2;
       this.argsLeft--;
       return true;
@@ -217,23 +339,27 @@ export class RespParser {
     this.bulk = undefined;
     const end = bulk.length - 2;
     if (bulk[end] !== CR || bulk[end + 1] !== LF) return this.fatal("bulk argument not followed by CRLF");
-    this.args.push(bulk.subarray(0, end));
+    this.command.add(bulk, 0, end);
     this.argsLeft--;
     return true;
   }
 
   /** An inline command: "PING\r\n", "PUT jobs hello\r\n"; double quotes group words. */
-  private inline(): RespItem | undefined {
+  private inline(): RespCommand | RespProblem | undefined {
     const start = this.pos;
     const lineEnd = this.line(this.limits.maxInline);
     if (lineEnd === undefined) return undefined;
     if (typeof lineEnd !== "number") return lineEnd;
-    const text = new TextDecoder().decode(this.buf.subarray(start, lineEnd));
+    const text = textDecoder.decode(this.buf.subarray(start, lineEnd));
     const words = splitInline(text);
     if (words === undefined) return { code: "PROTOCOL", error: "unbalanced quotes in request", fatal: false };
-    if (words.length === 0) return this.next(); // blank line: nothing to do
-    const encoder = new TextEncoder();
-    return words.map((w) => encoder.encode(w));
+    if (words.length === 0) return this.nextCommand(); // blank line: nothing to do
+    this.command.reset();
+    for (const word of words) {
+      const bytes = encoder.encode(word);
+      this.command.add(bytes, 0, bytes.length);
+    }
+    return this.command;
   }
 
   private fatal(error: string): RespProblem {
@@ -295,6 +421,17 @@ export class RespWriter {
     return this.len;
   }
 
+  /** The buffer written into: bytes [0, length) are the pending output (see reset()). */
+  get bytes(): Uint8Array {
+    return this.buf;
+  }
+
+  /** Forgets the pending output (after the caller wrote `bytes` up to `length` somewhere). */
+  reset(): void {
+    this.len = 0;
+    if (this.buf.length > 1 << 20) this.buf = new Uint8Array(4096);
+  }
+
   /** The bytes written so far, and resets: a view valid until the next write (copy to keep it). */
   take(): Uint8Array {
     const out = this.buf.subarray(0, this.len);
@@ -331,14 +468,30 @@ export class RespWriter {
   }
 
   private prefixed(prefix: number, n: number): void {
-    this.ensure(24);
-    this.buf[this.len++] = prefix;
-    if (n >= 0 && n < 10) {
-      this.buf[this.len++] = 48 + n;
-    } else {
-      this.ascii(String(n));
+    this.ensure(26);
+    const buf = this.buf;
+    buf[this.len++] = prefix;
+    if (n < 0) {
+      buf[this.len++] = 45; // -
+      n = -n;
     }
-    this.crlf();
+    if (n < 10) {
+      buf[this.len++] = 48 + n;
+    } else {
+      const start = this.len;
+      while (n > 0) {
+        const q = Math.floor(n / 10);
+        buf[this.len++] = 48 + (n - q * 10);
+        n = q;
+      }
+      for (let a = start, b = this.len - 1; a < b; a++, b--) {
+        const t = buf[a]!;
+        buf[a] = buf[b]!;
+        buf[b] = t;
+      }
+    }
+    buf[this.len++] = CR;
+    buf[this.len++] = LF;
   }
 
   simple(text: string): this {

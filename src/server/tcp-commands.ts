@@ -6,12 +6,11 @@ import type { Consumer } from "../core/topic.ts";
 import type { Message } from "../core/message.ts";
 import { checkTopicName } from "../core/topic-name.ts";
 import { parseDuration } from "../config.ts";
+import { type RespCommand, hashUpper } from "../protocol/resp.ts";
 import { type Connection, writeMessage } from "./tcp.ts";
 
-type Handler = (c: Connection, args: Uint8Array[]) => void;
+type Handler = (c: Connection, cmd: RespCommand) => void;
 
-const decoder = new TextDecoder();
-const text = (b: Uint8Array | undefined): string => (b ? decoder.decode(b) : "");
 const VERSION = typeof MSGBUS_VERSION === "string" ? MSGBUS_VERSION : "dev";
 declare const MSGBUS_VERSION: string | undefined;
 
@@ -43,98 +42,107 @@ const WHILE_SUBSCRIBED = new Set(["SUBSCRIBE", "UNSUBSCRIBE", "SUB", "UNSUB", "P
 /** Commands allowed while consuming with ON: its acks and more ONs. */
 const WHILE_CONSUMING = new Set(["ACK", "NACK", "ON", "OFF", "PING", "QUIT"]);
 
-export function runCommand(c: Connection, args: Uint8Array[]): void {
-  const name = text(args[0]).toUpperCase();
-  const handler = COMMANDS[name];
+export function runCommand(c: Connection, cmd: RespCommand): void {
+  const entry = lookup(cmd);
   try {
-    if (!handler) {
-      throw new BusError("BAD_REQUEST", `unknown command '${text(args[0]).slice(0, 64)}'`);
-    }
+    if (!entry) throw new BusError("BAD_REQUEST", `unknown command '${cmd.text(0).slice(0, 64)}'`);
+    const name = entry.name;
     if (!c.authenticated && !BEFORE_AUTH.has(name)) {
       throw new BusError("UNAUTHORIZED", "Authentication required.");
     }
-    if (c.mode === "subscribed" && !c.out.resp3 && !WHILE_SUBSCRIBED.has(name)) {
-      throw new BusError("BAD_REQUEST", `Can't execute '${name.toLowerCase()}': only SUBSCRIBE / UNSUBSCRIBE / SUB / UNSUB / PING / QUIT are allowed in this context`);
+    if (c.mode !== "normal") {
+      if (c.mode === "subscribed" && !c.out.resp3 && !WHILE_SUBSCRIBED.has(name)) {
+        throw new BusError("BAD_REQUEST", `Can't execute '${name.toLowerCase()}': only SUBSCRIBE / UNSUBSCRIBE / SUB / UNSUB / PING / QUIT are allowed in this context`);
+      }
+      if (c.mode === "consuming" && !WHILE_CONSUMING.has(name)) {
+        throw new BusError("BAD_REQUEST", `Can't execute '${name.toLowerCase()}': only ACK / NACK / ON / OFF / PING / QUIT are allowed while consuming`);
+      }
     }
-    if (c.mode === "consuming" && !WHILE_CONSUMING.has(name)) {
-      throw new BusError("BAD_REQUEST", `Can't execute '${name.toLowerCase()}': only ACK / NACK / ON / OFF / PING / QUIT are allowed while consuming`);
-    }
-    handler(c, args);
+    entry.handler(c, cmd);
   } catch (error) {
     if (isBusError(error)) c.out.error(respError(error));
     else throw error;
   }
 }
 
-function arity(args: Uint8Array[], min: number, max = Infinity): void {
-  if (args.length < min || args.length > max) {
-    throw new BusError("BAD_REQUEST", `wrong number of arguments for '${text(args[0]).toLowerCase()}' command`);
+interface Entry {
+  name: string;
+  handler: Handler;
+}
+
+/** Finds a command by its name's bytes, without decoding them. */
+function lookup(cmd: RespCommand): Entry | undefined {
+  if (cmd.count === 0) return undefined;
+  const candidates = TABLE.get(cmd.hashUpper(0));
+  if (!candidates) return undefined;
+  for (const entry of candidates) if (cmd.is(0, entry.name)) return entry;
+  return undefined;
+}
+
+function arity(cmd: RespCommand, min: number, max = Infinity): void {
+  if (cmd.count < min || cmd.count > max) {
+    throw new BusError("BAD_REQUEST", `wrong number of arguments for '${cmd.text(0).toLowerCase()}' command`);
   }
 }
 
-function integer(b: Uint8Array | undefined, what: string): number {
-  const s = text(b);
+function integer(s: string | undefined, what: string): number {
+  s ??= "";
   const n = Number(s);
   if (s === "" || !Number.isInteger(n)) throw new BusError("BAD_REQUEST", `${what} is not an integer: '${s.slice(0, 32)}'`);
   return n;
 }
 
-function duration(b: Uint8Array | undefined, what: string): number {
-  const s = text(b);
+function duration(s: string | undefined, what: string): number {
+  s ??= "";
   const ms = parseDuration(s);
   if (ms === undefined) throw new BusError("BAD_REQUEST", `${what} is not a duration (e.g. 500ms, 30s; a plain number is seconds): '${s.slice(0, 32)}'`);
   return ms;
 }
 
 /** Reads trailing NAME value options, e.g. GET jobs WAIT 5s LEASE 30s. */
-function options(args: Uint8Array[], from: number, known: string[]): Map<string, Uint8Array> {
-  const found = new Map<string, Uint8Array>();
-  for (let i = from; i < args.length; i += 2) {
-    const key = text(args[i]).toUpperCase();
-    if (!known.includes(key)) throw new BusError("BAD_REQUEST", `unknown option '${text(args[i]).slice(0, 32)}' (known: ${known.join(", ")})`);
-    if (i + 1 >= args.length) throw new BusError("BAD_REQUEST", `option ${key} needs a value`);
-    found.set(key, args[i + 1]!);
+function options(cmd: RespCommand, from: number, known: string[]): Map<string, string> {
+  const found = new Map<string, string>();
+  for (let i = from; i < cmd.count; i += 2) {
+    const key = cmd.text(i).toUpperCase();
+    if (!known.includes(key)) throw new BusError("BAD_REQUEST", `unknown option '${cmd.text(i).slice(0, 32)}' (known: ${known.join(", ")})`);
+    if (i + 1 >= cmd.count) throw new BusError("BAD_REQUEST", `option ${key} needs a value`);
+    found.set(key, cmd.text(i + 1));
   }
   return found;
 }
 
-/** Payloads are kept by the bus: copy them out of the socket's read buffer. */
-function own(payload: Uint8Array): Uint8Array {
-  return payload.slice();
-}
-
 // ---- writing ----
 
-function put(c: Connection, args: Uint8Array[]): void {
-  arity(args, 3);
-  const topic = text(args[1]);
+function put(c: Connection, cmd: RespCommand): void {
+  arity(cmd, 3);
+  const topic = cmd.text(1);
   let id = 0;
-  for (let i = 2; i < args.length; i++) id = c.ctx.bus.publish(topic, own(args[i]!)).id;
+  for (let i = 2; i < cmd.count; i++) id = c.ctx.bus.publish(topic, cmd.copy(i)).id;
   c.out.integer(id);
 }
 
-function push(c: Connection, args: Uint8Array[]): void {
-  arity(args, 3);
-  const topic = text(args[1]);
-  for (let i = 2; i < args.length; i++) c.ctx.bus.publish(topic, own(args[i]!));
+function push(c: Connection, cmd: RespCommand): void {
+  arity(cmd, 3);
+  const topic = cmd.text(1);
+  for (let i = 2; i < cmd.count; i++) c.ctx.bus.publish(topic, cmd.copy(i));
   c.out.integer(c.ctx.bus.topic(topic)?.queue.length ?? 0);
 }
 
-function publish(c: Connection, args: Uint8Array[]): void {
-  arity(args, 3, 3);
-  const topic = text(args[1]);
+function publish(c: Connection, cmd: RespCommand): void {
+  arity(cmd, 3, 3);
+  const topic = cmd.text(1);
   const reached = c.ctx.bus.subscriberCount(topic);
-  c.ctx.bus.publish(topic, own(args[2]!));
+  c.ctx.bus.publish(topic, cmd.copy(2));
   c.out.integer(reached);
 }
 
 // ---- taking ----
 
 /** GET topic [WAIT d] [LEASE d] [MAXDELIVERIES n]: one message frame, or null. WAIT 0 waits forever. */
-function get(c: Connection, args: Uint8Array[]): void {
-  arity(args, 2);
-  const topic = text(args[1]);
-  const opts = options(args, 2, ["WAIT", "LEASE", "MAXDELIVERIES"]);
+function get(c: Connection, cmd: RespCommand): void {
+  arity(cmd, 2);
+  const topic = cmd.text(1);
+  const opts = options(cmd, 2, ["WAIT", "LEASE", "MAXDELIVERIES"]);
   const lease = opts.has("LEASE") ? Math.max(1, duration(opts.get("LEASE"), "LEASE")) : undefined;
   const maxDeliveries = opts.has("MAXDELIVERIES") ? integer(opts.get("MAXDELIVERIES"), "MAXDELIVERIES") : undefined;
   const message = c.ctx.bus.take(topic, { lease, maxDeliveries });
@@ -149,16 +157,16 @@ function get(c: Connection, args: Uint8Array[]): void {
   block(c, [topic], duration(opts.get("WAIT"), "WAIT"), { lease, maxDeliveries }, (m) => writeMessage(c.out, m, false), () => c.out.nullArray());
 }
 
-function pop(c: Connection, args: Uint8Array[]): void {
-  arity(args, 2, 3);
-  const topic = text(args[1]);
-  if (args.length === 2) {
+function pop(c: Connection, cmd: RespCommand): void {
+  arity(cmd, 2, 3);
+  const topic = cmd.text(1);
+  if (cmd.count === 2) {
     const message = c.ctx.bus.take(topic);
     if (message) c.out.bulk(message.payload);
     else c.out.nullBulk();
     return;
   }
-  const count = integer(args[2], "count");
+  const count = integer(cmd.text(2), "count");
   if (count < 0) throw new BusError("BAD_REQUEST", "value is out of range, must be positive");
   const taken = [];
   for (let i = 0; i < count; i++) {
@@ -175,11 +183,12 @@ function pop(c: Connection, args: Uint8Array[]): void {
 }
 
 /** BLPOP key [key ...] timeout (seconds, 0 = forever): [key, payload] or null. */
-function blockingPop(c: Connection, args: Uint8Array[]): void {
-  arity(args, 3);
-  const seconds = Number(text(args[args.length - 1]));
+function blockingPop(c: Connection, cmd: RespCommand): void {
+  arity(cmd, 3);
+  const seconds = Number(cmd.text(cmd.count - 1));
   if (!Number.isFinite(seconds) || seconds < 0) throw new BusError("BAD_REQUEST", "timeout is not a float or out of range");
-  const topics = args.slice(1, -1).map(text);
+  const topics: string[] = [];
+  for (let i = 1; i < cmd.count - 1; i++) topics.push(cmd.text(i));
   for (const topic of topics) {
     const message = c.ctx.bus.take(topic);
     if (message) {
@@ -226,36 +235,36 @@ function block(
   }
 }
 
-function llen(c: Connection, args: Uint8Array[]): void {
-  arity(args, 2, 2);
-  const topic = checkTopicName(text(args[1]));
+function llen(c: Connection, cmd: RespCommand): void {
+  arity(cmd, 2, 2);
+  const topic = checkTopicName(cmd.text(1));
   c.out.integer(c.ctx.bus.topic(topic)?.queue.length ?? 0);
 }
 
 // ---- leases ----
 
-function ack(c: Connection, args: Uint8Array[]): void {
-  arity(args, 3);
-  const opts = options(args, 3, ["DELIVERY"]);
+function ack(c: Connection, cmd: RespCommand): void {
+  arity(cmd, 3);
+  const opts = options(cmd, 3, ["DELIVERY"]);
   const delivery = opts.has("DELIVERY") ? integer(opts.get("DELIVERY"), "DELIVERY") : undefined;
-  c.ctx.bus.ack(text(args[1]), integer(args[2], "id"), delivery);
+  c.ctx.bus.ack(cmd.text(1), integer(cmd.text(2), "id"), delivery);
   c.out.ok();
 }
 
-function nack(c: Connection, args: Uint8Array[]): void {
-  arity(args, 3);
-  const opts = options(args, 3, ["DELAY", "DELIVERY"]);
+function nack(c: Connection, cmd: RespCommand): void {
+  arity(cmd, 3);
+  const opts = options(cmd, 3, ["DELAY", "DELIVERY"]);
   const delay = opts.has("DELAY") ? duration(opts.get("DELAY"), "DELAY") : 0;
   const delivery = opts.has("DELIVERY") ? integer(opts.get("DELIVERY"), "DELIVERY") : undefined;
-  c.ctx.bus.nack(text(args[1]), integer(args[2], "id"), delay, delivery);
+  c.ctx.bus.nack(cmd.text(1), integer(cmd.text(2), "id"), delay, delivery);
   c.out.ok();
 }
 
 /** ON topic [LEASE d] [PREFETCH n] [MAXDELIVERIES n]: a streaming consumer; messages come as pushes. */
-function on(c: Connection, args: Uint8Array[]): void {
-  arity(args, 2);
-  const topic = text(args[1]);
-  const opts = options(args, 2, ["LEASE", "PREFETCH", "MAXDELIVERIES"]);
+function on(c: Connection, cmd: RespCommand): void {
+  arity(cmd, 2);
+  const topic = cmd.text(1);
+  const opts = options(cmd, 2, ["LEASE", "PREFETCH", "MAXDELIVERIES"]);
   if (c.consumers.has(topic)) throw new BusError("BAD_REQUEST", `already consuming ${topic} on this connection`);
   const prefetch = opts.has("PREFETCH") ? integer(opts.get("PREFETCH"), "PREFETCH") : 1;
   if (prefetch < 1 || prefetch > 10000) throw new BusError("BAD_REQUEST", "PREFETCH must be from 1 to 10000");
@@ -278,9 +287,9 @@ function on(c: Connection, args: Uint8Array[]): void {
 }
 
 /** OFF topic: stop consuming; leases held are returned. */
-function off(c: Connection, args: Uint8Array[]): void {
-  arity(args, 2, 2);
-  const topic = text(args[1]);
+function off(c: Connection, cmd: RespCommand): void {
+  arity(cmd, 2, 2);
+  const topic = cmd.text(1);
   const consumer = c.consumers.get(topic);
   if (consumer) {
     c.ctx.bus.cancel(topic, consumer);
@@ -293,10 +302,10 @@ function off(c: Connection, args: Uint8Array[]): void {
 // ---- subscribing ----
 
 /** SUB topic [SINCE id]: native frames; replies +OK, then pushes. */
-function sub(c: Connection, args: Uint8Array[]): void {
-  arity(args, 2);
-  const topic = text(args[1]);
-  const opts = options(args, 2, ["SINCE"]);
+function sub(c: Connection, cmd: RespCommand): void {
+  arity(cmd, 2);
+  const topic = cmd.text(1);
+  const opts = options(cmd, 2, ["SINCE"]);
   const since = opts.has("SINCE") ? integer(opts.get("SINCE"), "SINCE") : undefined;
   if (c.subscriptions.has(topic)) throw new BusError("BAD_REQUEST", `already subscribed to ${topic}`);
   c.mode = "subscribed";
@@ -305,19 +314,19 @@ function sub(c: Connection, args: Uint8Array[]): void {
   c.subscriptions.set(topic, unsubscribe);
 }
 
-function unsub(c: Connection, args: Uint8Array[]): void {
-  arity(args, 2, 2);
-  const topic = text(args[1]);
+function unsub(c: Connection, cmd: RespCommand): void {
+  arity(cmd, 2, 2);
+  const topic = cmd.text(1);
   c.subscriptions.get(topic)?.();
   c.subscriptions.delete(topic);
   if (c.subscriptions.size === 0 && c.mode === "subscribed") c.mode = "normal";
   c.out.ok();
 }
 
-function subscribe(c: Connection, args: Uint8Array[]): void {
-  arity(args, 2);
-  for (const raw of args.slice(1)) {
-    const topic = text(raw);
+function subscribe(c: Connection, cmd: RespCommand): void {
+  arity(cmd, 2);
+  for (let i = 1; i < cmd.count; i++) {
+    const topic = cmd.text(i);
     if (!c.subscriptions.has(topic)) {
       const unsubscribe = c.ctx.bus.subscribe(topic, { send: (m) => c.pushMessage(m, true) });
       c.subscriptions.set(topic, unsubscribe);
@@ -327,8 +336,12 @@ function subscribe(c: Connection, args: Uint8Array[]): void {
   }
 }
 
-function unsubscribe(c: Connection, args: Uint8Array[]): void {
-  const topics = args.length > 1 ? args.slice(1).map(text) : [...c.subscriptions.keys()];
+function unsubscribe(c: Connection, cmd: RespCommand): void {
+  const topics = [...c.subscriptions.keys()];
+  if (cmd.count > 1) {
+    topics.length = 0;
+    for (let i = 1; i < cmd.count; i++) topics.push(cmd.text(i));
+  }
   if (topics.length === 0) c.out.push(3).bulkString("unsubscribe").nullBulk().integer(0);
   for (const topic of topics) {
     c.subscriptions.get(topic)?.();
@@ -340,10 +353,10 @@ function unsubscribe(c: Connection, args: Uint8Array[]): void {
 
 // ---- information ----
 
-function stats(c: Connection, args: Uint8Array[]): void {
-  arity(args, 1, 2);
+function stats(c: Connection, cmd: RespCommand): void {
+  arity(cmd, 1, 2);
   const bus = c.ctx.bus;
-  if (args.length === 1) {
+  if (cmd.count === 1) {
     const t = bus.totals;
     const fields: [string, number][] = [
       ["topics", bus.topicList().length],
@@ -361,8 +374,8 @@ function stats(c: Connection, args: Uint8Array[]): void {
     for (const [k, v] of fields) c.out.bulkString(k).integer(v);
     return;
   }
-  const topic = bus.topic(text(args[1]));
-  if (!topic) throw new BusError("NOT_FOUND", `no topic ${text(args[1]).slice(0, 128)}`);
+  const topic = bus.topic(cmd.text(1));
+  if (!topic) throw new BusError("NOT_FOUND", `no topic ${cmd.text(1).slice(0, 128)}`);
   const k = topic.counters;
   const fields: [string, number][] = [
     ["depth", topic.queue.length],
@@ -384,34 +397,36 @@ function stats(c: Connection, args: Uint8Array[]): void {
   for (const [key, v] of fields) c.out.bulkString(key).integer(v);
 }
 
-function topics(c: Connection, args: Uint8Array[]): void {
-  arity(args, 1, 1);
+function topics(c: Connection, cmd: RespCommand): void {
+  arity(cmd, 1, 1);
   const list = c.ctx.bus.topicList();
   c.out.array(list.length);
   for (const t of list) c.out.bulkString(t.name);
 }
 
-function purge(c: Connection, args: Uint8Array[]): void {
-  arity(args, 2, 2);
-  c.out.integer(c.ctx.bus.purge(text(args[1])));
+function purge(c: Connection, cmd: RespCommand): void {
+  arity(cmd, 2, 2);
+  c.out.integer(c.ctx.bus.purge(cmd.text(1)));
 }
 
 // ---- connection ----
 
-function ping(c: Connection, args: Uint8Array[]): void {
-  arity(args, 1, 2);
+function ping(c: Connection, cmd: RespCommand): void {
+  arity(cmd, 1, 2);
   if (c.mode === "subscribed" && !c.out.resp3) {
-    c.out.array(2).bulkString("pong").bulk(args[1] ?? new Uint8Array(0));
-  } else if (args.length === 2) {
-    c.out.bulk(args[1]!);
+    c.out.array(2).bulkString("pong").bulk(cmd.count > 1 ? cmd.view(1) : new Uint8Array(0));
+  } else if (cmd.count === 2) {
+    c.out.bulk(cmd.view(1));
   } else {
-    c.out.simple("PONG");
+    c.out.raw(PONG);
   }
 }
 
-function echo(c: Connection, args: Uint8Array[]): void {
-  arity(args, 2, 2);
-  c.out.bulk(args[1]!);
+const PONG = new TextEncoder().encode("+PONG\r\n");
+
+function echo(c: Connection, cmd: RespCommand): void {
+  arity(cmd, 2, 2);
+  c.out.bulk(cmd.view(1));
 }
 
 function quit(c: Connection): void {
@@ -419,9 +434,9 @@ function quit(c: Connection): void {
   c.quitting = true;
 }
 
-function auth(c: Connection, args: Uint8Array[]): void {
-  arity(args, 2, 3);
-  const token = args[args.length - 1]!;
+function auth(c: Connection, cmd: RespCommand): void {
+  arity(cmd, 2, 3);
+  const token = cmd.view(cmd.count - 1);
   if (!c.ctx.auth.required) throw new BusError("BAD_REQUEST", "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
   if (!c.ctx.auth.check(token)) {
     c.out.error("WRONGPASS invalid username-password pair or user is disabled.");
@@ -432,27 +447,27 @@ function auth(c: Connection, args: Uint8Array[]): void {
 }
 
 /** HELLO [2|3] [AUTH user token] [SETNAME name]: switches protocol, answers server info. */
-function hello(c: Connection, args: Uint8Array[]): void {
+function hello(c: Connection, cmd: RespCommand): void {
   let i = 1;
   let version = c.out.resp3 ? 3 : 2;
-  if (args.length > 1 && /^\d+$/.test(text(args[1]))) {
-    version = Number(text(args[1]));
+  if (cmd.count > 1 && /^\d+$/.test(cmd.text(1))) {
+    version = Number(cmd.text(1));
     i = 2;
     if (version !== 2 && version !== 3) {
       c.out.error("NOPROTO unsupported protocol version");
       return;
     }
   }
-  for (; i < args.length; i++) {
-    const opt = text(args[i]).toUpperCase();
-    if (opt === "AUTH" && i + 2 < args.length) {
-      if (c.ctx.auth.required && !c.ctx.auth.check(args[i + 2]!)) {
+  for (; i < cmd.count; i++) {
+    const opt = cmd.text(i).toUpperCase();
+    if (opt === "AUTH" && i + 2 < cmd.count) {
+      if (c.ctx.auth.required && !c.ctx.auth.check(cmd.view(i + 2))) {
         c.out.error("WRONGPASS invalid username-password pair or user is disabled.");
         return;
       }
       c.authenticated = true;
       i += 2;
-    } else if (opt === "SETNAME" && i + 1 < args.length) {
+    } else if (opt === "SETNAME" && i + 1 < cmd.count) {
       i += 1;
     } else {
       throw new BusError("BAD_REQUEST", `syntax error in HELLO option '${opt.slice(0, 32)}'`);
@@ -471,16 +486,16 @@ function hello(c: Connection, args: Uint8Array[]): void {
 }
 
 /** Enough of Redis's admin commands that redis-cli and redis-benchmark start without complaint. */
-function command(c: Connection, args: Uint8Array[]): void {
-  const sub = text(args[1]).toUpperCase();
+function command(c: Connection, cmd: RespCommand): void {
+  const sub = cmd.text(1).toUpperCase();
   if (sub === "COUNT") c.out.integer(Object.keys(COMMANDS).length);
   else if (sub === "DOCS" || sub === "" || sub === "INFO") c.out.array(0);
   else c.out.array(0);
 }
 
-function config(c: Connection, args: Uint8Array[]): void {
-  arity(args, 2);
-  const sub = text(args[1]).toUpperCase();
+function config(c: Connection, cmd: RespCommand): void {
+  arity(cmd, 2);
+  const sub = cmd.text(1).toUpperCase();
   if (sub !== "GET") {
     c.out.ok();
     return;
@@ -492,7 +507,8 @@ function config(c: Connection, args: Uint8Array[]): void {
     maxclients: String(c.ctx.config.maxConnections),
   };
   const pairs: [string, string][] = [];
-  for (const pattern of args.slice(2).map(text)) {
+  for (let p = 2; p < cmd.count; p++) {
+    const pattern = cmd.text(p);
     for (const [k, v] of Object.entries(known)) if (matches(pattern, k)) pairs.push([k, v]);
   }
   c.out.map(pairs.length);
@@ -568,3 +584,11 @@ const COMMANDS: Record<string, Handler> = {
     c.out.simple("RESET");
   },
 };
+
+const TABLE = new Map<number, Entry[]>();
+for (const [name, handler] of Object.entries(COMMANDS)) {
+  const h = hashUpper(name);
+  const list = TABLE.get(h) ?? [];
+  list.push({ name, handler });
+  TABLE.set(h, list);
+}

@@ -66,7 +66,7 @@ export class Connection {
 
   runPending(): void {
     while (!this.blocked && !this.closed && !this.quitting) {
-      const item = this.parser.next();
+      const item = this.parser.nextCommand();
       if (item === undefined) break;
       if (isProblem(item)) {
         this.ctx.stats.protocolErrors++;
@@ -86,7 +86,7 @@ export class Connection {
   endBatch(): void {
     const durable = this.ctx.bus.flush();
     if (this.out.length > 0) {
-      if (!durable && !this.gate) this.send(this.out.take());
+      if (!durable && !this.gate) this.sendOut();
       else this.held.push(this.out.take().slice());
     }
     if (durable) this.waitFor(durable);
@@ -122,6 +122,19 @@ export class Connection {
       this.flushScheduled = false;
       if (!this.closed) this.endBatch();
     });
+  }
+
+  /** Writes the reply buffer straight to the socket: no copy unless the socket takes only part. */
+  private sendOut(): void {
+    const { bytes, length } = this.out;
+    if (this.closed) return this.out.reset();
+    if (this.unsentBytes > 0) {
+      this.queueUnsent(bytes.slice(0, length));
+    } else {
+      const written = this.socket.write(bytes, 0, length);
+      if (written >= 0 && written < length) this.queueUnsent(bytes.slice(written, length));
+    }
+    this.out.reset();
   }
 
   send(bytes: Uint8Array): void {
