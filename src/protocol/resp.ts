@@ -246,13 +246,17 @@ export class RespParser {
     while (end < limit && buf[end] !== LF) end++;
     if (end === limit) end = limit === buf.length ? -1 : end;
     if (end < 0) {
-      if (buf.length - start > max) return this.fatal("line too long");
+      // Incomplete: already too long, unless its last byte may be the CR that ends it. The same
+      // rule as for a complete line, so the answer does not depend on where a read ended.
+      const pending = buf.length - start;
+      if (pending > max + 1 || (pending === max + 1 && buf[buf.length - 1] !== CR)) return this.fatal("line too long");
       return undefined;
     }
-    if (end - start > max + 1) return this.fatal("line too long");
+    const stop = end > start && buf[end - 1] === CR ? end - 1 : end;
+    if (stop - start > max) return this.fatal("line too long");
     this.lineStart = start;
     this.pos = end + 1;
-    return end > start && buf[end - 1] === CR ? end - 1 : end;
+    return stop;
   }
 
   /** Parses a (possibly negative) decimal integer in buf[from, to), or undefined. */
