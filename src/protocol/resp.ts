@@ -128,6 +128,16 @@ export class RespCommand {
     return h;
   }
 
+  /** Copies the arguments that are views into `buf`, which the caller is about to let go of. */
+  detachFrom(buf: Uint8Array): void {
+    for (let i = 0; i < this.count; i++) {
+      if (this.bufs[i]!.buffer !== buf.buffer) continue;
+      this.bufs[i] = this.bufs[i]!.slice(this.starts[i], this.ends[i]);
+      this.ends[i] = this.ends[i]! - this.starts[i]!;
+      this.starts[i] = 0;
+    }
+  }
+
   toArray(): Uint8Array[] {
     const out: Uint8Array[] = [];
     for (let i = 0; i < this.count; i++) out.push(this.view(i));
@@ -186,6 +196,8 @@ export class RespParser {
 
   /** Keeps unparsed bytes in memory of their own (call before holding them across reads). */
   detach(): void {
+    // The arguments already parsed of an unfinished command are views into the same bytes.
+    if (this.argsLeft > 0) this.command.detachFrom(this.buf);
     if (this.pos < this.buf.length) this.buf = this.buf.slice(this.pos);
     else this.buf = new Uint8Array(0);
     this.pos = 0;
