@@ -1,0 +1,75 @@
+// `bun run bench`: drives the compiled msgbus and a real redis-server with the same clients in
+// the same run and prints ratios. Numbers are reported, never asserted (that is the tests' job).
+// Usage: bun bench/run.ts [--quick] [--only resp,memory,http,durable]
+
+import { cleanupAll, format, mib, redisBenchmark, rss, startMsgbus, startRedis, table } from "./lib.ts";
+
+const argv = process.argv.slice(2);
+const quick = argv.includes("--quick");
+const onlyIndex = argv.indexOf("--only");
+const only = onlyIndex >= 0 ? new Set(argv[onlyIndex + 1]!.split(",")) : undefined;
+const wanted = (part: string) => !only || only.has(part);
+
+const big = ["--max-queue", "5000000", "--max-queue-bytes", "4GiB", "--max-memory", "4GiB"];
+
+async function resp(): Promise<void> {
+  const requests = quick ? 200000 : 1000000;
+  console.log(`\n## RESP: redis-benchmark -c 50 -n ${requests} -d 100 -t ping,lpush,rpop (msgbus and redis-server, same run)\n`);
+  const rows: (string | number)[][] = [];
+  for (const pipeline of [1, 16]) {
+    const n = pipeline === 1 ? Math.min(requests, 300000) : requests;
+    const args = ["-c", "50", "-n", String(n), "-d", "100", "-P", String(pipeline), "-t", "ping,lpush,rpop"];
+    // Fresh servers per round, alternating who goes first, so neither gets a warmer machine.
+    const results: Record<string, Record<string, number>> = {};
+    for (const name of pipeline === 1 ? ["msgbus", "redis"] : ["redis", "msgbus"]) {
+      const server = name === "msgbus" ? await startMsgbus(big) : await startRedis();
+      results[name] = await redisBenchmark(server.port, args);
+      await server.stop();
+    }
+    for (const test of Object.keys(results.redis!)) {
+      const m = results.msgbus![test] ?? NaN;
+      const r = results.redis![test]!;
+      rows.push([`${test} -P ${pipeline}`, m, r, `${(m / r).toFixed(2)}x`]);
+    }
+  }
+  console.log(table(["test", "msgbus req/s", "redis req/s", "msgbus/redis"], rows));
+}
+
+async function memory(): Promise<void> {
+  const count = quick ? 200000 : 1000000;
+  console.log(`\n## Memory: ${count.toLocaleString("en-US")} queued 100-byte messages (redis-benchmark -t lpush -r 1 ... one list)\n`);
+  const rows: (string | number)[][] = [];
+  for (const name of ["msgbus", "redis"]) {
+    const server = name === "msgbus" ? await startMsgbus(big) : await startRedis();
+    const before = rss(server.pid);
+    // One key (no -r): every LPUSH goes to the same list/topic "mylist".
+    await redisBenchmark(server.port, ["-c", "50", "-n", String(count), "-d", "100", "-P", "16", "-t", "lpush"]);
+    await Bun.sleep(500);
+    const after = rss(server.pid);
+    rows.push([name, mib(before), mib(after), `${Math.round((after - before) / count)} B`]);
+    await server.stop();
+  }
+  console.log(table(["server", "RSS empty", `RSS with ${count.toLocaleString("en-US")}`, "per message"], rows));
+}
+
+async function optional(part: string, file: string): Promise<void> {
+  let module: { run?: (options: { quick: boolean }) => Promise<void> };
+  try {
+    module = await import(file);
+  } catch (error) {
+    console.log(`\n(${part} benchmark not available: ${error instanceof Error ? error.message : String(error)})`);
+    return;
+  }
+  if (module.run) await module.run({ quick });
+}
+
+try {
+  console.log(`# msgbus benchmark — ${new Date().toISOString()} — ${navigator.hardwareConcurrency} cores, bun ${Bun.version}`);
+  if (wanted("resp")) await resp();
+  if (wanted("memory")) await memory();
+  if (wanted("http")) await optional("http", "./http.ts");
+  if (wanted("durable")) await optional("durable", "./durable.ts");
+} finally {
+  await cleanupAll();
+}
+console.log(`\n(${format(performance.now() / 1000)} s)`);
