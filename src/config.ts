@@ -102,13 +102,13 @@ function parseSetting(setting: Setting, raw: string, source: string): unknown {
     case "string":
       return raw;
     case "port": {
-      const n = Number(raw);
-      if (!Number.isInteger(n) || n < 0 || n > 65535) throw bad("a port is a whole number from 0 to 65535");
+      const n = parseWholeNumber(raw);
+      if (n === undefined || n > 65535) throw bad("a port is a whole number from 0 to 65535");
       return n;
     }
     case "count": {
-      const n = Number(raw);
-      if (!Number.isInteger(n) || n < 1) throw bad("expected a whole number of at least 1");
+      const n = parseWholeNumber(raw);
+      if (n === undefined || n < 1) throw bad("expected a whole number of at least 1");
       return n;
     }
     case "size": {
@@ -125,6 +125,12 @@ function parseSetting(setting: Setting, raw: string, source: string): unknown {
       if (!setting.choices!.includes(raw)) throw bad(`expected one of ${setting.choices!.join(", ")}`);
       return raw;
   }
+}
+
+/** Decimal digits only: Number() would also take " " (as 0), "0x50" and "1e3". */
+function parseWholeNumber(text: string): number | undefined {
+  const m = /^\s*(\d+)\s*$/.exec(text);
+  return m ? Number(m[1]) : undefined;
 }
 
 const SIZE_UNITS: Record<string, number> = {
