@@ -2,10 +2,11 @@
 // graceful shutdown that finishes in-flight replies and flushes the store.
 
 import { Bus, type DropReason } from "../core/bus.ts";
-import { BusError } from "../core/errors.ts";
 import type { Config } from "../config.ts";
+import { BusError } from "../core/errors.ts";
 import { log } from "../log.ts";
 import { MemoryStore, type Store } from "../store/store.ts";
+import { openSqliteStore } from "../store/sqlite.ts";
 import { Auth } from "./auth.ts";
 import { type ServerContext, ServerStats } from "./context.ts";
 import { startTcp } from "./tcp.ts";
@@ -21,31 +22,29 @@ export interface RunningServer {
 }
 
 /** Opens the store for `config`: sqlite in `config.data`, else memory. */
-async function openStore(config: Config): Promise<Store> {
+function openStore(config: Config): Store {
   if (!config.data) return new MemoryStore();
-  throw new BusError("STORAGE", "durable mode (--data) is not built yet");
+  const storeLog = log.withTag("store");
+  return openSqliteStore(config.data, { fsync: config.fsync, onError: (e) => storeLog.error(e.message) });
 }
 
 export async function startServer(config: Config): Promise<RunningServer> {
-  const store = await openStore(config);
+  const store = openStore(config);
   const drops = new DropLog();
-  const bus = new Bus({
-    store,
-    limits: {
-      maxMessageSize: config.maxMessageSize,
-      maxQueue: config.maxQueue,
-      maxQueueBytes: config.maxQueueBytes,
-      maxMemory: config.maxMemory,
-      overflow: config.overflow,
-      maxAge: config.maxAge,
-      defaultLease: config.leaseTime,
-      maxDeliveries: config.maxDeliveries,
-      maxTopics: config.maxTopics,
-    },
-    events: { dropped: (topic, reason, count) => drops.add(topic, reason, count) },
-  });
+  const started = performance.now();
+  let bus: Bus;
+  try {
+    bus = newBus(config, store, drops);
+  } catch (error) {
+    store.close(); // release the data directory's lock before exiting
+    throw error;
+  }
+  if (config.data) {
+    const queued = bus.topicList().reduce((n, t) => n + t.queue.length, 0);
+    serverLog.info(`recovered ${queued} queued message${queued === 1 ? "" : "s"} in ${bus.topicList().length} topics from ${config.data} in ${Math.round(performance.now() - started)} ms`);
+  }
   const ctx: ServerContext = { bus, config, auth: new Auth(config.token), stats: new ServerStats(), stopping: false };
-  const tcp = startTcp(ctx);
+  const tcp = listening(`${config.host}:${config.port}`, () => startTcp(ctx));
   const http: HttpListener | undefined = undefined;
   const clock = setInterval(() => bus.tick(), 100);
   const scheme = config.tlsCert ? "tls" : "tcp";
@@ -71,6 +70,34 @@ export async function startServer(config: Config): Promise<RunningServer> {
       return stopped;
     },
   };
+}
+
+/** Runs a listener's start, turning "address in use" and the like into one clear line. */
+export function listening<T>(address: string, start: () => T): T {
+  try {
+    return start();
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new BusError("UNAVAILABLE", `cannot listen on ${address}: ${reason}`);
+  }
+}
+
+function newBus(config: Config, store: Store, drops: DropLog): Bus {
+  return new Bus({
+    store,
+    limits: {
+      maxMessageSize: config.maxMessageSize,
+      maxQueue: config.maxQueue,
+      maxQueueBytes: config.maxQueueBytes,
+      maxMemory: config.maxMemory,
+      overflow: config.overflow,
+      maxAge: config.maxAge,
+      defaultLease: config.leaseTime,
+      maxDeliveries: config.maxDeliveries,
+      maxTopics: config.maxTopics,
+    },
+    events: { dropped: (topic, reason, count) => drops.add(topic, reason, count) },
+  });
 }
 
 interface HttpListener {
