@@ -839,6 +839,7 @@ describe("leases (at-least-once)", () => {
     const { bus, advance } = setup();
     bus.publish("q", bytes("x"));
     bus.take("q", { lease: 0 });
+    advance(0);
     expect(bus.topic("q")!.leased.size).toBe(1);
     advance(1);
     expect(queued(bus, "q")).toEqual([1]);

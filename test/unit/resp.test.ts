@@ -176,9 +176,14 @@ const CASES: Case[] = [
   { name: "an empty bulk length is fatal", input: "*1\r\n$\r\n" + PING, expected: ["FATAL PROTOCOL"] },
   { name: "a negative bulk length is fatal", input: "*1\r\n$-5\r\n" + PING, expected: ["FATAL PROTOCOL"] },
   { name: "another byte where '$' is expected is fatal", input: "*2\r\n$3\r\nGET\r\n:5\r\n" + PING, expected: ["FATAL PROTOCOL"] },
-  { name: "more than maxArgs arguments is fatal", input: "*9\r\n" + PING, expected: ["FATAL PROTOCOL"] },
+  {
+    name: "more than maxArgs arguments is fatal, even when they are well formed",
+    input: cmd("1", "2", "3", "4", "5", "6", "7", "8", "9") + PING,
+    expected: ["FATAL PROTOCOL"],
+  },
   { name: "a bulk not followed by CRLF is fatal", input: "*1\r\n$3\r\nabcXY" + PING, expected: ["FATAL PROTOCOL"] },
   { name: "a bulk followed by LF alone is fatal", input: "*1\r\n$3\r\nabc\n" + PING, expected: ["FATAL PROTOCOL"] },
+  { name: "a bulk followed by CR and another byte is fatal", input: "*1\r\n$3\r\nabc\rX" + PING, expected: ["FATAL PROTOCOL"] },
   { name: "a bulk header line that is too long is fatal", input: "*1\r\n$" + "1".repeat(40) + "\r\n" + PING, expected: ["FATAL PROTOCOL"] },
   { name: "a multibulk header line that is too long is fatal", input: "*" + "0".repeat(40) + "1\r\n" + PING, expected: ["FATAL PROTOCOL"] },
   { name: "a bulk length over 512 MiB is fatal", input: "*1\r\n$536870913\r\n" + PING, expected: ["FATAL PROTOCOL"] },
@@ -209,6 +214,11 @@ describe("RespParser: problems", () => {
   test("a too-large command names the command limit", () => {
     const [problem] = parseChunks([latin1(cmd("A".repeat(9), "b".repeat(16), "c".repeat(16)))]);
     expect(problem).toEqual({ problem: "TOO_LARGE", fatal: false, error: expect.stringContaining("40") });
+  });
+
+  test("too many arguments is reported as such", () => {
+    const [problem] = parseChunks([latin1("*9\r\n")]);
+    expect(problem).toEqual({ problem: "PROTOCOL", fatal: true, error: expect.stringContaining("too many arguments (9, limit 8)") });
   });
 
   test("a fatal problem says 'Protocol error' and what was wrong", () => {
@@ -340,15 +350,15 @@ describe("RespParser: nextCommand and RespCommand (the server's allocation-free 
     expect(command.text(3)).toBe("");
   });
 
-  test("text never answers from its cache for different bytes of the same length", () => {
+  test("text never answers from its cache for different bytes, of the same length or a prefix", () => {
     const parser = new RespParser(LIMITS);
-    parser.feed(latin1(cmd("GET", "aaaa") + cmd("GET", "aaab") + cmd("GET", "aaab")));
+    parser.feed(latin1(cmd("GET", "aaaa") + cmd("GET", "aaab") + cmd("GET", "aaab") + cmd("GET", "aaa") + cmd("GET", "aaaaa")));
     const seen: string[] = [];
     for (let item = parser.nextCommand(); item !== undefined; item = parser.nextCommand()) {
       if (isProblem(item)) throw new Error(item.error);
       seen.push(item.text(1));
     }
-    expect(seen).toEqual(["aaaa", "aaab", "aaab"]);
+    expect(seen).toEqual(["aaaa", "aaab", "aaab", "aaa", "aaaaa"]);
   });
 
   test("is compares an argument with an upper-case word, ignoring the argument's case", () => {
