@@ -405,11 +405,21 @@ export class Bus {
 
   private deadLetter(topic: Topic, message: Message): void {
     this.forget(topic, message);
+    const origin = message.origin ?? { topic: topic.name, id: message.id };
+    let dead: Topic;
+    let moved: Message;
+    try {
+      dead = this.topicFor(deadTopicOf(origin.topic));
+      moved = this.append(dead, message.payload, origin, message.deliveries);
+    } catch (error) {
+      // No room for it (too many topics, or a dead topic full of leased messages): a counted
+      // drop, rather than an exception out of tick() or a nack that leaves the lease half-ended.
+      if (!(error instanceof BusError)) throw error;
+      this.reportDrop(topic, "overflow", 1);
+      return;
+    }
     topic.counters.deadLettered++;
     this.totals.deadLettered++;
-    const dead = this.topicFor(deadTopicOf(message.origin ? message.origin.topic : topic.name));
-    const origin = message.origin ?? { topic: topic.name, id: message.id };
-    const moved = this.append(dead, message.payload, origin, message.deliveries);
     this.events.deadLettered?.(moved, dead.name);
   }
 
