@@ -820,6 +820,45 @@ describe("leases (at-least-once)", () => {
     expect(queued(bus, "jobs.dead")).toEqual([1]);
   });
 
+  test("a message that cannot move to its dead-letter topic (too many topics) is dropped and counted; tick carries on", () => {
+    const { drops, dead, events } = dropRecorder();
+    const { bus, advance } = setup({ maxTopics: 1, maxDeliveries: 1 }, { events });
+    bus.publish("jobs", bytes("1"));
+    bus.publish("jobs", bytes("2"));
+    bus.take("jobs", { lease: 100 });
+    bus.take("jobs", { lease: 100 });
+    expect(() => advance(100)).not.toThrow();
+    expect(bus.topic("jobs")!.leased.size).toBe(0);
+    expect(bus.topic("jobs")!.held).toBe(0);
+    expect(bus.topic("jobs")!.counters.dropped).toBe(2);
+    expect(bus.topic("jobs")!.counters.deadLettered).toBe(0);
+    expect(drops.reduce((n, [, , count]) => n + count, 0)).toBe(2);
+    expect(dead).toEqual([]);
+    expect(bus.bytes).toBe(0);
+  });
+
+  test("a nack past maxDeliveries whose dead-letter topic cannot take the message still ends the lease", () => {
+    const { bus } = setup({ maxTopics: 1, maxDeliveries: 1 });
+    bus.publish("jobs", bytes("1"));
+    const m = bus.take("jobs", { lease: 1000 })!;
+    expect(() => bus.nack("jobs", m.id)).not.toThrow();
+    expect(bus.topic("jobs")!.held).toBe(0);
+    expect(bus.topic("jobs")!.counters.dropped).toBe(1);
+    expectBusError(() => bus.ack("jobs", m.id), "NO_LEASE");
+  });
+
+  test("a dead-letter topic full of leased messages drops the newcomer, counted, instead of throwing", () => {
+    const { bus } = setup({ maxQueue: 1, maxDeliveries: 1 });
+    bus.publish("jobs", bytes("1"));
+    bus.nack("jobs", bus.take("jobs", { lease: 1000 })!.id);
+    bus.take("jobs.dead", { lease: 1000 }); // the dead topic's one place is now leased
+    bus.publish("jobs", bytes("2"));
+    expect(() => bus.nack("jobs", bus.take("jobs", { lease: 1000 })!.id)).not.toThrow();
+    expect(bus.topic("jobs")!.held).toBe(0);
+    expect(bus.topic("jobs")!.counters.dropped).toBe(1);
+    expect(bus.topic("jobs.dead")!.held).toBe(1);
+  });
+
   test("an ack naming a stale delivery is refused; the current delivery's ack is accepted", () => {
     const { bus, advance } = setup();
     bus.publish("q", bytes("job"));
