@@ -15,6 +15,13 @@ const main = defineCommand({
   },
   subCommands: {
     serve: () => import("./commands/serve.ts").then((m) => m.default),
+    put: () => import("./commands/put.ts").then((m) => m.default),
+    get: () => import("./commands/get.ts").then((m) => m.default),
+    on: () => import("./commands/on.ts").then((m) => m.default),
+    pub: () => import("./commands/pub.ts").then((m) => m.default),
+    sub: () => import("./commands/sub.ts").then((m) => m.default),
+    ack: () => import("./commands/ack.ts").then((m) => m.default),
+    nack: () => import("./commands/nack.ts").then((m) => m.default),
   },
 });
 

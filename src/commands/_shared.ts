@@ -2,7 +2,8 @@
 // one place a failure becomes one line on stderr and an exit code.
 
 import { BusError, isBusError, type ErrorCode } from "../core/errors.ts";
-import { settingArgs } from "../config.ts";
+import { SETTINGS, clientUrl, parseDuration, resolveConfig, settingArgs, type Config, type Flags } from "../config.ts";
+import { connect, type Client, type ReceivedMessage } from "../client/client.ts";
 
 /** The CLI side of the error table (documented in the README). */
 export const EXIT_CODES: Record<ErrorCode | "OK" | "INTERNAL", number> = {
@@ -56,4 +57,215 @@ export async function guarded(body: () => Promise<void> | void): Promise<void> {
 
 export function usage(message: string): BusError {
   return new BusError("BAD_REQUEST", message);
+}
+
+// ---- client commands: connecting, arguments, output, handlers ----
+
+/**
+ * The connection flags of every client command (--host, --port, --url, --token). The other
+ * client-side settings (--max-deliveries) are declared by the commands they make sense for.
+ */
+export const connectionArgs = Object.fromEntries(Object.entries(clientArgs).filter(([flag]) => flag !== "max-deliveries"));
+
+/** The client's connection, and what it was told (for messages and for handlers' environment). */
+export interface Connected {
+  client: Client;
+  url: string;
+  token: string | undefined;
+  /** Only when set for the client too (MSGBUS_MAX_MESSAGE_SIZE, BMAXMESSAGESIZE): larger payloads are refused before sending. */
+  maxMessageSize: number | undefined;
+  /** Only when set (--max-deliveries, MSGBUS_MAX_DELIVERIES): otherwise the server's default applies. */
+  maxDeliveries: number | undefined;
+}
+
+/** Resolves the client settings (flags > MSGBUS_* > BHOST/BPORT > defaults) and connects. */
+export async function connectFromArgs(args: Flags): Promise<Connected> {
+  const config = resolveConfig(args);
+  const url = clientUrl(config);
+  const client = await connect(url, { token: config.token });
+  return {
+    client,
+    url,
+    token: config.token,
+    maxMessageSize: isExplicit(args, "maxMessageSize") ? config.maxMessageSize : undefined,
+    maxDeliveries: isExplicit(args, "maxDeliveries") ? config.maxDeliveries : undefined,
+  };
+}
+
+/** Whether a setting was given by its flag or a variable, rather than left to its default. */
+function isExplicit(args: Flags, key: keyof Config): boolean {
+  const setting = SETTINGS.find((s) => s.key === key)!;
+  const flag = args[setting.flag];
+  if (flag !== undefined && flag !== "") return true;
+  return [setting.env, ...(setting.fallbackEnv ?? [])].some((name) => Boolean(process.env[name]));
+}
+
+/** The topic positional, required (citty's own check would exit 1 with the whole help text). */
+export function topicArg(args: Record<string, unknown>, command: string, usageLine: string): string {
+  const topic = args.topic;
+  if (typeof topic !== "string" || topic === "") throw usage(`${command} needs a topic (usage: ${usageLine})`);
+  return topic;
+}
+
+/** A duration option ("500ms", "30s", "5m", a plain number is seconds) in ms, or undefined when absent. */
+export function durationOption(value: unknown, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = parseDuration(String(value));
+  if (ms === undefined) throw usage(`--${flag}: expected a duration, e.g. 500ms, 30s, 5m, 1h; a plain number is seconds (got "${String(value)}")`);
+  return ms;
+}
+
+/** A whole-number option of at least `min`, or undefined when absent. */
+export function countOption(value: unknown, flag: string, min = 1): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (String(value).trim() === "" || !Number.isInteger(n) || n < min) throw usage(`--${flag}: expected a whole number of at least ${min} (got "${String(value)}")`);
+  return n;
+}
+
+/** The command after `--` (`msgbus on jobs -- ./handle.sh arg`), or undefined. */
+export function commandAfterDashes(rawArgs: string[]): string[] | undefined {
+  const at = rawArgs.indexOf("--");
+  if (at < 0) return undefined;
+  const command = rawArgs.slice(at + 1);
+  if (command.length === 0) throw usage("nothing after --: give the command to run per message");
+  return command;
+}
+
+/** Fails early, before connecting, when the handler cannot be run at all. */
+export function checkRunnable(command: string[]): void {
+  const program = command[0]!;
+  if (Bun.which(program) === null) throw usage(`cannot run "${program}": not found or not executable`);
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+const encoder = new TextEncoder();
+
+/** The --json form of a message: one object, payload as text or base64 with "encoding":"base64". */
+export function messageJson(m: ReceivedMessage): string {
+  const object: Record<string, unknown> = { id: m.id, topic: m.topic, created: m.created, deliveries: m.deliveries };
+  try {
+    object.payload = utf8.decode(m.payload);
+  } catch {
+    object.payload = Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength).toString("base64");
+    object.encoding = "base64";
+  }
+  if (m.origin) object.origin = { topic: m.origin.topic, id: m.origin.id };
+  return JSON.stringify(object);
+}
+
+/**
+ * What `sub` and `on` print for one message: the --json line, or the payload followed by a
+ * newline unless it already ends with one (so text messages come out one per line).
+ */
+export function messageOutput(m: ReceivedMessage, json: boolean): Uint8Array {
+  if (json) return encoder.encode(messageJson(m) + "\n");
+  const p = m.payload;
+  if (p.length > 0 && p[p.length - 1] === 10) return p;
+  const out = new Uint8Array(p.length + 1);
+  out.set(p);
+  out[p.length] = 10;
+  return out;
+}
+
+let stdoutBroken = false;
+
+/** Writes to stdout and resolves once the bytes are handed on; rejects when stdout is closed (EPIPE). */
+export function writeStdout(bytes: Uint8Array | string): Promise<void> {
+  if (stdoutBroken) return Promise.reject(new Error("stdout is closed"));
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error) => {
+      stdoutBroken = true;
+      reject(error);
+    };
+    process.stdout.once("error", onError);
+    process.stdout.write(bytes, (error) => {
+      process.stdout.off("error", onError);
+      if (error) onError(error);
+      else resolve();
+    });
+  });
+}
+
+export interface HandlerOptions {
+  /** Kill the handler (SIGTERM, then SIGKILL after a grace period) when it runs longer. */
+  timeoutMs?: number;
+  /** Extra environment (the message's variables come on top). */
+  env?: Record<string, string>;
+}
+
+export interface HandlerRun {
+  /** Exit code; 128 + signal number when a signal ended it; -1 when it could not start. */
+  readonly exited: Promise<{ code: number; timedOut: boolean; error?: string }>;
+  /** Signals the handler's whole process group. */
+  kill(signal: NodeJS.Signals): void;
+}
+
+const POSIX = process.platform !== "win32";
+const KILL_GRACE_MS = 5000;
+
+/**
+ * Runs `command` for one message: payload on stdin, MSGBUS_ID / MSGBUS_TOPIC / MSGBUS_DELIVERY /
+ * MSGBUS_CREATED in the environment, stdout and stderr inherited. It runs in a process group of its
+ * own so that a terminal's Ctrl-C reaches msgbus only (which lets running handlers finish) and so
+ * that a timeout kills everything the handler started.
+ */
+export function runHandler(command: string[], m: ReceivedMessage, options: HandlerOptions = {}): HandlerRun {
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    ...options.env,
+    MSGBUS_ID: String(m.id),
+    MSGBUS_TOPIC: m.topic,
+    MSGBUS_DELIVERY: String(m.deliveries),
+    MSGBUS_CREATED: String(m.created),
+  };
+  if (m.origin) {
+    env.MSGBUS_ORIGIN_TOPIC = m.origin.topic;
+    env.MSGBUS_ORIGIN_ID = String(m.origin.id);
+  }
+  let proc: ReturnType<typeof Bun.spawn>;
+  try {
+    proc = Bun.spawn(command, { stdin: m.payload, stdout: "inherit", stderr: "inherit", env, detached: POSIX });
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    return { exited: Promise.resolve({ code: -1, timedOut: false, error: `cannot run "${command[0]}": ${reason}` }), kill() {} };
+  }
+  const kill = (signal: NodeJS.Signals) => {
+    try {
+      if (POSIX) process.kill(-proc.pid, signal);
+      else proc.kill(signal);
+    } catch {
+      // Already gone.
+    }
+  };
+  let timedOut = false;
+  let graceTimer: ReturnType<typeof setTimeout> | undefined;
+  const timer =
+    options.timeoutMs !== undefined
+      ? setTimeout(() => {
+          timedOut = true;
+          kill("SIGTERM");
+          graceTimer = setTimeout(() => kill("SIGKILL"), Math.min(KILL_GRACE_MS, Math.max(100, options.timeoutMs!)));
+        }, options.timeoutMs)
+      : undefined;
+  const exited = proc.exited.then((code) => {
+    clearTimeout(timer);
+    clearTimeout(graceTimer);
+    // What the handler left running in its group goes with it.
+    if (POSIX && timedOut) kill("SIGKILL");
+    return { code, timedOut };
+  });
+  return { exited, kill };
+}
+
+/** Stops the process on the first SIGTERM/SIGINT via `graceful`; a second one runs `force`. */
+export function onStopSignals(graceful: (signal: string) => void, force: (signal: string) => void): void {
+  let signalled = false;
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    process.on(signal, () => {
+      if (signalled) return force(signal);
+      signalled = true;
+      graceful(signal);
+    });
+  }
 }

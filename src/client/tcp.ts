@@ -1,0 +1,465 @@
+// The TCP client: RESP2 over Bun.connect (tls:// for TLS). One connection for requests, pipelined
+// (a FIFO of waiting replies), plus one connection per subscription or consumer, so that pushed
+// message frames never mix with the replies of other requests.
+
+import type { Socket } from "bun";
+import { BusError, type ErrorCode } from "../core/errors.ts";
+import { RespErrorValue, RespPush, RespReader, encodeCommand, type RespValue } from "../protocol/resp.ts";
+import type { Client, ConnectOptions, ConsumeOptions, GetOptions, ReceivedMessage, Stream, SubscribeOptions, WriteResult } from "./client.ts";
+
+const DEFAULT_PORT = 6552;
+const CONNECT_TIMEOUT_MS = 10000;
+/** putMany keeps at most this many writes (and bytes) unacknowledged at once. */
+const MAX_IN_FLIGHT = 1000;
+const MAX_IN_FLIGHT_BYTES = 8 * 1048576;
+
+/** The client side of the error table: a reply's first word -> the error code. */
+const REPLY_CODES: Record<string, ErrorCode> = {
+  ERR: "BAD_REQUEST",
+  BADTOPIC: "BAD_TOPIC",
+  TOOLARGE: "TOO_LARGE",
+  TOPICFULL: "TOPIC_FULL",
+  BUSFULL: "BUS_FULL",
+  NOAUTH: "UNAUTHORIZED",
+  WRONGPASS: "UNAUTHORIZED",
+  NOPERM: "FORBIDDEN",
+  NOMESSAGE: "NO_MESSAGE",
+  NOLEASE: "NO_LEASE",
+  NOTFOUND: "NOT_FOUND",
+  SLOWCONSUMER: "SLOW_CONSUMER",
+  UNAVAILABLE: "UNAVAILABLE",
+  STORAGE: "STORAGE",
+};
+
+/** Turns an error reply ("-WORD text") into a BusError with the server's text. */
+export function replyError(reply: RespErrorValue): BusError {
+  const space = reply.message.indexOf(" ");
+  const word = space < 0 ? reply.message : reply.message.slice(0, space);
+  const text = space < 0 ? reply.message : reply.message.slice(space + 1);
+  const code = REPLY_CODES[word];
+  if (word === "NOAUTH") return new BusError("UNAUTHORIZED", "the server requires a token (set --token or MSGBUS_TOKEN)");
+  if (word === "WRONGPASS") return new BusError("UNAUTHORIZED", "the server refused the token");
+  if (/max number of clients reached/.test(text)) return new BusError("UNAVAILABLE", `server busy: ${text}`);
+  if (!code) return new BusError("BAD_REQUEST", reply.message);
+  return new BusError(code, text);
+}
+
+interface Target {
+  hostname: string;
+  port: number;
+  tls: boolean;
+  /** tcp://host:port, for messages. */
+  label: string;
+  token?: string;
+}
+
+interface Waiting {
+  resolve(value: RespValue): void;
+  reject(error: BusError): void;
+}
+
+const SOCKET_REASONS: Record<string, string> = {
+  ECONNREFUSED: "connection refused",
+  ECONNRESET: "connection reset",
+  ENOTFOUND: "host not found",
+  EAI_AGAIN: "host not found (DNS lookup failed)",
+  ETIMEDOUT: "timed out",
+  EHOSTUNREACH: "host unreachable",
+  ENETUNREACH: "network unreachable",
+  EPIPE: "connection closed",
+};
+
+function reasonOf(error: unknown): string {
+  if (error instanceof BusError) return error.message;
+  const code = (error as { code?: string } | undefined)?.code;
+  if (code && SOCKET_REASONS[code]) return `${SOCKET_REASONS[code]} (${code})`;
+  const message = error instanceof Error ? error.message : String(error);
+  return code && !message.includes(code) ? `${message} (${code})` : message;
+}
+
+/**
+ * One RESP connection: commands are written at once (batched per tick, the rest kept for the
+ * drain event when the kernel takes only part), replies resolve the oldest waiting command.
+ * With `onPush` set, message frames are handed to it instead (a SUB or ON connection).
+ */
+class RespConnection {
+  private socket!: Socket<undefined>;
+  private readonly reader = new RespReader();
+  private readonly waiting: Waiting[] = [];
+  private waitingHead = 0;
+  private outgoing: Uint8Array[] = [];
+  private unsent: Uint8Array[] = [];
+  private flushScheduled = false;
+  private closing = false;
+  private ended: BusError | null | undefined; // undefined: open; null: closed by us
+  private endedResolve!: () => void;
+  private endedReject!: (error: BusError) => void;
+  /** Resolves when we close it, rejects with a BusError when the server or network does. */
+  readonly ended$: Promise<void>;
+  onPush: ((frame: RespValue[]) => void) | undefined;
+
+  private constructor(readonly target: Target) {
+    this.ended$ = new Promise<void>((resolve, reject) => {
+      this.endedResolve = resolve;
+      this.endedReject = reject;
+    });
+    this.ended$.catch(() => {}); // whoever cares awaits it; nobody else should see a rejection
+  }
+
+  static async open(target: Target): Promise<RespConnection> {
+    const connection = new RespConnection(target);
+    await connection.connect();
+    if (target.token !== undefined) {
+      try {
+        await connection.send(["AUTH", target.token]);
+      } catch (error) {
+        // A server without auth needs no token: a token set in the environment does no harm.
+        if (!(error instanceof BusError && /without any password configured/i.test(error.message))) {
+          connection.close();
+          throw error;
+        }
+      }
+    }
+    return connection;
+  }
+
+  private async connect(): Promise<void> {
+    const { hostname, port, tls, label } = this.target;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new BusError("UNAVAILABLE", `timed out after ${CONNECT_TIMEOUT_MS / 1000} s`)), CONNECT_TIMEOUT_MS);
+    });
+    const self = this;
+    const connecting = Bun.connect({
+      hostname,
+      port,
+      ...(tls ? { tls: true } : {}),
+      socket: {
+        data(_socket, chunk) {
+          self.received(chunk);
+        },
+        drain() {
+          self.drained();
+        },
+        close(_socket, error) {
+          self.lost(error);
+        },
+        end() {
+          self.lost(undefined);
+        },
+        error(_socket, error) {
+          self.lost(error);
+        },
+        connectError() {
+          // The promise rejects with the same error.
+        },
+        handshake(socket, success, authorizationError) {
+          if (!success || authorizationError) {
+            self.lost(new Error(`TLS handshake failed: ${authorizationError?.message ?? "unknown reason"}`));
+            socket.end();
+          }
+        },
+      },
+    });
+    try {
+      this.socket = await Promise.race([connecting, timeout]);
+    } catch (error) {
+      connecting.then((socket) => socket.end(), () => {});
+      throw new BusError("UNAVAILABLE", `cannot reach msgbus at ${label}: ${reasonOf(error)}`);
+    } finally {
+      clearTimeout(timer);
+    }
+    this.socket.setNoDelay?.(true);
+  }
+
+  /** Sends one command; resolves with its reply, rejects with a BusError for an error reply. */
+  send(args: (string | number | Uint8Array)[]): Promise<RespValue> {
+    if (this.ended !== undefined || this.closing) return Promise.reject(this.endedError());
+    return new Promise<RespValue>((resolve, reject) => {
+      this.waiting.push({ resolve, reject });
+      this.write(encodeCommand(args));
+    });
+  }
+
+  get pendingReplies(): number {
+    return this.waiting.length - this.waitingHead;
+  }
+
+  /** Commands issued in one tick go out in one write (pipelining costs one syscall). */
+  private write(bytes: Uint8Array): void {
+    this.outgoing.push(bytes);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.outgoing.length === 0 || this.ended !== undefined) return;
+    const bytes = this.outgoing.length === 1 ? this.outgoing[0]! : Buffer.concat(this.outgoing);
+    this.outgoing = [];
+    if (this.unsent.length > 0) {
+      this.unsent.push(bytes);
+      return;
+    }
+    this.writeSome(bytes);
+  }
+
+  /** Writes what the socket takes now; keeps the rest for drain. */
+  private writeSome(bytes: Uint8Array): boolean {
+    const written = this.socket.write(bytes);
+    if (written < 0) return false;
+    if (written < bytes.length) {
+      this.unsent.unshift(bytes.subarray(written));
+      return false;
+    }
+    return true;
+  }
+
+  private drained(): void {
+    while (this.unsent.length > 0 && this.ended === undefined) {
+      const bytes = this.unsent.shift()!;
+      if (!this.writeSome(bytes)) return;
+    }
+  }
+
+  private received(chunk: Uint8Array): void {
+    this.reader.feed(chunk);
+    for (;;) {
+      let item: { value: RespValue } | undefined;
+      try {
+        item = this.reader.next();
+      } catch {
+        this.lost(new BusError("UNAVAILABLE", `${this.target.label} did not answer in RESP (is it a msgbus TCP port?)`));
+        this.socket.end();
+        return;
+      }
+      if (item === undefined) return;
+      this.dispatch(item.value);
+      if (this.ended !== undefined) return;
+    }
+  }
+
+  private dispatch(value: RespValue): void {
+    if (this.onPush) {
+      if (value instanceof RespPush) return this.onPush(value.items);
+      if (isMessageFrame(value)) return this.onPush(value);
+    }
+    if (this.waitingHead >= this.waiting.length) {
+      // Unasked-for: the server speaks first only to say why it closes.
+      if (value instanceof RespErrorValue) this.lost(replyError(value));
+      return;
+    }
+    const waiting = this.waiting[this.waitingHead]!;
+    this.waiting[this.waitingHead++] = undefined as unknown as Waiting;
+    if (this.waitingHead > 1024 && this.waitingHead * 2 > this.waiting.length) {
+      this.waiting.splice(0, this.waitingHead);
+      this.waitingHead = 0;
+    }
+    if (value instanceof RespErrorValue) waiting.reject(replyError(value));
+    else waiting.resolve(value);
+  }
+
+  private endedError(): BusError {
+    return this.ended ?? new BusError("UNAVAILABLE", `connection to msgbus at ${this.target.label} is closed`);
+  }
+
+  /** The socket is gone: fail what waits, settle ended$. */
+  private lost(error: unknown): void {
+    if (this.ended !== undefined) return;
+    if (this.closing) {
+      this.ended = null;
+    } else {
+      const reason = error === undefined ? "the server closed the connection" : reasonOf(error);
+      this.ended = error instanceof BusError ? error : new BusError("UNAVAILABLE", `lost the connection to msgbus at ${this.target.label}: ${reason}`);
+    }
+    const failure = this.endedError();
+    for (let i = this.waitingHead; i < this.waiting.length; i++) this.waiting[i]!.reject(failure);
+    this.waiting.length = 0;
+    this.waitingHead = 0;
+    this.outgoing = [];
+    this.unsent = [];
+    if (this.ended === null) this.endedResolve();
+    else this.endedReject(this.ended);
+  }
+
+  /** Closes it; what is still waiting for a reply fails. */
+  close(): void {
+    if (this.ended !== undefined || this.closing) return;
+    this.closing = true;
+    this.socket.end();
+    // end() reports close later; settle at once so close() is final for the caller.
+    this.lost(undefined);
+  }
+}
+
+function isMessageFrame(value: RespValue): value is RespValue[] {
+  return Array.isArray(value) && value.length === 8 && value[0] instanceof Uint8Array && isWord(value[0], "message");
+}
+
+function isWord(bytes: Uint8Array, word: string): boolean {
+  if (bytes.length !== word.length) return false;
+  for (let i = 0; i < word.length; i++) if (bytes[i] !== word.charCodeAt(i)) return false;
+  return true;
+}
+
+const decoder = new TextDecoder();
+
+/** ["message", topic, payload, id, created, deliveries, originTopic|nil, originId|nil] -> message. */
+function toMessage(frame: RespValue[]): ReceivedMessage {
+  const [, topic, payload, id, created, deliveries, originTopic, originId] = frame;
+  if (!(topic instanceof Uint8Array) || !(payload instanceof Uint8Array) || typeof id !== "number" || typeof created !== "number" || typeof deliveries !== "number") {
+    throw new BusError("BAD_REQUEST", "the server sent a malformed message frame");
+  }
+  const message: ReceivedMessage = { id, topic: decoder.decode(topic), created, deliveries, payload };
+  if (originTopic instanceof Uint8Array && typeof originId === "number") message.origin = { topic: decoder.decode(originTopic), id: originId };
+  return message;
+}
+
+function expectOk(reply: RespValue, what: string): void {
+  if (reply !== "OK") throw new BusError("BAD_REQUEST", `unexpected reply to ${what}: ${String(reply)}`);
+}
+
+function expectInteger(reply: RespValue, what: string): number {
+  if (typeof reply !== "number") throw new BusError("BAD_REQUEST", `unexpected reply to ${what}: ${String(reply)}`);
+  return reply;
+}
+
+const ms = (n: number) => `${Math.max(0, Math.round(n))}ms`;
+
+class TcpClient implements Client {
+  /** Consumer connections by topic: a consumer's acks go over its own connection. */
+  private readonly consumers = new Map<string, RespConnection>();
+  private readonly streams = new Set<RespConnection>();
+
+  constructor(
+    private readonly main: RespConnection,
+    private readonly target: Target,
+  ) {}
+
+  async put(topic: string, payload: Uint8Array): Promise<WriteResult> {
+    const id = expectInteger(await this.main.send(["PUT", topic, payload]), "PUT");
+    return { id, topic };
+  }
+
+  async putMany(topic: string, payloads: Uint8Array[]): Promise<WriteResult[]> {
+    const results: WriteResult[] = [];
+    let start = 0;
+    while (start < payloads.length) {
+      let end = start;
+      let bytes = 0;
+      while (end < payloads.length && end - start < MAX_IN_FLIGHT && (bytes === 0 || bytes + payloads[end]!.length <= MAX_IN_FLIGHT_BYTES)) {
+        bytes += payloads[end]!.length;
+        end++;
+      }
+      const settled = await Promise.allSettled(payloads.slice(start, end).map((p) => this.put(topic, p)));
+      for (const outcome of settled) {
+        if (outcome.status === "rejected") throw outcome.reason;
+        results.push(outcome.value);
+      }
+      start = end;
+    }
+    return results;
+  }
+
+  async get(topic: string, options: GetOptions = {}): Promise<ReceivedMessage | null> {
+    const args: (string | number)[] = ["GET", topic];
+    if (options.wait !== undefined) args.push("WAIT", ms(options.wait));
+    if (options.lease !== undefined) args.push("LEASE", ms(Math.max(1, options.lease)));
+    if (options.maxDeliveries !== undefined) args.push("MAXDELIVERIES", options.maxDeliveries);
+    const reply = await this.main.send(args);
+    if (reply === null) return null;
+    if (!isMessageFrame(reply)) throw new BusError("BAD_REQUEST", "unexpected reply to GET");
+    return toMessage(reply);
+  }
+
+  async ack(topic: string, id: number, delivery?: number): Promise<void> {
+    const args: (string | number)[] = ["ACK", topic, id];
+    if (delivery !== undefined) args.push("DELIVERY", delivery);
+    expectOk(await this.connectionFor(topic).send(args), "ACK");
+  }
+
+  async nack(topic: string, id: number, options: { delay?: number; delivery?: number } = {}): Promise<void> {
+    const args: (string | number)[] = ["NACK", topic, id];
+    if (options.delay !== undefined && options.delay > 0) args.push("DELAY", ms(options.delay));
+    if (options.delivery !== undefined) args.push("DELIVERY", options.delivery);
+    expectOk(await this.connectionFor(topic).send(args), "NACK");
+  }
+
+  private connectionFor(topic: string): RespConnection {
+    return this.consumers.get(topic) ?? this.main;
+  }
+
+  subscribe(topic: string, options: SubscribeOptions, onMessage: (m: ReceivedMessage) => void): Promise<Stream> {
+    const args: (string | number)[] = ["SUB", topic];
+    if (options.since !== undefined) args.push("SINCE", options.since);
+    return this.stream(args, onMessage);
+  }
+
+  async consume(topic: string, options: ConsumeOptions, onMessage: (m: ReceivedMessage) => void): Promise<Stream> {
+    const args: (string | number)[] = ["ON", topic];
+    if (options.lease !== undefined) args.push("LEASE", ms(Math.max(1, options.lease)));
+    if (options.prefetch !== undefined) args.push("PREFETCH", options.prefetch);
+    if (options.maxDeliveries !== undefined) args.push("MAXDELIVERIES", options.maxDeliveries);
+    return this.stream(args, onMessage, topic);
+  }
+
+  /** Opens a connection of its own for SUB or ON; message frames go to onMessage. */
+  private async stream(args: (string | number)[], onMessage: (m: ReceivedMessage) => void, consumerTopic?: string): Promise<Stream> {
+    const connection = await RespConnection.open(this.target);
+    this.streams.add(connection);
+    let failure: BusError | undefined;
+    connection.onPush = (frame) => {
+      if (failure) return;
+      try {
+        onMessage(toMessage(frame));
+      } catch (error) {
+        // The handler's own error ends the stream: done rejects with it.
+        failure = error instanceof BusError ? error : new BusError("BAD_REQUEST", error instanceof Error ? error.message : String(error));
+        connection.close();
+      }
+    };
+    const forget = () => {
+      this.streams.delete(connection);
+      if (consumerTopic !== undefined && this.consumers.get(consumerTopic) === connection) this.consumers.delete(consumerTopic);
+    };
+    try {
+      expectOk(await connection.send(args), String(args[0]));
+    } catch (error) {
+      forget();
+      connection.close();
+      throw error;
+    }
+    if (consumerTopic !== undefined) this.consumers.set(consumerTopic, connection);
+    const done = connection.ended$.then(
+      () => {
+        forget();
+        if (failure) throw failure;
+      },
+      (error: unknown) => {
+        forget();
+        throw failure ?? error;
+      },
+    );
+    done.catch(() => {});
+    return { done, close: () => connection.close() };
+  }
+
+  async close(): Promise<void> {
+    for (const connection of this.streams) connection.close();
+    this.streams.clear();
+    this.consumers.clear();
+    this.main.close();
+  }
+}
+
+/** Connects to msgbus at tcp://host:port (tls://host:port for TLS) and authenticates when given a token. */
+export async function connectTcp(url: URL, options: ConnectOptions = {}): Promise<Client> {
+  const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1") || "127.0.0.1";
+  const port = url.port ? Number(url.port) : DEFAULT_PORT;
+  const tls = url.protocol === "tls:";
+  const label = `${tls ? "tls" : "tcp"}://${url.hostname || "127.0.0.1"}:${port}`;
+  const target: Target = { hostname, port, tls, label, ...(options.token ? { token: options.token } : {}) };
+  const main = await RespConnection.open(target);
+  return new TcpClient(main, target);
+}

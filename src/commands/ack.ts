@@ -1,0 +1,34 @@
+// `msgbus ack <topic> <id>`: a leased message is done (taken with `get --lease` or by `on`).
+
+import { defineCommand } from "citty";
+import { connectionArgs, connectFromArgs, countOption, guarded, topicArg, usage } from "./_shared.ts";
+
+export const leaseArgs = {
+  topic: { type: "positional" as const, required: false, description: "the message's topic" },
+  id: { type: "positional" as const, required: false, description: "the message's id (printed by `get --lease --json`)" },
+  delivery: {
+    type: "string" as const,
+    valueHint: "n",
+    description: "only if this is still delivery n (its \"deliveries\"): refuses to settle a lease that expired and was handed to someone else",
+  },
+};
+
+/** The message a lease command names: topic, id and the optional delivery guard. */
+export function leaseTarget(name: string, args: Record<string, unknown>): { topic: string; id: number; delivery: number | undefined } {
+  const topic = topicArg(args, name, `msgbus ${name} <topic> <id>`);
+  const id = Number(args.id);
+  if (args.id === undefined || !Number.isInteger(id) || id < 1) throw usage(`${name} needs the message's id, a whole number of at least 1 (usage: msgbus ${name} <topic> <id>)`);
+  return { topic, id, delivery: countOption(args.delivery, "delivery") };
+}
+
+export default defineCommand({
+  meta: { name: "ack", description: "Acknowledge a leased message: it is done (exit code 8: no such lease)" },
+  args: { ...leaseArgs, ...connectionArgs },
+  run: ({ args }) =>
+    guarded(async () => {
+      const { topic, id, delivery } = leaseTarget("ack", args);
+      const { client } = await connectFromArgs(args);
+      await client.ack(topic, id, delivery);
+      await client.close();
+    }),
+});
