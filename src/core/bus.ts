@@ -370,7 +370,9 @@ export class Bus {
       topic.counters.acked++;
       this.totals.acked++;
       this.forget(topic, message);
-    } else if (message.deliveries >= lease.maxDeliveries) {
+    } else if (message.deliveries >= lease.maxDeliveries && !topic.name.endsWith(DEAD_SUFFIX)) {
+      // (A dead-letter topic's own consumers retry as often as they like: its messages already
+      // carry their failed count, and moving them again would only renumber them.)
       this.deadLetter(topic, message);
     } else if (delay > 0) {
       topic.delayed++;
@@ -512,11 +514,11 @@ export class Bus {
   }
 
   /** The topic of that name, created on first use; only names that pass checkTopicName get one. */
-  private topicFor(name: string): Topic {
+  private topicFor(name: string, restoring = false): Topic {
     let topic = this.topics.get(name);
     if (!topic) {
       checkTopicName(name);
-      if (this.topics.size >= this.limits.maxTopics) {
+      if (this.topics.size >= this.limits.maxTopics && !restoring) {
         throw new BusError("BUS_FULL", `too many topics (limit ${this.limits.maxTopics})`);
       }
       topic = new Topic(name);
@@ -526,10 +528,13 @@ export class Bus {
     return topic;
   }
 
-  /** Loads what the store kept: ids continue, leased messages are queued again. */
+  /**
+   * Loads what the store kept: ids continue, leased messages are queued again. Everything stored
+   * comes back even past limits lowered since (a restart never loses what was acknowledged).
+   */
   private restore(): void {
     for (const stored of this.store.load()) {
-      const topic = this.topicFor(stored.name);
+      const topic = this.topicFor(stored.name, true);
       topic.lastId = Math.max(topic.lastId, stored.lastId);
       for (const message of stored.messages) {
         const cost = messageCost(message.payload.length);

@@ -1282,3 +1282,28 @@ describe("the store", () => {
     expect(bus.bytes).toBe(0);
   });
 });
+
+describe("dead-letter topics and restore", () => {
+  const bytes = (s: string) => new TextEncoder().encode(s);
+
+  test("a dead letter nacked by a consumer of the dead topic stays there with its id", () => {
+    const bus = new Bus({ limits: { maxDeliveries: 1 } });
+    bus.publish("jobs", bytes("x"));
+    const first = bus.take("jobs", { lease: 1000 })!;
+    bus.nack("jobs", first.id);
+    const dead = bus.take("jobs.dead", { lease: 1000 })!;
+    expect(dead.origin).toEqual({ topic: "jobs", id: first.id });
+    bus.nack("jobs.dead", dead.id);
+    expect(bus.topic("jobs.dead")!.queue.peek()!.id).toBe(dead.id);
+    expect(bus.topic("jobs.dead")!.lastId).toBe(1);
+    expect(bus.topic("jobs.dead.dead")).toBeUndefined();
+  });
+
+  test("restore brings back every stored topic even past maxTopics", () => {
+    const stored = ["a", "b", "c"].map((name) => ({ name, lastId: 5, messages: [] }));
+    const store = { load: () => stored, added() {}, removed() {}, delivered() {}, purged() {}, flush: () => null, close() {} };
+    const bus = new Bus({ store, limits: { maxTopics: 2 } });
+    expect(bus.topicList().map((t) => t.name)).toEqual(["a", "b", "c"]);
+    expect(() => bus.publish("d", bytes("x"))).toThrow("too many topics");
+  });
+});
