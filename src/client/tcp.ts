@@ -97,6 +97,8 @@ class RespConnection {
   /** Resolves when we close it, rejects with a BusError when the server or network does. */
   readonly ended$: Promise<void>;
   onPush: ((frame: RespValue[]) => void) | undefined;
+  /** Whether any reply came back (a connection closed before one is likely the wrong port or TLS). */
+  private answered = false;
 
   private constructor(readonly target: Target) {
     this.ended$ = new Promise<void>((resolve, reject) => {
@@ -125,6 +127,13 @@ class RespConnection {
 
   private async connect(): Promise<void> {
     const { hostname, port, tls, label } = this.target;
+    // With TLS the socket opens before the handshake: wait for it, so a bad certificate is a
+    // failure to connect rather than a lost connection.
+    let handshaken: (error?: Error) => void = () => {};
+    const handshake = new Promise<void>((resolve, reject) => {
+      handshaken = (error) => (error ? reject(error) : resolve());
+    });
+    handshake.catch(() => {});
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new BusError("UNAVAILABLE", `timed out after ${CONNECT_TIMEOUT_MS / 1000} s`)), CONNECT_TIMEOUT_MS);
@@ -155,14 +164,19 @@ class RespConnection {
         },
         handshake(socket, success, authorizationError) {
           if (!success || authorizationError) {
-            self.lost(new Error(`TLS handshake failed: ${authorizationError?.message ?? "unknown reason"}`));
+            const error = new Error(`TLS handshake failed: ${authorizationError?.message ?? "unknown reason"}`);
+            handshaken(error);
+            self.lost(error);
             socket.end();
+          } else {
+            handshaken();
           }
         },
       },
     });
     try {
       this.socket = await Promise.race([connecting, timeout]);
+      if (tls) await Promise.race([handshake, timeout]);
     } catch (error) {
       connecting.then((socket) => socket.end(), () => {});
       throw new BusError("UNAVAILABLE", `cannot reach msgbus at ${label}: ${reasonOf(error)}`);
@@ -250,6 +264,7 @@ class RespConnection {
       if (value instanceof RespErrorValue) this.lost(replyError(value));
       return;
     }
+    this.answered = true;
     const waiting = this.waiting[this.waitingHead]!;
     this.waiting[this.waitingHead++] = undefined as unknown as Waiting;
     if (this.waitingHead > 1024 && this.waitingHead * 2 > this.waiting.length) {
@@ -270,7 +285,8 @@ class RespConnection {
     if (this.closing) {
       this.ended = null;
     } else {
-      const reason = error === undefined ? "the server closed the connection" : reasonOf(error);
+      let reason = error === undefined ? "the server closed the connection" : reasonOf(error);
+      if (error === undefined && !this.answered && !this.target.tls) reason += " before answering (if it uses TLS, connect with tls://)";
       this.ended = error instanceof BusError ? error : new BusError("UNAVAILABLE", `lost the connection to msgbus at ${this.target.label}: ${reason}`);
     }
     const failure = this.endedError();

@@ -334,6 +334,26 @@ describe.skipIf(!hasBinary())("msgbus client commands", () => {
     });
   });
 
+  describe.skipIf(!Bun.which("openssl"))("over TLS", () => {
+    test("tls:// reaches a server with --tls-cert; its certificate must be trusted (NODE_EXTRA_CA_CERTS)", async () => {
+      const cert = join(dir, "cert.pem");
+      const key = join(dir, "key.pem");
+      const openssl = spawnTracked(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        { stdout: "ignore", stderr: "ignore" },
+      );
+      expect(await openssl.exited).toBe(0);
+      const secure = await startServer({ httpPort: 0, args: ["--tls-cert", cert, "--tls-key", key] });
+      const url = `tls://127.0.0.1:${secure.port}`;
+      const trusted = { MSGBUS_URL: url, NODE_EXTRA_CA_CERTS: cert };
+      expect(await runCli(["put", "secret", "over tls"], { env: trusted })).toMatchObject({ code: 0, stderr: "" });
+      expect(await runCli(["get", "secret"], { env: trusted })).toMatchObject({ code: 0, stdoutText: "over tls" });
+      expectOneLineError(await runCli(["get", "secret"], { env: { MSGBUS_URL: url } }), 4, /cannot reach msgbus at tls:\/\/127\.0\.0\.1:\d+: TLS handshake failed/);
+      expectOneLineError(await runCli(["get", "secret"], { env: { MSGBUS_URL: secure.url } }), 4, /if it uses TLS, connect with tls:\/\//);
+      await secure.stop();
+    });
+  });
+
   describe("the beuss variables", () => {
     test("BHOST, BPORT and BMAXMESSAGESIZE are honoured by serve and by the client", async () => {
       const port = freePort();
