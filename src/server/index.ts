@@ -9,6 +9,7 @@ import { MemoryStore, type Store } from "../store/store.ts";
 import { openSqliteStore } from "../store/sqlite.ts";
 import { Auth } from "./auth.ts";
 import { type ServerContext, ServerStats } from "./context.ts";
+import { startHttp } from "./http.ts";
 import { startTcp } from "./tcp.ts";
 
 const serverLog = log.withTag("server");
@@ -45,7 +46,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   }
   const ctx: ServerContext = { bus, config, auth: new Auth(config.token), stats: new ServerStats(), stopping: false };
   const tcp = listening(`${config.host}:${config.port}`, () => startTcp(ctx));
-  const http: HttpListener | undefined = undefined;
+  const http: HttpListener | undefined = config.httpPort !== 0 ? listening(`${config.host}:${config.httpPort}`, () => startHttp(ctx)) : undefined;
   const clock = setInterval(() => bus.tick(), 100);
   const scheme = config.tlsCert ? "tls" : "tcp";
   serverLog.info(`listening on ${scheme}://${config.host}:${tcp.port} (RESP)` + (http ? `, ${config.tlsCert ? "https" : "http"}://${config.host}:${http.port} (HTTP, SSE, WebSocket)` : ""));

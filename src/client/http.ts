@@ -1,0 +1,305 @@
+// The HTTP client over fetch: writes and takes are requests, subscribe is an SSE stream (?json,
+// so payloads arrive exact), consume is a loop of long polls with leases. Works through a TLS
+// reverse proxy, with or without a path prefix (https://host/msgbus/).
+
+import { BusError, type ErrorCode } from "../core/errors.ts";
+import { decodeEnvelope } from "../protocol/envelope.ts";
+import { SseParser } from "../protocol/sse.ts";
+import type { Client, ConnectOptions, ConsumeOptions, GetOptions, ReceivedMessage, Stream, SubscribeOptions, WriteResult } from "./client.ts";
+
+const CODES = new Set<string>(["BAD_TOPIC", "TOO_LARGE", "TOPIC_FULL", "BUS_FULL", "UNAUTHORIZED", "FORBIDDEN", "NO_MESSAGE", "NO_LEASE", "BAD_REQUEST", "NOT_FOUND", "SLOW_CONSUMER", "UNAVAILABLE", "STORAGE"]);
+
+/** When a reply carries no code (a proxy's error page): its status decides. */
+const STATUS_CODES: Record<number, ErrorCode> = {
+  400: "BAD_REQUEST",
+  401: "UNAUTHORIZED",
+  403: "FORBIDDEN",
+  404: "NOT_FOUND",
+  405: "BAD_REQUEST",
+  413: "TOO_LARGE",
+  429: "TOPIC_FULL",
+  507: "BUS_FULL",
+};
+
+/** An error status (HTTP, or 4000 + status as a WebSocket close code) as a BusError. */
+export function statusError(status: number, message: string | undefined, code?: string): BusError {
+  const known: ErrorCode = code && CODES.has(code) ? (code as ErrorCode) : (STATUS_CODES[status] ?? (status >= 500 ? "UNAVAILABLE" : "BAD_REQUEST"));
+  if (known === "UNAUTHORIZED" && !message) return new BusError(known, "the server requires a token (set --token or MSGBUS_TOKEN)");
+  return new BusError(known, message || `the server answered ${status}`);
+}
+
+/** "250ms": every duration goes to the server in ms, so nothing is rounded. */
+function ms(value: number): string {
+  return `${Math.max(0, Math.round(value))}ms`;
+}
+
+interface InFlight {
+  timer: ReturnType<typeof setTimeout>;
+  topic: string;
+  id: number;
+  delivery: number;
+  consumer: Consumer;
+}
+
+export class HttpClient implements Client {
+  private readonly base: string;
+  private readonly headers: Record<string, string>;
+  private readonly controllers = new Set<AbortController>();
+  /** Leased messages handed to consume() callbacks and not yet acked or nacked, by topic and id. */
+  private readonly held = new Map<string, InFlight>();
+  private readonly consumers = new Set<Consumer>();
+  private closed = false;
+
+  constructor(url: URL, token: string | undefined) {
+    this.base = `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, "")}`;
+    this.headers = token ? { authorization: `Bearer ${token}` } : {};
+  }
+
+  /** One request; network failures and error replies become BusErrors. */
+  async request(method: string, path: string, init: { body?: Uint8Array; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<Response> {
+    if (this.closed) throw new BusError("UNAVAILABLE", "the client is closed");
+    let response: Response;
+    try {
+      response = await fetch(this.base + path, {
+        method,
+        body: init.body,
+        headers: { ...this.headers, ...init.headers },
+        signal: init.signal,
+        // Long polls and streams last as long as they need to.
+        timeout: false,
+      } as RequestInit);
+    } catch (error) {
+      if (init.signal?.aborted) throw new BusError("UNAVAILABLE", "request cancelled");
+      throw new BusError("UNAVAILABLE", `cannot reach msgbus at ${this.base}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (response.status >= 400) throw await errorOf(response);
+    return response;
+  }
+
+  async put(topic: string, payload: Uint8Array): Promise<WriteResult> {
+    const response = await this.request("POST", `/${encodeURIComponent(topic)}`, { body: payload, headers: { "content-type": "application/octet-stream" } });
+    const reply = (await response.json()) as { id: number; topic: string };
+    return { id: reply.id, topic: reply.topic };
+  }
+
+  /** One request after the other: concurrent requests could arrive out of order. */
+  async putMany(topic: string, payloads: Uint8Array[]): Promise<WriteResult[]> {
+    const results: WriteResult[] = [];
+    for (const payload of payloads) results.push(await this.put(topic, payload));
+    return results;
+  }
+
+  async get(topic: string, options: GetOptions = {}): Promise<ReceivedMessage | null> {
+    const query: string[] = [];
+    if (options.wait !== undefined) query.push(`wait=${ms(options.wait)}`);
+    if (options.lease !== undefined) query.push(`lease=${ms(Math.max(1, options.lease))}`);
+    if (options.maxDeliveries !== undefined) query.push(`max-deliveries=${options.maxDeliveries}`);
+    return this.take(topic, query);
+  }
+
+  /** GET /{topic} with these query parameters: the message from its raw body and headers. */
+  async take(topic: string, query: string[], signal?: AbortSignal): Promise<ReceivedMessage | null> {
+    const path = `/${encodeURIComponent(topic)}${query.length ? "?" + query.join("&") : ""}`;
+    const response = await this.request("GET", path, { signal });
+    if (response.status === 204) return null;
+    const payload = new Uint8Array(await response.arrayBuffer());
+    const h = response.headers;
+    const originTopic = h.get("msgbus-origin-topic");
+    return {
+      id: Number(h.get("msgbus-id")),
+      topic: h.get("msgbus-topic") ?? topic,
+      created: Number(h.get("msgbus-created")),
+      deliveries: Number(h.get("msgbus-deliveries")),
+      payload,
+      ...(originTopic ? { origin: { topic: originTopic, id: Number(h.get("msgbus-origin-id")) } } : {}),
+    };
+  }
+
+  async ack(topic: string, id: number, delivery?: number): Promise<void> {
+    this.release(topic, id);
+    await this.request("POST", `/${encodeURIComponent(topic)}/${id}/ack${delivery !== undefined ? `?delivery=${delivery}` : ""}`);
+  }
+
+  async nack(topic: string, id: number, options: { delay?: number; delivery?: number } = {}): Promise<void> {
+    this.release(topic, id);
+    const query: string[] = [];
+    if (options.delay !== undefined && options.delay > 0) query.push(`delay=${ms(options.delay)}`);
+    if (options.delivery !== undefined) query.push(`delivery=${options.delivery}`);
+    await this.request("POST", `/${encodeURIComponent(topic)}/${id}/nack${query.length ? "?" + query.join("&") : ""}`);
+  }
+
+  /** SSE with ?json: resolves once the server has subscribed (its first bytes arrived). */
+  async subscribe(topic: string, options: SubscribeOptions, onMessage: (m: ReceivedMessage) => void): Promise<Stream> {
+    const controller = new AbortController();
+    this.controllers.add(controller);
+    const since = options.since !== undefined ? `&since=${options.since}` : "";
+    let response: Response;
+    try {
+      response = await this.request("GET", `/${encodeURIComponent(topic)}?sse&json${since}`, { headers: { accept: "text/event-stream" }, signal: controller.signal });
+    } catch (error) {
+      this.controllers.delete(controller);
+      throw error;
+    }
+    const reader = response.body!.getReader();
+    const done = (async () => {
+      const parser = new SseParser();
+      try {
+        for (;;) {
+          const { done: ended, value } = await reader.read();
+          if (ended) break;
+          for (const event of parser.feed(value)) {
+            if (event.type === "message") onMessage(decodeEnvelope(JSON.parse(event.data)) as ReceivedMessage);
+          }
+        }
+      } catch (error) {
+        if (controller.signal.aborted) return;
+        if (error instanceof BusError) throw error;
+        throw new BusError("UNAVAILABLE", `subscription to ${topic} ended: ${error instanceof Error ? error.message : String(error)}`);
+      } finally {
+        this.controllers.delete(controller);
+        controller.abort();
+      }
+      if (!controller.signal.aborted) throw new BusError("UNAVAILABLE", `the server ended the subscription to ${topic}`);
+    })();
+    done.catch(() => {});
+    return { done, close: () => controller.abort() };
+  }
+
+  /** Long polls with a lease, at most `prefetch` messages held at once; close() returns those held. */
+  async consume(topic: string, options: ConsumeOptions, onMessage: (m: ReceivedMessage) => void): Promise<Stream> {
+    const consumer = new Consumer(this, topic, options, onMessage);
+    this.consumers.add(consumer);
+    consumer.done.finally(() => this.consumers.delete(consumer)).catch(() => {});
+    consumer.fill();
+    return { done: consumer.done, close: () => consumer.close() };
+  }
+
+  /** A message a consumer took: held until acked, nacked or its lease runs out. */
+  hold(consumer: Consumer, message: ReceivedMessage, lease: number): void {
+    const key = `${message.topic}\u0000${message.id}`;
+    const timer = setTimeout(() => this.release(message.topic, message.id), lease);
+    this.held.set(key, { timer, topic: message.topic, id: message.id, delivery: message.deliveries, consumer });
+  }
+
+  private release(topic: string, id: number): InFlight | undefined {
+    const key = `${topic}\u0000${id}`;
+    const entry = this.held.get(key);
+    if (!entry) return undefined;
+    clearTimeout(entry.timer);
+    this.held.delete(key);
+    entry.consumer.released();
+    return entry;
+  }
+
+  /** Gives back (nack) what a closing consumer still holds, as a closing TCP consumer does. */
+  returnHeld(consumer: Consumer): Promise<unknown> {
+    const returns: Promise<void>[] = [];
+    for (const entry of [...this.held.values()]) {
+      if (entry.consumer !== consumer) continue;
+      returns.push(this.nack(entry.topic, entry.id, { delivery: entry.delivery }).catch(() => {}));
+    }
+    return Promise.all(returns);
+  }
+
+  track(controller: AbortController): () => void {
+    this.controllers.add(controller);
+    return () => this.controllers.delete(controller);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.consumers].map((c) => c.close()));
+    for (const controller of this.controllers) controller.abort();
+    this.controllers.clear();
+    this.closed = true;
+  }
+}
+
+/** consume() over HTTP: keeps `prefetch` long polls or held messages going. */
+class Consumer {
+  readonly done: Promise<void>;
+  private finish!: (error?: BusError) => void;
+  private polling = 0;
+  private holding = 0;
+  private stopped = false;
+  private readonly controller = new AbortController();
+  private readonly untrack: () => void;
+  private readonly prefetch: number;
+  private readonly lease: number;
+  /** Bounded waits: a proxy between us and the server may cut a request that stays silent. */
+  private readonly query: string[];
+
+  constructor(
+    private readonly client: HttpClient,
+    private readonly topic: string,
+    options: ConsumeOptions,
+    private readonly onMessage: (m: ReceivedMessage) => void,
+  ) {
+    this.prefetch = Math.max(1, options.prefetch ?? 1);
+    // Without a lease time the server's default applies; ours only frees the slot of a message
+    // never acked, so a guess is enough.
+    this.lease = Math.max(1, options.lease ?? 30000);
+    this.query = ["wait=25s", options.lease !== undefined ? `lease=${ms(this.lease)}` : "lease"];
+    if (options.maxDeliveries !== undefined) this.query.push(`max-deliveries=${options.maxDeliveries}`);
+    this.untrack = client.track(this.controller);
+    this.done = new Promise<void>((resolve, reject) => {
+      this.finish = (error) => (error ? reject(error) : resolve());
+    });
+    this.done.catch(() => {});
+  }
+
+  fill(): void {
+    while (!this.stopped && this.polling + this.holding < this.prefetch) this.poll();
+  }
+
+  private async poll(): Promise<void> {
+    this.polling++;
+    try {
+      const message = await this.client.take(this.topic, this.query, this.controller.signal);
+      this.polling--;
+      if (message) {
+        this.holding++;
+        this.client.hold(this, message, this.lease);
+        if (this.stopped) {
+          await this.client.nack(this.topic, message.id, { delivery: message.deliveries }).catch(() => {});
+          return;
+        }
+        this.onMessage(message);
+      }
+      this.fill();
+    } catch (error) {
+      this.polling--;
+      if (this.stopped) return;
+      await this.close(error instanceof BusError ? error : new BusError("BAD_REQUEST", error instanceof Error ? error.message : String(error)));
+    }
+  }
+
+  released(): void {
+    this.holding--;
+    this.fill();
+  }
+
+  /** Stops polling and gives back what it holds; `failure` makes done reject with it. */
+  async close(failure?: BusError): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.controller.abort();
+    this.untrack();
+    await this.client.returnHeld(this);
+    this.finish(failure);
+  }
+}
+
+async function errorOf(response: Response): Promise<BusError> {
+  let body: { error?: string; code?: string } = {};
+  try {
+    body = (await response.json()) as typeof body;
+  } catch {
+    // Not ours (a proxy's page): the status decides.
+  }
+  return statusError(response.status, body.error, body.code);
+}
+
+/** Connects to msgbus over HTTP(S): http://host:6553, or https://proxy/prefix. */
+export async function connectHttp(url: URL, options: ConnectOptions = {}): Promise<Client> {
+  return new HttpClient(url, options.token);
+}

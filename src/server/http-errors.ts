@@ -1,0 +1,64 @@
+// The HTTP side of the error table: BusError code -> status, and the one JSON error shape
+// {"error": "...", "code": "..."} every HTTP, SSE and WebSocket refusal uses.
+
+import { BusError, isBusError, type ErrorCode } from "../core/errors.ts";
+import { log } from "../log.ts";
+
+const httpLog = log.withTag("http");
+
+/** Every code's status. WebSocket closes caused by an error use 4000 + this status. */
+export const HTTP_STATUS: Record<ErrorCode, number> = {
+  BAD_TOPIC: 400,
+  BAD_REQUEST: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  NO_LEASE: 404,
+  NO_MESSAGE: 404,
+  TOO_LARGE: 413,
+  TOPIC_FULL: 429,
+  STORAGE: 500,
+  UNAVAILABLE: 503,
+  SLOW_CONSUMER: 503,
+  BUS_FULL: 507,
+};
+
+/** Headers every response carries: browsers on other origins may read replies and our headers. */
+export const CORS_HEADERS = {
+  "access-control-allow-origin": "*",
+  "access-control-expose-headers": "Msgbus-Id, Msgbus-Topic, Msgbus-Created, Msgbus-Deliveries, Msgbus-Origin-Topic, Msgbus-Origin-Id, Msgbus-Lease-Expires",
+};
+
+const EXTRA_HEADERS: Partial<Record<ErrorCode, Record<string, string>>> = {
+  UNAUTHORIZED: { "www-authenticate": 'Bearer realm="msgbus"' },
+  // The body may be unread: the connection cannot carry another request.
+  TOO_LARGE: { connection: "close" },
+  TOPIC_FULL: { "retry-after": "1" },
+  BUS_FULL: { "retry-after": "1" },
+  UNAVAILABLE: { "retry-after": "1" },
+};
+
+export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
+  return Response.json(body, { status, headers: { ...CORS_HEADERS, ...headers } });
+}
+
+export function busErrorResponse(error: BusError): Response {
+  return json({ error: error.message, code: error.code }, HTTP_STATUS[error.code], EXTRA_HEADERS[error.code]);
+}
+
+/** Any failure as a response: a BusError by the table, anything else a logged 500. */
+export function errorResponse(error: unknown): Response {
+  if (isBusError(error)) return busErrorResponse(error);
+  httpLog.error(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  return json({ error: "internal server error", code: "INTERNAL" }, 500);
+}
+
+/** 405: the route exists, the method does not. */
+export function methodNotAllowed(method: string, path: string, allow: string[]): Response {
+  return json({ error: `method ${method} is not allowed on ${path} (allowed: ${allow.join(", ")})`, code: "BAD_REQUEST" }, 405, { allow: allow.join(", ") });
+}
+
+/** The close code a WebSocket gets when an error ends it: 4000 + the HTTP status. */
+export function wsCloseCode(error: BusError): number {
+  return 4000 + HTTP_STATUS[error.code];
+}

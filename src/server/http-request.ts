@@ -1,0 +1,106 @@
+// Reading an HTTP request: query parameters (strict: a typo is an error, not a silent default)
+// and a body that is never read past the largest message allowed.
+
+import { BusError } from "../core/errors.ts";
+import { parseDuration } from "../config.ts";
+
+export class Query {
+  private readonly params: URLSearchParams | undefined;
+
+  constructor(text: string) {
+    this.params = text ? new URLSearchParams(text) : undefined;
+  }
+
+  has(name: string): boolean {
+    return this.params?.has(name) ?? false;
+  }
+
+  get(name: string): string | null {
+    return this.params?.get(name) ?? null;
+  }
+
+  /** Refuses parameters the route does not know (`token` is known everywhere). */
+  only(known: string[]): void {
+    if (!this.params) return;
+    for (const name of this.params.keys()) {
+      if (name !== "token" && !known.includes(name)) {
+        const hint = known.length ? ` (known here: ${known.join(", ")})` : " (this route takes none)";
+        throw new BusError("BAD_REQUEST", `unknown parameter "${name.slice(0, 40)}"${hint}`);
+      }
+    }
+  }
+
+  /** `?json`, `?json=1`, `?json=true` are on; absent, `0` and `false` are off. */
+  flag(name: string): boolean {
+    const value = this.get(name);
+    if (value === null) return false;
+    const v = value.toLowerCase();
+    if (v === "" || v === "1" || v === "true" || v === "yes" || v === "on") return true;
+    if (v === "0" || v === "false" || v === "no" || v === "off") return false;
+    throw new BusError("BAD_REQUEST", `parameter ${name} is a flag (1/true or 0/false): "${value.slice(0, 32)}"`);
+  }
+
+  /** A duration (500ms, 30s, 5m; a plain number is seconds); `?name` without a value is `whenEmpty`. */
+  duration(name: string, whenEmpty: number): number {
+    const value = this.get(name) ?? "";
+    if (value === "") return whenEmpty;
+    const ms = parseDuration(value);
+    if (ms === undefined) throw new BusError("BAD_REQUEST", `parameter ${name} is not a duration (e.g. 500ms, 30s, 5m; a plain number is seconds): "${value.slice(0, 32)}"`);
+    return ms;
+  }
+
+  integer(name: string, min: number): number {
+    return Query.integerValue(this.get(name) ?? "", `parameter ${name}`, min);
+  }
+
+  static integerValue(text: string, what: string, min: number): number {
+    const n = /^\d{1,15}$/.test(text) ? Number(text) : NaN;
+    if (!Number.isSafeInteger(n) || n < min) throw new BusError("BAD_REQUEST", `${what} must be a whole number of at least ${min}: "${text.slice(0, 32)}"`);
+    return n;
+  }
+}
+
+function tooLarge(size: string, max: number): BusError {
+  return new BusError("TOO_LARGE", `message of ${size} bytes is larger than the limit of ${max} bytes`);
+}
+
+/**
+ * The request body as one payload. A declared Content-Length over `max` is refused before
+ * anything is read; a chunked body is counted as it comes and refused the moment it passes `max`.
+ */
+export async function readBody(req: Request, max: number): Promise<Uint8Array> {
+  const declared = req.headers.get("content-length");
+  try {
+    if (declared !== null) {
+      const length = Number(declared);
+      if (length > max) throw tooLarge(declared, max);
+      if (length === 0) return new Uint8Array(0);
+      return await req.bytes();
+    }
+    if (!req.body) return new Uint8Array(0);
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    const reader = req.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.length;
+      if (total > max) {
+        reader.cancel().catch(() => {});
+        throw tooLarge(`more than ${max}`, max);
+      }
+      chunks.push(value);
+    }
+    if (chunks.length === 1) return chunks[0]!;
+    const payload = new Uint8Array(total);
+    let at = 0;
+    for (const chunk of chunks) {
+      payload.set(chunk, at);
+      at += chunk.length;
+    }
+    return payload;
+  } catch (error) {
+    if (error instanceof BusError) throw error;
+    throw new BusError("BAD_REQUEST", `could not read the request body: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}

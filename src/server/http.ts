@@ -1,0 +1,331 @@
+// The HTTP transport on Bun.serve: topics at the root (write, take, lease, purge), SSE and
+// WebSocket on GET /{topic}, server endpoints under /_/. Requests translate to the bus here;
+// SSE streams live in sse.ts, sockets in ws.ts, errors map to statuses in http-errors.ts.
+
+import type { Server } from "bun";
+import { isUtf8 } from "node:buffer";
+import { BusError, isBusError } from "../core/errors.ts";
+import type { Message } from "../core/message.ts";
+import type { Consumer, Topic } from "../core/topic.ts";
+import { checkTopicName } from "../core/topic-name.ts";
+import { toEnvelope } from "../protocol/envelope.ts";
+import type { Right } from "./auth.ts";
+import type { ServerContext } from "./context.ts";
+import { CORS_HEADERS, errorResponse, json, methodNotAllowed } from "./http-errors.ts";
+import { Query, readBody } from "./http-request.ts";
+import { prometheus, topicJson, topicsJson } from "./metrics.ts";
+import { SseHub } from "./sse.ts";
+import { type WsData, WsHub } from "./ws.ts";
+
+export interface HttpListener {
+  port: number;
+  /** Stops accepting; long polls get 503, SSE streams end, WebSockets close with 1001. */
+  stop(): Promise<void>;
+}
+
+const ROUTES_HINT = "topics are /{topic}, leases /{topic}/{id}/ack and /{topic}/{id}/nack, server endpoints /_/topics, /_/health, /_/metrics";
+const PREFLIGHT_HEADERS = {
+  ...CORS_HEADERS,
+  "access-control-allow-methods": "GET, POST, PUT, DELETE, OPTIONS",
+  "access-control-allow-headers": "Authorization, Content-Type, Accept, Last-Event-ID",
+  "access-control-max-age": "86400",
+};
+
+export function startHttp(ctx: ServerContext): HttpListener {
+  const { config } = ctx;
+  const routes = new HttpRoutes(ctx);
+  const tls = config.tlsCert && config.tlsKey ? { cert: Bun.file(config.tlsCert), key: Bun.file(config.tlsKey) } : undefined;
+  const server = Bun.serve<WsData>({
+    hostname: config.host,
+    port: config.httpPort,
+    ...(tls ? { tls } : {}),
+    development: false,
+    idleTimeout: 30,
+    // Writes refuse oversized bodies themselves (Content-Length first, chunked bodies counted) so
+    // that every refusal is our JSON 413; Bun's own cap only backs that up for bodies nobody reads.
+    maxRequestBodySize: Math.max(config.maxMessageSize + 1, 1 << 30),
+    fetch: (req, srv) => routes.handle(req, srv),
+    websocket: routes.ws.handler(),
+    error: (error) => errorResponse(error),
+  });
+  routes.ws.attach(server);
+  return {
+    port: server.port!,
+    async stop() {
+      const closed = server.stop(false);
+      routes.shutdown();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, 3000)));
+      await Promise.race([closed, late]);
+      clearTimeout(timer);
+      await server.stop(true);
+    },
+  };
+}
+
+class HttpRoutes {
+  readonly ws: WsHub;
+  private readonly sse: SseHub;
+  /** Long polls in flight: shutdown answers each with 503. */
+  private readonly polls = new Set<() => void>();
+  private readonly subscribers = (topic: Topic) => this.ws.subscribers(topic.name, topic.subscribers.size);
+
+  constructor(private readonly ctx: ServerContext) {
+    this.ws = new WsHub(ctx);
+    this.sse = new SseHub(ctx);
+  }
+
+  async handle(req: Request, server: Server<WsData>): Promise<Response | undefined> {
+    const stats = this.ctx.stats;
+    stats.opened("http");
+    try {
+      return await this.route(req, server);
+    } catch (error) {
+      if (isBusError(error) && error.code === "BAD_REQUEST") stats.protocolErrors++;
+      return errorResponse(error);
+    } finally {
+      stats.closed("http");
+    }
+  }
+
+  shutdown(): void {
+    for (const stop of [...this.polls]) stop();
+    this.sse.closeAll();
+    this.ws.closeAll();
+  }
+
+  private route(req: Request, server: Server<WsData>): Response | undefined | Promise<Response | undefined> {
+    const url = req.url;
+    const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+    const q = url.indexOf("?", pathStart);
+    const path = q < 0 ? url.slice(pathStart) : url.slice(pathStart, q);
+    const query = new Query(q < 0 ? "" : url.slice(q + 1));
+    const method = req.method;
+    if (method === "OPTIONS") return new Response(null, { status: 204, headers: PREFLIGHT_HEADERS });
+    const parts = path.split("/");
+    if (parts[1] === "_") return this.serverRoute(req, method, parts, query);
+    if (this.ctx.stopping) throw new BusError("UNAVAILABLE", "server shutting down");
+    if (this.ctx.stats.openConnections > this.ctx.config.maxConnections) {
+      throw new BusError("UNAVAILABLE", `too many connections (--max-connections ${this.ctx.config.maxConnections})`);
+    }
+    if (parts.length === 2 && parts[1] !== "") return this.topicRoute(req, server, method, path, parts[1]!, query);
+    if (parts.length === 4 && (parts[3] === "ack" || parts[3] === "nack")) return this.leaseRoute(req, method, path, parts, query);
+    throw new BusError("NOT_FOUND", `no route ${method} ${path.slice(0, 200)}: ${ROUTES_HINT}`);
+  }
+
+  // ---- /{topic} ----
+
+  private topicRoute(req: Request, server: Server<WsData>, method: string, path: string, segment: string, query: Query) {
+    switch (method) {
+      case "POST":
+      case "PUT": {
+        const topic = this.authorize(req, query, "write", segment);
+        query.only(["json"]); // the reply is JSON anyway
+        return this.write(req, topic);
+      }
+      case "GET": {
+        if ((req.headers.get("upgrade") ?? "").toLowerCase() === "websocket") return this.upgrade(req, server, segment, query);
+        const topic = this.authorize(req, query, "read", segment);
+        if (query.has("sse") || (req.headers.get("accept") ?? "").includes("text/event-stream")) return this.subscribe(req, server, topic, query);
+        return this.take(req, server, topic, query);
+      }
+      case "DELETE": {
+        const topic = this.authorize(req, query, "write", segment);
+        query.only([]);
+        return this.purge(topic);
+      }
+      default:
+        return methodNotAllowed(method, path, ["GET", "POST", "PUT", "DELETE"]);
+    }
+  }
+
+  private async write(req: Request, topic: string): Promise<Response> {
+    const payload = await readBody(req, this.ctx.config.maxMessageSize);
+    const message = this.ctx.bus.publish(topic, payload);
+    await this.committed();
+    return json({ id: message.id, topic, created: message.created });
+  }
+
+  private async take(req: Request, server: Server<WsData>, topic: string, query: Query): Promise<Response> {
+    query.only(["wait", "lease", "max-deliveries", "json"]);
+    const asJson = query.flag("json") || (req.headers.get("accept") ?? "").includes("application/json");
+    const lease = query.has("lease") ? Math.max(1, query.duration("lease", this.ctx.config.leaseTime)) : undefined;
+    const maxDeliveries = query.has("max-deliveries") ? query.integer("max-deliveries", 1) : undefined;
+    const wait = query.has("wait") ? query.duration("wait", 0) : undefined;
+    let message = this.ctx.bus.take(topic, { lease, maxDeliveries });
+    if (!message && wait !== undefined) message = await this.waitFor(req, server, topic, wait, { lease, maxDeliveries });
+    if (!message) return new Response(null, { status: 204, headers: CORS_HEADERS });
+    await this.committed();
+    const leaseExpires = lease !== undefined ? Date.now() + lease : undefined;
+    if (asJson) return json({ ...toEnvelope(message), ...(leaseExpires ? { leaseExpires } : {}) });
+    return new Response(message.payload, { headers: messageHeaders(message, leaseExpires) });
+  }
+
+  /** A long poll: a one-shot consumer until a message comes, the wait ends or the client leaves. */
+  private waitFor(req: Request, server: Server<WsData>, topic: string, ms: number, take: { lease?: number; maxDeliveries?: number }) {
+    server.timeout(req, 0);
+    return new Promise<Message | undefined>((resolve, reject) => {
+      let settled = false;
+      const consumer: Consumer = { credit: 1, lease: take.lease, maxDeliveries: take.maxDeliveries, deliver: (m) => finish(m) };
+      const finish = (message?: Message, error?: BusError) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        req.signal.removeEventListener("abort", left);
+        this.polls.delete(stopping);
+        // Safe inside the bus's dispatch: with its credit spent this consumer waits nowhere.
+        this.ctx.bus.cancel(topic, consumer);
+        if (error) reject(error);
+        else resolve(message);
+      };
+      const left = () => finish();
+      const stopping = () => finish(undefined, new BusError("UNAVAILABLE", "server shutting down"));
+      const timer = ms > 0 ? setTimeout(() => finish(), ms) : undefined;
+      req.signal.addEventListener("abort", left, { once: true });
+      this.polls.add(stopping);
+      this.ctx.bus.consume(topic, consumer);
+    });
+  }
+
+  private subscribe(req: Request, server: Server<WsData>, topic: string, query: Query): Response {
+    query.only(["sse", "json", "since"]);
+    const lastEventId = req.headers.get("last-event-id");
+    const since = lastEventId !== null && lastEventId !== "" ? Query.integerValue(lastEventId, "Last-Event-ID", 0) : query.has("since") ? query.integer("since", 0) : undefined;
+    server.timeout(req, 0);
+    return this.sse.open({ topic, json: query.flag("json"), since }, req.signal);
+  }
+
+  private upgrade(req: Request, server: Server<WsData>, segment: string, query: Query): undefined {
+    query.only(["json", "binary", "since", "publish-only"]);
+    const publishOnly = query.flag("publish-only");
+    const topic = this.authorize(req, query, publishOnly ? "write" : "read", segment);
+    if (query.flag("json") && query.flag("binary")) throw new BusError("BAD_REQUEST", "?json and ?binary exclude each other");
+    const data: WsData = {
+      topic,
+      format: query.flag("json") ? "json" : query.flag("binary") ? "binary" : "raw",
+      subscribe: !publishOnly,
+      since: query.has("since") ? query.integer("since", 0) : undefined,
+      mayWrite: this.ctx.auth.allows(true, "write", topic),
+      lastBuffered: 0,
+      replies: null,
+    };
+    if (server.upgrade(req, { data })) return undefined;
+    throw new BusError("BAD_REQUEST", "WebSocket upgrade failed: expected Connection: Upgrade, Sec-WebSocket-Key and Sec-WebSocket-Version: 13");
+  }
+
+  private async purge(topic: string): Promise<Response> {
+    const purged = this.ctx.bus.purge(topic);
+    await this.committed();
+    return json({ topic, purged });
+  }
+
+  // ---- /{topic}/{id}/ack|nack ----
+
+  private async leaseRoute(req: Request, method: string, path: string, parts: string[], query: Query): Promise<Response> {
+    if (method !== "POST") return methodNotAllowed(method, path, ["POST"]);
+    const topic = this.authorize(req, query, "read", parts[1]!);
+    const id = Query.integerValue(parts[2]!, "message id", 1);
+    if (parts[3] === "ack") {
+      query.only(["delivery"]);
+      this.ctx.bus.ack(topic, id, query.has("delivery") ? query.integer("delivery", 1) : undefined);
+      await this.committed();
+      return json({ topic, id, acked: true });
+    }
+    query.only(["delay", "delivery"]);
+    const delay = query.has("delay") ? query.duration("delay", 0) : 0;
+    this.ctx.bus.nack(topic, id, delay, query.has("delivery") ? query.integer("delivery", 1) : undefined);
+    await this.committed();
+    return json({ topic, id, nacked: true, delay });
+  }
+
+  // ---- /_/ ----
+
+  private serverRoute(req: Request, method: string, parts: string[], query: Query): Response {
+    const name = parts[2] ?? "";
+    const known = name === "health" || name === "metrics" || name === "topics";
+    if (!known || (name !== "topics" && parts.length > 3) || parts.length > 4) {
+      throw new BusError("NOT_FOUND", `no server endpoint /_/${parts.slice(2).join("/").slice(0, 100)} (known: /_/topics, /_/topics/{topic}, /_/health, /_/metrics)`);
+    }
+    if (method !== "GET" && method !== "HEAD") return methodNotAllowed(method, `/_/${name}`, ["GET", "HEAD"]);
+    if (name === "health") {
+      return this.ctx.stopping ? json({ status: "stopping" }, 503) : json({ status: "ok" });
+    }
+    this.authorize(req, query, null);
+    query.only([]);
+    if (name === "metrics") {
+      return new Response(prometheus(this.ctx, this.subscribers), { headers: { ...CORS_HEADERS, "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
+    }
+    if (parts.length === 4) {
+      const topic = this.ctx.bus.topic(decodeSegment(parts[3]!));
+      if (!topic) throw new BusError("NOT_FOUND", `no topic ${decodeSegment(parts[3]!).slice(0, 128)}`);
+      return json(topicJson(topic, this.subscribers));
+    }
+    return json(topicsJson(this.ctx, this.subscribers));
+  }
+
+  // ---- shared ----
+
+  /**
+   * Checks the token (`Authorization: Bearer <token>` or `?token=`), then the topic's name and the
+   * token's right on it. Returns the topic name, decoded.
+   */
+  private authorize(req: Request, query: Query, right: Right, segment: string): string;
+  private authorize(req: Request, query: Query, right: null): void;
+  private authorize(req: Request, query: Query, right: Right | null, segment?: string): string | void {
+    const auth = this.ctx.auth;
+    if (auth.required) {
+      const header = req.headers.get("authorization");
+      let token: string | null;
+      if (header !== null) {
+        const bearer = /^\s*Bearer\s+(\S+)\s*$/i.exec(header);
+        if (!bearer) throw new BusError("UNAUTHORIZED", "the Authorization header must be 'Bearer <token>'");
+        token = bearer[1]!;
+      } else {
+        token = query.get("token");
+      }
+      if (token === null) throw new BusError("UNAUTHORIZED", "authentication required: send 'Authorization: Bearer <token>' or ?token=<token>");
+      if (!auth.check(token)) throw new BusError("UNAUTHORIZED", "wrong token");
+    }
+    if (right === null || segment === undefined) return;
+    const topic = checkTopicName(decodeSegment(segment));
+    if (!auth.allows(true, right, topic)) throw new BusError("FORBIDDEN", `this token may not ${right} ${topic}`);
+    return topic;
+  }
+
+  /** Durable mode: answer only once the store has committed what this request changed. */
+  private async committed(): Promise<void> {
+    const flushed = this.ctx.bus.flush();
+    if (!flushed) return;
+    try {
+      await flushed;
+    } catch (error) {
+      throw new BusError("STORAGE", `storage failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new BusError("BAD_REQUEST", `malformed percent-encoding in "${segment.slice(0, 64)}"`);
+  }
+}
+
+/** A taken message's metadata as headers, beside its raw payload. */
+function messageHeaders(message: Message, leaseExpires: number | undefined): Record<string, string> {
+  const headers: Record<string, string> = {
+    ...CORS_HEADERS,
+    "content-type": isUtf8(message.payload) ? "text/plain; charset=utf-8" : "application/octet-stream",
+    "msgbus-id": String(message.id),
+    "msgbus-topic": message.topic,
+    "msgbus-created": String(message.created),
+    "msgbus-deliveries": String(message.deliveries),
+  };
+  if (message.origin) {
+    headers["msgbus-origin-topic"] = message.origin.topic;
+    headers["msgbus-origin-id"] = String(message.origin.id);
+  }
+  if (leaseExpires !== undefined) headers["msgbus-lease-expires"] = String(leaseExpires);
+  return headers;
+}

@@ -1,0 +1,294 @@
+// WebSocket subscriptions and writes on GET /{topic}. Live fan-out uses Bun's native pub/sub:
+// one bus subscriber per (topic, frame format) encodes each message once and server.publish()
+// hands it to every socket. A socket replaying `since` catches up privately first, then joins.
+
+import { isUtf8 } from "node:buffer";
+import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
+import { BusError, isBusError } from "../core/errors.ts";
+import type { Message } from "../core/message.ts";
+import { Deque } from "../core/deque.ts";
+import { encodeEnvelope } from "../protocol/envelope.ts";
+import { log } from "../log.ts";
+import type { ServerContext } from "./context.ts";
+import { wsCloseCode } from "./http-errors.ts";
+
+const wsLog = log.withTag("ws");
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * Frame formats: `raw` sends the payload (a text frame when it is UTF-8 and did not arrive as a
+ * binary frame, else binary), `binary` always a binary frame, `json` a text frame holding the
+ * envelope `{"type":"message",...}`; in json mode writes are answered too.
+ */
+export type WsFormat = "raw" | "binary" | "json";
+const FORMATS: WsFormat[] = ["raw", "binary", "json"];
+
+export interface WsData {
+  topic: string;
+  format: WsFormat;
+  /** False for `?publish-only`: the socket only writes. */
+  subscribe: boolean;
+  since: number | undefined;
+  /** Whether the token may write to the topic (checked at upgrade, enforced per frame). */
+  mayWrite: boolean;
+  catchUp?: CatchUp;
+  group?: Group;
+  /** Unsent bytes last time a backpressured fan-out looked: tells a slow consumer's close apart. */
+  lastBuffered: number;
+  /** json mode: replies wait for the store and go out in order. */
+  replies: Promise<void> | null;
+}
+
+type Socket = ServerWebSocket<WsData>;
+
+interface Group {
+  key: string;
+  format: WsFormat;
+  sockets: Set<Socket>;
+  unsubscribe: () => void;
+  lastScan: number;
+}
+
+interface CatchUp {
+  pending: Deque<Message>;
+  /** Replay messages still in `pending` (the bus holds those anyway; only live ones count). */
+  replayLeft: number;
+  liveBytes: number;
+  unsubscribe: () => void;
+  scheduled: boolean;
+}
+
+/** Payloads that arrived as binary frames go out as binary frames, whatever their bytes. */
+const binaryPayloads = new WeakSet<Uint8Array>();
+
+function frame(format: WsFormat, message: Message): string | Uint8Array {
+  if (format === "json") return encodeEnvelope(message, "message");
+  const payload = message.payload;
+  if (format === "binary" || binaryPayloads.has(payload) || !isUtf8(payload)) return payload;
+  return decoder.decode(payload);
+}
+
+export class WsHub {
+  private readonly groups = new Map<string, Group>();
+  private readonly sockets = new Set<Socket>();
+  private server: Server<WsData> | undefined;
+
+  constructor(private readonly ctx: ServerContext) {}
+
+  attach(server: Server<WsData>): void {
+    this.server = server;
+  }
+
+  get size(): number {
+    return this.sockets.size;
+  }
+
+  /** Subscribers of `topic` counting sockets, given the bus's count (where a group counts once). */
+  subscribers(topic: string, busCount: number): number {
+    let count = busCount;
+    for (const format of FORMATS) {
+      const group = this.groups.get(`${format}:${topic}`);
+      if (group) count += group.sockets.size - 1;
+    }
+    return count;
+  }
+
+  closeAll(): void {
+    for (const ws of this.sockets) ws.close(1001, "server shutting down");
+  }
+
+  handler(): WebSocketHandler<WsData> {
+    const { config } = this.ctx;
+    return {
+      maxPayloadLength: config.maxMessageSize,
+      backpressureLimit: config.sendBuffer,
+      closeOnBackpressureLimit: true,
+      idleTimeout: 120,
+      sendPings: true,
+      perMessageDeflate: false,
+      open: (ws) => this.opened(ws),
+      message: (ws, data) => this.received(ws, data),
+      drain: (ws) => {
+        ws.data.lastBuffered = 0;
+        if (ws.data.catchUp) this.pump(ws);
+      },
+      close: (ws, code, reason) => this.closed(ws, code, reason),
+    };
+  }
+
+  private opened(ws: Socket): void {
+    ws.binaryType = "uint8array";
+    this.sockets.add(ws);
+    this.ctx.stats.opened("ws");
+    const data = ws.data;
+    if (!data.subscribe) return;
+    try {
+      if (data.since === undefined) {
+        this.join(ws);
+        return;
+      }
+      const catchUp: CatchUp = { pending: new Deque(), replayLeft: 0, liveBytes: 0, unsubscribe: () => {}, scheduled: false };
+      let replaying = true;
+      catchUp.unsubscribe = this.ctx.bus.subscribe(data.topic, { send: (m) => (replaying ? catchUp.pending.push(m) : this.arrived(ws, m)) }, data.since);
+      replaying = false;
+      catchUp.replayLeft = catchUp.pending.length;
+      data.catchUp = catchUp;
+      this.pump(ws);
+    } catch (error) {
+      this.fail(ws, error);
+    }
+  }
+
+  /** A live message for a socket still catching up: queue it behind the replay. */
+  private arrived(ws: Socket, message: Message): void {
+    const catchUp = ws.data.catchUp;
+    if (!catchUp) return;
+    catchUp.pending.push(message);
+    catchUp.liveBytes += message.payload.length;
+    if (catchUp.liveBytes > this.ctx.config.sendBuffer) {
+      this.slow(ws, `more than ${this.ctx.config.sendBuffer} bytes waiting while catching up`);
+      return;
+    }
+    // Not inside the bus's fan-out: joining a group there would hand this message out twice.
+    if (!catchUp.scheduled) {
+      catchUp.scheduled = true;
+      queueMicrotask(() => {
+        catchUp.scheduled = false;
+        if (ws.data.catchUp === catchUp) this.pump(ws);
+      });
+    }
+  }
+
+  /** Sends the catch-up queue while the socket has room; once empty, joins the live group. */
+  private pump(ws: Socket): void {
+    const catchUp = ws.data.catchUp!;
+    const room = this.ctx.config.sendBuffer / 2;
+    while (catchUp.pending.length > 0) {
+      if (ws.readyState !== 1) return;
+      if (ws.getBufferedAmount() > room) return; // drain() carries on
+      const message = catchUp.pending.shift()!;
+      if (catchUp.replayLeft > 0) catchUp.replayLeft--;
+      else catchUp.liveBytes -= message.payload.length;
+      ws.send(frame(ws.data.format, message), false);
+    }
+    catchUp.unsubscribe();
+    ws.data.catchUp = undefined;
+    this.join(ws);
+  }
+
+  /** Live from now on through the shared group of this topic and format. */
+  private join(ws: Socket): void {
+    const { topic, format } = ws.data;
+    const key = `${format}:${topic}`;
+    let group = this.groups.get(key);
+    if (!group) {
+      const created: Group = { key, format, sockets: new Set(), unsubscribe: () => {}, lastScan: 0 };
+      created.unsubscribe = this.ctx.bus.subscribe(topic, { send: (m) => this.fanOut(created, m) });
+      this.groups.set(key, (group = created));
+    }
+    ws.subscribe(key);
+    group.sockets.add(ws);
+    ws.data.group = group;
+  }
+
+  private fanOut(group: Group, message: Message): void {
+    const status = this.server!.publish(group.key, frame(group.format, message), false);
+    if (status > 0) return;
+    // Some socket is backed up: note who, at most every 50 ms, so its close can be named.
+    const now = Date.now();
+    if (now - group.lastScan < 50) return;
+    group.lastScan = now;
+    for (const ws of group.sockets) ws.data.lastBuffered = ws.getBufferedAmount();
+  }
+
+  private received(ws: Socket, data: string | Uint8Array): void {
+    const payload = typeof data === "string" ? encoder.encode(data) : data;
+    if (typeof data !== "string") binaryPayloads.add(payload);
+    const { topic, format } = ws.data;
+    try {
+      if (!ws.data.mayWrite) throw new BusError("FORBIDDEN", `this token may not write to ${topic}`);
+      const message = this.ctx.bus.publish(topic, payload);
+      if (format === "json") this.reply(ws, () => ({ type: "published", id: message.id, topic, created: message.created }));
+    } catch (error) {
+      if (format === "json" && isBusError(error)) this.reply(ws, () => ({ type: "error", error: error.message, code: error.code }));
+      else this.fail(ws, error);
+    }
+  }
+
+  /** A json-mode reply, sent once the store has committed what came before it, in order. */
+  private reply(ws: Socket, build: () => object): void {
+    const data = ws.data;
+    const durable = this.ctx.bus.flush();
+    if (!durable && !data.replies) {
+      ws.send(JSON.stringify(build()), false);
+      return;
+    }
+    const next: Promise<void> = (data.replies ?? Promise.resolve())
+      .then(() => durable)
+      .then(
+        () => {
+          ws.send(JSON.stringify(build()), false);
+        },
+        (error: unknown) => {
+          ws.send(JSON.stringify({ type: "error", error: `storage failed: ${String(error)}`, code: "STORAGE" }), false);
+        },
+      )
+      .finally(() => {
+        if (data.replies === next) data.replies = null;
+      });
+    data.replies = next;
+  }
+
+  /** An error ends the socket: close code 4000 + HTTP status, the message as the reason. */
+  private fail(ws: Socket, error: unknown): void {
+    if (isBusError(error)) {
+      ws.close(wsCloseCode(error), truncate(error.message));
+      return;
+    }
+    wsLog.error(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    ws.close(1011, "internal error");
+  }
+
+  private slow(ws: Socket, why: string): void {
+    this.ctx.stats.slowConsumers++;
+    wsLog.warn(`slow consumer on ${ws.data.topic}: ${why} (--send-buffer); disconnecting`);
+    ws.data.lastBuffered = -1; // counted here, not again on close
+    this.leave(ws);
+    ws.terminate();
+  }
+
+  private leave(ws: Socket): void {
+    const data = ws.data;
+    if (data.catchUp) {
+      data.catchUp.unsubscribe();
+      data.catchUp.pending.clear();
+      data.catchUp = undefined;
+    }
+    const group = data.group;
+    if (group) {
+      data.group = undefined;
+      group.sockets.delete(ws);
+      if (group.sockets.size === 0) {
+        group.unsubscribe();
+        this.groups.delete(group.key);
+      }
+    }
+  }
+
+  private closed(ws: Socket, code: number, _reason: string): void {
+    if (!this.sockets.delete(ws)) return;
+    this.ctx.stats.closed("ws");
+    this.leave(ws);
+    // closeOnBackpressureLimit closes with 1006, as does a vanished peer: the backlog tells them apart.
+    if (code === 1006 && ws.data.lastBuffered >= this.ctx.config.sendBuffer / 4) {
+      this.ctx.stats.slowConsumers++;
+      wsLog.warn(`slow consumer on ${ws.data.topic}: more than ${this.ctx.config.sendBuffer} bytes unsent (--send-buffer); disconnected`);
+    }
+  }
+}
+
+/** A close reason is at most 123 bytes. */
+function truncate(reason: string): string {
+  return encoder.encode(reason).length <= 123 ? reason : reason.slice(0, 100) + "…";
+}

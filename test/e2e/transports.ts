@@ -1,0 +1,209 @@
+// Small clients the HTTP, SSE and WebSocket end-to-end tests use to cross transports: a raw
+// RESP connection (binary-safe, pipelined), a raw HTTP exchange, an SSE reader and a WebSocket
+// collector. Every wait has a deadline.
+
+import type { Socket } from "bun";
+import { readFileSync } from "node:fs";
+import { RespReader, encodeCommand, type RespValue } from "../../src/protocol/resp.ts";
+import { SseParser, type SseEvent } from "../../src/protocol/sse.ts";
+import { waitFor } from "../helpers/wait.ts";
+
+/** A RESP connection to the TCP port: send() resolves with each reply in order. */
+export class Resp {
+  private readonly reader = new RespReader();
+  private readonly waiting: ((value: RespValue) => void)[] = [];
+  private socket!: Socket<undefined>;
+
+  static async connect(port: number): Promise<Resp> {
+    const resp = new Resp();
+    resp.socket = await Bun.connect({
+      hostname: "127.0.0.1",
+      port,
+      socket: {
+        data: (_s, chunk) => {
+          resp.reader.feed(chunk);
+          for (let item = resp.reader.next(); item; item = resp.reader.next()) resp.waiting.shift()?.(item.value);
+        },
+      },
+    });
+    return resp;
+  }
+
+  send(args: (string | Uint8Array | number)[]): Promise<RespValue> {
+    return new Promise((resolve) => {
+      this.waiting.push(resolve);
+      this.socket.write(encodeCommand(args));
+    });
+  }
+
+  /** Pipelines PUTs, at most `window` unanswered at a time; resolves with the ids. */
+  async putAll(topic: string, payloads: Uint8Array[], window = 64): Promise<number[]> {
+    const ids: number[] = [];
+    for (let i = 0; i < payloads.length; i += window) {
+      const replies = await Promise.all(payloads.slice(i, i + window).map((p) => this.send(["PUT", topic, p])));
+      for (const reply of replies) {
+        if (typeof reply !== "number") throw new Error(`PUT failed: ${String(reply)}`);
+        ids.push(reply);
+      }
+    }
+    return ids;
+  }
+
+  /** GET over RESP: [payload, id] or null. */
+  async take(topic: string): Promise<{ payload: Uint8Array; id: number } | null> {
+    const reply = await this.send(["GET", topic]);
+    if (reply === null) return null;
+    const frame = reply as RespValue[];
+    return { payload: frame[2] as Uint8Array, id: frame[3] as number };
+  }
+
+  close(): void {
+    this.socket.end();
+  }
+}
+
+/** Sends raw bytes over TCP and collects what comes back until the peer closes, `done` holds, or the deadline. */
+export async function rawExchange(
+  port: number,
+  chunks: (string | Uint8Array)[],
+  options: { done?: (text: string) => boolean; timeoutMs?: number; keepSending?: () => string | Uint8Array | undefined } = {},
+): Promise<string> {
+  let text = "";
+  let closed = false;
+  const socket = await Bun.connect({
+    hostname: "127.0.0.1",
+    port,
+    socket: {
+      data: (_s, chunk) => {
+        text += new TextDecoder().decode(chunk);
+      },
+      close: () => {
+        closed = true;
+      },
+      error: () => {
+        closed = true;
+      },
+    },
+  });
+  for (const chunk of chunks) socket.write(chunk);
+  const deadline = Date.now() + (options.timeoutMs ?? 5000);
+  while (!closed && Date.now() < deadline && !(options.done?.(text) ?? false)) await Bun.sleep(10);
+  socket.end();
+  return text;
+}
+
+/** The status line's code of a raw HTTP response. */
+export function statusOf(response: string): number {
+  return Number(/^HTTP\/1\.1 (\d{3})/.exec(response)?.[1] ?? 0);
+}
+
+/** An SSE subscription read with the protocol's own parser. */
+export class SseReader {
+  readonly events: SseEvent[] = [];
+  private readonly controller = new AbortController();
+  status = 0;
+  ended = false;
+
+  static async open(url: string, headers: Record<string, string> = {}): Promise<SseReader> {
+    const reader = new SseReader();
+    const response = await fetch(url, { headers: { accept: "text/event-stream", ...headers }, signal: reader.controller.signal });
+    reader.status = response.status;
+    if (response.status !== 200) {
+      reader.ended = true;
+      return reader;
+    }
+    const parser = new SseParser();
+    const body = response.body!.getReader();
+    let first = true;
+    let opened!: () => void;
+    const openedPromise = new Promise<void>((resolve) => (opened = resolve));
+    (async () => {
+      try {
+        for (;;) {
+          const { done, value } = await body.read();
+          if (done) break;
+          reader.events.push(...parser.feed(value));
+          if (first) {
+            first = false;
+            opened();
+          }
+        }
+      } catch {
+        // aborted or cut off
+      }
+      reader.ended = true;
+      opened();
+    })();
+    // The server's opening comment means the subscription is in place.
+    await openedPromise;
+    return reader;
+  }
+
+  waitForEvents(n: number, timeoutMs = 5000): Promise<SseEvent[]> {
+    return waitFor(() => this.events.length >= n && this.events.slice(0, n), { timeoutMs, what: `${n} SSE events (have ${this.events.length})` });
+  }
+
+  close(): void {
+    this.controller.abort();
+  }
+}
+
+/** A WebSocket that collects every frame (text as string, binary as Uint8Array). */
+export class WsCollector {
+  readonly frames: (string | Uint8Array)[] = [];
+  closeCode: number | undefined;
+  closeReason = "";
+
+  private constructor(readonly ws: WebSocket) {
+    ws.binaryType = "arraybuffer";
+    ws.addEventListener("message", (e) => this.frames.push(typeof e.data === "string" ? e.data : new Uint8Array(e.data as ArrayBuffer)));
+    ws.addEventListener("close", (e) => {
+      this.closeCode = e.code;
+      this.closeReason = e.reason;
+    });
+  }
+
+  static async open(url: string, options?: { headers?: Record<string, string> }): Promise<WsCollector> {
+    const ws = new WebSocket(url, options as unknown as string[]);
+    const collector = new WsCollector(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.addEventListener("open", () => resolve(), { once: true });
+      ws.addEventListener("close", (e) => reject(new Error(`WebSocket ${url} closed before opening (${e.code})`)), { once: true });
+    });
+    return collector;
+  }
+
+  waitForFrames(n: number, timeoutMs = 5000): Promise<(string | Uint8Array)[]> {
+    return waitFor(() => this.frames.length >= n && this.frames.slice(0, n), { timeoutMs, what: `${n} WebSocket frames (have ${this.frames.length})` });
+  }
+
+  waitForClose(timeoutMs = 5000): Promise<number> {
+    return waitFor(() => this.closeCode, { timeoutMs, what: "the WebSocket to close" });
+  }
+
+  /** Frames that are JSON (json mode), parsed. */
+  json(): Record<string, any>[] {
+    return this.frames.map((f) => JSON.parse(typeof f === "string" ? f : new TextDecoder().decode(f)));
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
+
+/** Resident memory of a process in bytes (Linux /proc). */
+export function rssOf(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return Number(match?.[1] ?? 0) * 1024;
+}
+
+export function randomBytes(n: number): Uint8Array {
+  const bytes = new Uint8Array(n);
+  for (let i = 0; i < n; i += 65536) crypto.getRandomValues(bytes.subarray(i, Math.min(n, i + 65536)));
+  return bytes;
+}
+
+/** A WebSocket handshake a raw socket can send. */
+export function wsHandshake(path: string, extra = ""): string {
+  return `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`;
+}
