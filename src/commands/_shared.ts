@@ -41,7 +41,9 @@ export function fail(error: unknown): never {
     process.exit(EXIT_CODES[error.code]);
   }
   const message = error instanceof Error ? error.message : String(error);
-  process.stderr.write(`msgbus: internal error: ${message}\n`);
+  // A system error (a file or pipe we could not write, a handler we could not start) is not ours.
+  const systemError = typeof (error as { code?: unknown })?.code === "string" && /^E[A-Z]+$/.test((error as { code: string }).code);
+  process.stderr.write(systemError ? `msgbus: ${message}\n` : `msgbus: internal error: ${message}\n`);
   if (process.env.MSGBUS_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
   process.exit(EXIT_CODES.INTERNAL);
 }
@@ -168,22 +170,36 @@ export function messageOutput(m: ReceivedMessage, json: boolean): Uint8Array {
   return out;
 }
 
-let stdoutBroken = false;
+let stdoutError: Error | undefined;
+const stdoutWaiting = new Set<(error: Error) => void>();
 
 /** Writes to stdout and resolves once the bytes are handed on; rejects when stdout is closed (EPIPE). */
 export function writeStdout(bytes: Uint8Array | string): Promise<void> {
-  if (stdoutBroken) return Promise.reject(new Error("stdout is closed"));
-  return new Promise((resolve, reject) => {
-    const onError = (error: Error) => {
-      stdoutBroken = true;
-      reject(error);
-    };
-    process.stdout.once("error", onError);
-    process.stdout.write(bytes, (error) => {
-      process.stdout.off("error", onError);
-      if (error) onError(error);
-      else resolve();
+  if (stdoutWaiting.size === 0 && process.stdout.listenerCount("error") === 0) {
+    // A reader that went away (`msgbus sub t | head -1`) is an ordinary end, not a crash.
+    process.stdout.on("error", (error: Error) => {
+      stdoutError = error;
+      for (const reject of stdoutWaiting) reject(error);
+      stdoutWaiting.clear();
     });
+  }
+  if (stdoutError) return Promise.reject(stdoutError);
+  return new Promise((resolve, reject) => {
+    stdoutWaiting.add(reject);
+    const settle = (error?: Error | null) => {
+      stdoutWaiting.delete(reject);
+      if (error) {
+        stdoutError = error;
+        reject(error);
+      } else {
+        resolve();
+      }
+    };
+    try {
+      process.stdout.write(bytes, settle);
+    } catch (error) {
+      settle(error instanceof Error ? error : new Error(String(error)));
+    }
   });
 }
 

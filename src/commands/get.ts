@@ -102,7 +102,9 @@ export default defineCommand({
       } catch (error) {
         // A leased message can go back at once; an at-most-once one is gone with this error.
         if (lease !== undefined) await client.nack(topic, message.id, { delivery: message.deliveries }).catch(() => {});
-        throw new Error(`could not write message ${message.id} of ${topic}: ${error instanceof Error ? error.message : String(error)}`);
+        const what = lease !== undefined ? "it goes back to the topic" : "it was taken and is lost (use --lease to be safe)";
+        const reason = error instanceof Error ? error.message : String(error);
+        throw Object.assign(new Error(`could not write message ${message.id} of ${topic}: ${reason}; ${what}`), { code: (error as { code?: string }).code ?? "EIO" });
       }
       if (lease !== undefined && process.stderr.isTTY) {
         process.stderr.write(`msgbus: message ${message.id} leased for ${lease} ms; done: msgbus ack ${topic} ${message.id} --delivery ${message.deliveries}\n`);
