@@ -97,8 +97,9 @@ class RespConnection {
   /** Resolves when we close it, rejects with a BusError when the server or network does. */
   readonly ended$: Promise<void>;
   onPush: ((frame: RespValue[]) => void) | undefined;
-  /** Whether any reply came back (a connection closed before one is likely the wrong port or TLS). */
+  /** Whether a reply came back, and when the first command went: a TLS port closes at once, unanswered. */
   private answered = false;
+  private firstSent = 0;
 
   private constructor(readonly target: Target) {
     this.ended$ = new Promise<void>((resolve, reject) => {
@@ -189,14 +190,11 @@ class RespConnection {
   /** Sends one command; resolves with its reply, rejects with a BusError for an error reply. */
   send(args: (string | number | Uint8Array)[]): Promise<RespValue> {
     if (this.ended !== undefined || this.closing) return Promise.reject(this.endedError());
+    if (this.firstSent === 0) this.firstSent = Date.now();
     return new Promise<RespValue>((resolve, reject) => {
       this.waiting.push({ resolve, reject });
       this.write(encodeCommand(args));
     });
-  }
-
-  get pendingReplies(): number {
-    return this.waiting.length - this.waitingHead;
   }
 
   /** Commands issued in one tick go out in one write (pipelining costs one syscall). */
@@ -286,7 +284,8 @@ class RespConnection {
       this.ended = null;
     } else {
       let reason = error === undefined ? "the server closed the connection" : reasonOf(error);
-      if (error === undefined && !this.answered && !this.target.tls) reason += " before answering (if it uses TLS, connect with tls://)";
+      const refusedAtOnce = !this.answered && this.firstSent > 0 && Date.now() - this.firstSent < 2000;
+      if (error === undefined && refusedAtOnce && !this.target.tls) reason += " before answering (if it uses TLS, connect with tls://)";
       this.ended = error instanceof BusError ? error : new BusError("UNAVAILABLE", `lost the connection to msgbus at ${this.target.label}: ${reason}`);
     }
     const failure = this.endedError();

@@ -285,3 +285,46 @@ export function onStopSignals(graceful: (signal: string) => void, force: (signal
     });
   }
 }
+
+/** `--reconnect`: the waits between attempts, 1 s doubling up to 30 s; interrupt() ends a wait early. */
+export class Backoff {
+  private delay = 1000;
+  private wake: (() => void) | undefined;
+
+  get nextDelay(): number {
+    return this.delay;
+  }
+
+  reset(): void {
+    this.delay = 1000;
+  }
+
+  async wait(): Promise<void> {
+    const ms = this.delay;
+    this.delay = Math.min(this.delay * 2, 30000);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.wake = undefined;
+  }
+
+  interrupt(): void {
+    this.wake?.();
+  }
+}
+
+/** Whether a failure is worth another attempt under --reconnect: the server is away, not refusing us. */
+export function isUnavailable(error: unknown): boolean {
+  return isBusError(error) && error.code === "UNAVAILABLE";
+}
+
+export const reconnectArg = {
+  reconnect: {
+    type: "boolean" as const,
+    description: "when the server cannot be reached or goes away, try again (after 1 s, doubling up to 30 s) instead of exiting with code 4",
+  },
+};

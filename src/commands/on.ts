@@ -3,9 +3,9 @@
 // and exit 0 acks, anything else nacks. SIGTERM/SIGINT: finish what runs, settle it, exit 0.
 
 import { defineCommand } from "citty";
-import { isBusError } from "../core/errors.ts";
 import type { ReceivedMessage, Stream } from "../client/client.ts";
 import {
+  Backoff,
   EXIT_CODES,
   checkRunnable,
   connectionArgs,
@@ -14,13 +14,16 @@ import {
   countOption,
   durationOption,
   guarded,
+  isUnavailable,
   messageOutput,
   onStopSignals,
   outputArgs,
+  reconnectArg,
   runHandler,
   topicArg,
   usage,
   writeStdout,
+  type Connected,
   type HandlerRun,
 } from "./_shared.ts";
 
@@ -39,13 +42,14 @@ export default defineCommand({
       description:
         "run per message: payload on stdin; MSGBUS_ID, MSGBUS_TOPIC, MSGBUS_DELIVERY, MSGBUS_CREATED (and MSGBUS_URL) in the environment; " +
         "exit 0 acks, anything else nacks. Without it, each payload is printed (a newline added unless it ends with one) and acked once written. " +
-        "SIGTERM/SIGINT: running handlers finish and are settled, then exit 0; a second signal kills them. The server going away: exit code 4 (no reconnect)",
+        "SIGTERM/SIGINT: running handlers finish and are settled, then exit 0; a second signal kills them. The server going away: exit code 4, unless --reconnect",
     },
-    lease: { type: "string" as const, valueHint: "duration", description: "how long a message stays leased before it is delivered again (default: the server's --lease-time, 30s)" },
+    lease: { type: "string" as const, valueHint: "duration", description: "how long a handler may take before its message is delivered again to someone else (default: the server's --lease-time, 30s); keep it longer than your handlers run" },
     concurrency: { type: "string" as const, valueHint: "n", description: "handlers running at once, and messages held at once (default 1)" },
     timeout: { type: "string" as const, valueHint: "duration", description: "kill a handler that runs longer (SIGTERM, then SIGKILL) and nack its message" },
     "max-deliveries": { type: "string" as const, valueHint: "n", description: "after n deliveries a failed message goes to <topic>.dead (MSGBUS_MAX_DELIVERIES; default: the server's, 5)" },
     "retry-delay": { type: "string" as const, valueHint: "duration", description: "a nacked message is held back this long before it is delivered again (default 0)" },
+    ...reconnectArg,
     ...outputArgs,
     ...connectionArgs,
   },
@@ -61,23 +65,30 @@ export default defineCommand({
       countOption(args["max-deliveries"], "max-deliveries");
       const retryDelay = durationOption(args["retry-delay"], "retry-delay");
       if (command) checkRunnable(command);
+      if (timeoutMs !== undefined && lease !== undefined && timeoutMs > lease) {
+        process.stderr.write(`msgbus: warning: --timeout ${args.timeout} is longer than --lease ${args.lease}: a slow handler's message is delivered again while it still runs\n`);
+      }
 
-      const { client, url, token, maxDeliveries } = await connectFromArgs(args);
-      const handlerEnv: Record<string, string> = { MSGBUS_URL: url, ...(token ? { MSGBUS_TOKEN: token } : {}) };
       const received: ReceivedMessage[] = [];
       const running = new Set<HandlerRun>();
       let busy = 0; // handlers running, or a message being printed
       let stopping = false;
+      let connected: Connected | undefined;
       let stream: Stream | undefined;
+      let handlerEnv: Record<string, string> = {};
+      let idle: (() => void) | undefined;
+      const backoff = new Backoff();
 
       const warn = (text: string) => process.stderr.write(`msgbus: ${text}\n`);
       const settle = async (m: ReceivedMessage, ok: boolean) => {
+        const client = connected?.client;
+        if (!client) return; // disconnected: the server has given the message back already
         try {
           if (ok) await client.ack(topic, m.id, m.deliveries);
           else await client.nack(topic, m.id, { delivery: m.deliveries, delay: retryDelay });
         } catch (error) {
-          // A lost connection ends the stream and the command; a lost lease is worth a line.
-          if (isBusError(error) && error.code === "UNAVAILABLE") return;
+          // A lost connection ends the stream; a lost lease is worth a line.
+          if (isUnavailable(error)) return;
           warn(`could not ${ok ? "ack" : "nack"} message ${m.id} of ${topic}: ${error instanceof Error ? error.message : String(error)}`);
         }
       };
@@ -98,7 +109,7 @@ export default defineCommand({
           await writeStdout(messageOutput(m, Boolean(args.json)));
         } catch {
           // Whoever read our output is gone (`msgbus on jobs | head -1`): give it back and stop.
-          stopping = true;
+          stop();
           await settle(m, false);
           return;
         }
@@ -117,32 +128,55 @@ export default defineCommand({
       function pump() {
         const limit = command ? concurrency : 1;
         while (!stopping && busy < limit && received.length > 0) work(received.shift()!);
-        if (stopping && busy === 0) stream?.close();
+        if (stopping && busy === 0) {
+          stream?.close();
+          idle?.();
+        }
       }
 
-      onStopSignals(
-        () => {
-          stopping = true;
-          pump();
-        },
-        () => {
-          for (const run of running) run.kill("SIGKILL");
-          process.exit(130);
-        },
-      );
-
-      stream = await client.consume(topic, { lease, prefetch: concurrency, maxDeliveries }, (m) => {
-        received.push(m);
+      function stop() {
+        stopping = true;
+        backoff.interrupt();
         pump();
-      });
-      pump();
-      try {
-        await stream.done;
-      } catch (error) {
-        for (const run of running) run.kill("SIGTERM");
-        throw error;
       }
-      await client.close();
+
+      onStopSignals(stop, () => {
+        for (const run of running) run.kill("SIGKILL");
+        process.exit(130);
+      });
+
+      // One session per connection; with --reconnect a lost server means another session.
+      for (;;) {
+        try {
+          connected = await connectFromArgs(args);
+          handlerEnv = { MSGBUS_URL: connected.url, ...(connected.token ? { MSGBUS_TOKEN: connected.token } : {}) };
+          const options = { lease, prefetch: concurrency, maxDeliveries: connected.maxDeliveries };
+          stream = await connected.client.consume(topic, options, (m) => {
+            received.push(m);
+            pump();
+          });
+          if (backoff.nextDelay > 1000) warn(`connected to ${connected.url}`);
+          backoff.reset();
+          pump();
+          await stream.done;
+          break;
+        } catch (error) {
+          stream = undefined;
+          received.length = 0; // their leases went back with the connection
+          await connected?.client.close();
+          connected = undefined;
+          if (!args.reconnect || stopping || !isUnavailable(error)) {
+            for (const run of running) run.kill("SIGTERM");
+            throw error;
+          }
+          warn(`${(error as Error).message}; trying again in ${backoff.nextDelay / 1000} s`);
+          await backoff.wait();
+          if (stopping) break;
+        }
+      }
+      // Stopped while disconnected: still let running handlers finish.
+      if (busy > 0) await new Promise<void>((resolve) => (idle = resolve));
+      await connected?.client.close();
       process.exit(EXIT_CODES.OK);
     }),
 });

@@ -5,6 +5,7 @@ import { defineCommand } from "citty";
 import { BusError } from "../core/errors.ts";
 import type { ReceivedMessage, Stream } from "../client/client.ts";
 import {
+  Backoff,
   EXIT_CODES,
   checkRunnable,
   connectionArgs,
@@ -12,13 +13,16 @@ import {
   connectFromArgs,
   countOption,
   guarded,
+  isUnavailable,
   messageOutput,
   onStopSignals,
   outputArgs,
+  reconnectArg,
   runHandler,
   topicArg,
   usage,
   writeStdout,
+  type Connected,
   type HandlerRun,
 } from "./_shared.ts";
 
@@ -37,9 +41,10 @@ export default defineCommand({
       required: false,
       description:
         "run per message, one at a time and in order: payload on stdin; MSGBUS_ID, MSGBUS_TOPIC, MSGBUS_DELIVERY, MSGBUS_CREATED in the environment. " +
-        "Without it, each payload is printed, a newline added unless it ends with one. Nothing is acked. Exit code 4 when the server goes away, 10 when this cannot keep up",
+        "Without it, each payload is printed, a newline added unless it ends with one. Nothing is acked. Exit code 4 when the server goes away (unless --reconnect: it resumes after the last message seen, from what the topic still holds), 10 when this cannot keep up",
     },
     since: { type: "string" as const, valueHint: "id", description: "first replay the messages still queued with an id greater than this, then continue live" },
+    ...reconnectArg,
     ...outputArgs,
     ...connectionArgs,
   },
@@ -51,13 +56,17 @@ export default defineCommand({
       const since = countOption(args.since, "since", 0);
       if (command) checkRunnable(command);
 
-      const { client, url, token } = await connectFromArgs(args);
-      const handlerEnv: Record<string, string> = { MSGBUS_URL: url, ...(token ? { MSGBUS_TOKEN: token } : {}) };
       const behind: ReceivedMessage[] = [];
       let current: HandlerRun | undefined;
       let busy = false;
       let stopping = false;
+      let connected: Connected | undefined;
       let stream: Stream | undefined;
+      let handlerEnv: Record<string, string> = {};
+      let lastSeen = since;
+      let idle: (() => void) | undefined;
+      const backoff = new Backoff();
+      const warn = (text: string) => process.stderr.write(`msgbus: ${text}\n`);
 
       const handle = async (m: ReceivedMessage) => {
         if (!command) {
@@ -67,14 +76,15 @@ export default defineCommand({
         current = runHandler(command, m, { env: handlerEnv });
         const result = await current.exited;
         current = undefined;
-        if (result.error) process.stderr.write(`msgbus: ${result.error}\n`);
-        else if (result.code !== 0) process.stderr.write(`msgbus: handler exited with code ${result.code} for message ${m.id} of ${topic}\n`);
+        if (result.error) warn(result.error);
+        else if (result.code !== 0) warn(`handler exited with code ${result.code} for message ${m.id} of ${topic}`);
       };
 
       function next() {
         if (busy) return;
         if (stopping) {
           stream?.close();
+          idle?.();
           return;
         }
         const m = behind.shift();
@@ -88,38 +98,58 @@ export default defineCommand({
           () => {
             // stdout is closed (`msgbus sub t | head -1`): nothing more to do.
             busy = false;
-            stopping = true;
-            next();
+            stop();
           },
         );
       }
 
-      onStopSignals(
-        () => {
-          stopping = true;
-          next();
-        },
-        () => {
-          current?.kill("SIGKILL");
-          process.exit(130);
-        },
-      );
+      function stop() {
+        stopping = true;
+        backoff.interrupt();
+        next();
+      }
 
-      stream = await client.subscribe(topic, { since }, (m) => {
+      onStopSignals(stop, () => {
+        current?.kill("SIGKILL");
+        process.exit(130);
+      });
+
+      const onMessage = (m: ReceivedMessage) => {
         if (behind.length >= MAX_BEHIND) {
           throw new BusError("SLOW_CONSUMER", `cannot keep up with ${topic}: ${behind.length} messages waiting to be ${command ? "handled" : "printed"}`);
         }
+        lastSeen = m.id;
         behind.push(m);
         next();
-      });
-      next();
-      try {
-        await stream.done;
-      } catch (error) {
-        current?.kill("SIGTERM");
-        throw error;
+      };
+
+      // One session per connection; with --reconnect, the next one resumes after the last message
+      // seen, from what the topic still holds.
+      for (;;) {
+        try {
+          connected = await connectFromArgs(args);
+          handlerEnv = { MSGBUS_URL: connected.url, ...(connected.token ? { MSGBUS_TOKEN: connected.token } : {}) };
+          stream = await connected.client.subscribe(topic, { since: lastSeen }, onMessage);
+          if (backoff.nextDelay > 1000) warn(`connected to ${connected.url}`);
+          backoff.reset();
+          next();
+          await stream.done;
+          break;
+        } catch (error) {
+          stream = undefined;
+          await connected?.client.close();
+          connected = undefined;
+          if (!args.reconnect || stopping || !isUnavailable(error)) {
+            current?.kill("SIGTERM");
+            throw error;
+          }
+          warn(`${(error as Error).message}; trying again in ${backoff.nextDelay / 1000} s`);
+          await backoff.wait();
+          if (stopping) break;
+        }
       }
-      await client.close();
+      if (busy) await new Promise<void>((resolve) => (idle = resolve));
+      await connected?.client.close();
       process.exit(EXIT_CODES.OK);
     }),
 });

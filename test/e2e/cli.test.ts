@@ -38,7 +38,7 @@ async function stats(port: number, topic: string): Promise<Record<string, number
   }
 }
 
-function randomBytes(n: number): Uint8Array {
+function randomBytes(n: number): Uint8Array<ArrayBufferLike> {
   const bytes = new Uint8Array(n);
   for (let i = 0; i < n; i += 65536) crypto.getRandomValues(bytes.subarray(i, Math.min(n, i + 65536)));
   return bytes;
@@ -85,7 +85,7 @@ describe.skipIf(!hasBinary())("msgbus client commands", () => {
       const file = join(dir, "out.bin");
       const got = await cli(["get", jobs, file]);
       expect(got).toMatchObject({ code: 0, stdoutText: "", stderr: "" });
-      expect(new Uint8Array(readFileSync(file))).toEqual(payload);
+      expect(new Uint8Array(readFileSync(file)) as Uint8Array).toEqual(payload);
 
       const none = join(dir, "none.bin");
       const empty = await cli(["get", jobs, none]);
@@ -183,7 +183,7 @@ describe.skipIf(!hasBinary())("msgbus client commands", () => {
         expect(out.stdout).toEqual(payload);
         const file = join(dir, `payload-${size}`);
         expect((await cli(["get", topic, file])).code).toBe(0);
-        expect(new Uint8Array(readFileSync(file))).toEqual(payload);
+        expect(new Uint8Array(readFileSync(file)) as Uint8Array).toEqual(payload);
       });
     }
 
@@ -310,6 +310,45 @@ describe.skipIf(!hasBinary())("msgbus client commands", () => {
         expect(lines).toHaveLength(1);
         expect(lines[0]).toMatch(/^msgbus: lost the connection to msgbus at tcp:\/\/127\.0\.0\.1:\d+/);
       }
+    });
+  });
+
+  describe("--reconnect", () => {
+    test("on --reconnect waits for a server that is not up yet, and comes back after a restart", async () => {
+      const port = freePort();
+      const topic = "jobs";
+      const on = spawnCli(["on", topic, "--reconnect", "--url", `tcp://127.0.0.1:${port}`]);
+      await on.waitForStderr(/cannot reach msgbus at tcp:\/\/127\.0\.0\.1:\d+: connection refused \(ECONNREFUSED\); trying again in 1 s/);
+      let later = await startServer({ httpPort: 0, port });
+      await runCli(["put", topic, "first"], { env: { MSGBUS_URL: later.url } });
+      expect(await on.waitForLines(1, 10000)).toEqual(["first"]);
+
+      await later.stop("SIGKILL");
+      await on.waitForStderr(/lost the connection to msgbus at tcp:\/\/127\.0\.0\.1:\d+.*; trying again in 1 s/);
+      later = await startServer({ httpPort: 0, port });
+      await runCli(["put", topic, "second"], { env: { MSGBUS_URL: later.url } });
+      expect(await on.waitForLines(2, 10000)).toEqual(["first", "second"]);
+      expect(on.stderrText()).toContain("connected to tcp://127.0.0.1:");
+      expect(await on.stop()).toBe(0);
+      await later.stop();
+    });
+
+    test("sub --reconnect resumes after a restart; SIGTERM while waiting to reconnect exits 0", async () => {
+      const first = await startServer({ httpPort: 0 });
+      const sub = spawnCli(["sub", "news", "--reconnect", "--url", first.url]);
+      await waitFor(async () => (await stats(first.port, "news")).subscribers === 1, { what: "the subscriber" });
+      await runCli(["pub", "news", "before"], { env: { MSGBUS_URL: first.url } });
+      expect(await sub.waitForLines(1)).toEqual(["before"]);
+      await first.stop("SIGKILL");
+      const again = await startServer({ httpPort: 0, port: first.port });
+      await waitFor(async () => (await stats(again.port, "news")).subscribers === 1, { timeoutMs: 10000, what: "the subscriber to come back" });
+      await runCli(["pub", "news", "after"], { env: { MSGBUS_URL: again.url } });
+      expect(await sub.waitForLines(2)).toEqual(["before", "after"]);
+      await again.stop("SIGKILL");
+      await sub.waitForStderr(/trying again/);
+      const started = Date.now();
+      expect(await sub.stop()).toBe(0);
+      expect(Date.now() - started).toBeLessThan(2000);
     });
   });
 
