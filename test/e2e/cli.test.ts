@@ -108,6 +108,20 @@ describe.skipIf(!hasBinary())("msgbus client commands", () => {
       expect(out.text()).toBe("abc 3\n");
     });
 
+    test("get --wait without a value waits for the next message; --wait 300ms gives up with exit 3", async () => {
+      const jobs = freshTopic("jobs");
+      const started = Date.now();
+      expect((await cli(["get", jobs, "--wait", "300ms"])).code).toBe(3);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+
+      const file = join(dir, "waited.txt");
+      const waiting = spawnCli(["get", jobs, file, "--wait", "--json"], { env });
+      await waitFor(async () => (await stats(server.port, jobs)).consumers > 0, { what: "get to wait" });
+      await cli(["put", jobs, "worth the wait"]);
+      expect(await waiting.proc.exited).toBe(0);
+      expect(readFileSync(file, "utf8")).toBe("worth the wait");
+    });
+
     test("put --lines sends each line while the pipe is still open, not at end-of-file", async () => {
       const logs = freshTopic("logs");
       const put = spawnTracked([BINARY, "put", logs, "--lines"], { env: testEnv(env), stdin: "pipe" });
