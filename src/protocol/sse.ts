@@ -66,7 +66,8 @@ export class SseParser {
       this.started = true;
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
     }
-    if (this.afterCR && text.startsWith("\n")) text = text.slice(1);
+    if (text.length === 0) return [];
+    if (this.afterCR && text.charCodeAt(0) === 10) text = text.slice(1);
     this.afterCR = false;
     this.buffer += text;
     const events: SseEvent[] = [];

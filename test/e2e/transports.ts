@@ -2,8 +2,8 @@
 // RESP connection (binary-safe, pipelined), a raw HTTP exchange, an SSE reader and a WebSocket
 // collector. Every wait has a deadline.
 
-import type { Socket } from "bun";
 import { readFileSync } from "node:fs";
+import net from "node:net";
 import { RespReader, encodeCommand, type RespValue } from "../../src/protocol/resp.ts";
 import { SseParser, type SseEvent } from "../../src/protocol/sse.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -12,19 +12,19 @@ import { waitFor } from "../helpers/wait.ts";
 export class Resp {
   private readonly reader = new RespReader();
   private readonly waiting: ((value: RespValue) => void)[] = [];
-  private socket!: Socket<undefined>;
+  private socket!: net.Socket;
 
+  /** node:net buffers what the kernel does not take yet, so pipelining megabytes is safe. */
   static async connect(port: number): Promise<Resp> {
     const resp = new Resp();
-    resp.socket = await Bun.connect({
-      hostname: "127.0.0.1",
-      port,
-      socket: {
-        data: (_s, chunk) => {
-          resp.reader.feed(chunk);
-          for (let item = resp.reader.next(); item; item = resp.reader.next()) resp.waiting.shift()?.(item.value);
-        },
-      },
+    resp.socket = net.connect(port, "127.0.0.1");
+    resp.socket.on("data", (chunk: Buffer) => {
+      resp.reader.feed(new Uint8Array(chunk));
+      for (let item = resp.reader.next(); item; item = resp.reader.next()) resp.waiting.shift()?.(item.value);
+    });
+    await new Promise<void>((resolve, reject) => {
+      resp.socket.once("connect", () => resolve());
+      resp.socket.once("error", reject);
     });
     return resp;
   }
