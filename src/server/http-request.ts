@@ -68,15 +68,25 @@ function tooLarge(size: string, max: number): BusError {
  * The request body as one payload. A declared Content-Length over `max` is refused before
  * anything is read; a chunked body is counted as it comes and refused the moment it passes `max`.
  */
-export async function readBody(req: Request, max: number): Promise<Uint8Array> {
+export function readBody(req: Request, max: number): Promise<Uint8Array> {
   const declared = req.headers.get("content-length");
+  if (declared === null) return readChunked(req, max);
+  const length = Number(declared);
+  if (length > max) return Promise.reject(tooLarge(declared, max));
+  if (length === 0) return Promise.resolve(new Uint8Array(0));
+  return req.bytes().catch((error: unknown) => {
+    throw unreadable(error);
+  });
+}
+
+function unreadable(error: unknown): BusError {
+  if (error instanceof BusError) return error;
+  return new BusError("BAD_REQUEST", `could not read the request body: ${error instanceof Error ? error.message : String(error)}`);
+}
+
+/** A body without Content-Length: counted as it comes, refused the moment it passes `max`. */
+async function readChunked(req: Request, max: number): Promise<Uint8Array> {
   try {
-    if (declared !== null) {
-      const length = Number(declared);
-      if (length > max) throw tooLarge(declared, max);
-      if (length === 0) return new Uint8Array(0);
-      return await req.bytes();
-    }
     if (!req.body) return new Uint8Array(0);
     const chunks: Uint8Array[] = [];
     let total = 0;
@@ -100,7 +110,6 @@ export async function readBody(req: Request, max: number): Promise<Uint8Array> {
     }
     return payload;
   } catch (error) {
-    if (error instanceof BusError) throw error;
-    throw new BusError("BAD_REQUEST", `could not read the request body: ${error instanceof Error ? error.message : String(error)}`);
+    throw unreadable(error);
   }
 }

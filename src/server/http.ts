@@ -75,17 +75,36 @@ class HttpRoutes {
     this.sse = new SseHub(ctx);
   }
 
-  async handle(req: Request, server: Server<WsData>): Promise<Response | undefined> {
+  /** Not async: a request answered at once costs no promise (writes are the hot path). */
+  handle(req: Request, server: Server<WsData>): Response | undefined | Promise<Response | undefined> {
     const stats = this.ctx.stats;
     stats.opened("http");
+    let answer: Response | undefined | Promise<Response | undefined>;
     try {
-      return await this.route(req, server);
+      answer = this.route(req, server);
     } catch (error) {
-      if (isBusError(error) && error.code === "BAD_REQUEST") stats.protocolErrors++;
-      return errorResponse(error);
-    } finally {
       stats.closed("http");
+      return this.failed(error);
     }
+    if (!(answer instanceof Promise)) {
+      stats.closed("http");
+      return answer;
+    }
+    return answer.then(
+      (response) => {
+        stats.closed("http");
+        return response;
+      },
+      (error: unknown) => {
+        stats.closed("http");
+        return this.failed(error);
+      },
+    );
+  }
+
+  private failed(error: unknown): Response {
+    if (isBusError(error) && error.code === "BAD_REQUEST") this.ctx.stats.protocolErrors++;
+    return errorResponse(error);
   }
 
   shutdown(): void {
@@ -139,11 +158,13 @@ class HttpRoutes {
     }
   }
 
-  private async write(req: Request, topic: string): Promise<Response> {
-    const payload = await readBody(req, this.ctx.config.maxMessageSize);
-    const message = this.ctx.bus.publish(topic, payload);
-    await this.committed();
-    return json({ id: message.id, topic, created: message.created });
+  private write(req: Request, topic: string): Promise<Response> {
+    return readBody(req, this.ctx.config.maxMessageSize).then((payload) => {
+      const message = this.ctx.bus.publish(topic, payload);
+      const reply = () => json({ id: message.id, topic, created: message.created });
+      const flushed = this.ctx.bus.flush();
+      return flushed ? this.committed(flushed).then(reply) : reply();
+    });
   }
 
   private async take(req: Request, server: Server<WsData>, topic: string, query: Query): Promise<Response> {
@@ -293,8 +314,7 @@ class HttpRoutes {
   }
 
   /** Durable mode: answer only once the store has committed what this request changed. */
-  private async committed(): Promise<void> {
-    const flushed = this.ctx.bus.flush();
+  private async committed(flushed = this.ctx.bus.flush()): Promise<void> {
     if (!flushed) return;
     try {
       await flushed;

@@ -34,7 +34,7 @@ export interface WsData {
   mayWrite: boolean;
   catchUp?: CatchUp;
   group?: Group;
-  /** Unsent bytes last time a backpressured fan-out looked: tells a slow consumer's close apart. */
+  /** Unsent bytes when a backpressured fan-out last looked: tells a backstop close apart (-1: counted). */
   lastBuffered: number;
   /** json mode: replies wait for the store and go out in order. */
   replies: Promise<void> | null;
@@ -47,7 +47,7 @@ interface Group {
   format: WsFormat;
   sockets: Set<Socket>;
   unsubscribe: () => void;
-  lastScan: number;
+  scans: number;
 }
 
 interface CatchUp {
@@ -102,7 +102,8 @@ export class WsHub {
     const { config } = this.ctx;
     return {
       maxPayloadLength: config.maxMessageSize,
-      backpressureLimit: config.sendBuffer,
+      // We cut a reader off past --send-buffer ourselves (and say why); uWS closes past this.
+      backpressureLimit: config.sendBuffer + Math.max(config.maxMessageSize, 1048576),
       closeOnBackpressureLimit: true,
       idleTimeout: 120,
       sendPings: true,
@@ -183,7 +184,7 @@ export class WsHub {
     const key = `${format}:${topic}`;
     let group = this.groups.get(key);
     if (!group) {
-      const created: Group = { key, format, sockets: new Set(), unsubscribe: () => {}, lastScan: 0 };
+      const created: Group = { key, format, sockets: new Set(), unsubscribe: () => {}, scans: 0 };
       created.unsubscribe = this.ctx.bus.subscribe(topic, { send: (m) => this.fanOut(created, m) });
       this.groups.set(key, (group = created));
     }
@@ -195,11 +196,15 @@ export class WsHub {
   private fanOut(group: Group, message: Message): void {
     const status = this.server!.publish(group.key, frame(group.format, message), false);
     if (status > 0) return;
-    // Some socket is backed up: note who, at most every 50 ms, so its close can be named.
-    const now = Date.now();
-    if (now - group.lastScan < 50) return;
-    group.lastScan = now;
-    for (const ws of group.sockets) ws.data.lastBuffered = ws.getBufferedAmount();
+    // Some socket is backed up: find who is past --send-buffer and cut it off with a reason.
+    // Large groups look every 16th time; uWS's own limit (higher) is the backstop.
+    if (group.sockets.size > 1000 && ++group.scans % 16 !== 0) return;
+    const limit = this.ctx.config.sendBuffer;
+    for (const ws of group.sockets) {
+      const buffered = ws.getBufferedAmount();
+      ws.data.lastBuffered = buffered;
+      if (buffered > limit) this.slow(ws, `more than ${limit} bytes unsent`);
+    }
   }
 
   private received(ws: Socket, data: string | Uint8Array): void {
@@ -251,6 +256,7 @@ export class WsHub {
   }
 
   private slow(ws: Socket, why: string): void {
+    if (ws.data.lastBuffered === -1) return;
     this.ctx.stats.slowConsumers++;
     wsLog.warn(`slow consumer on ${ws.data.topic}: ${why} (--send-buffer); disconnecting`);
     ws.data.lastBuffered = -1; // counted here, not again on close
@@ -280,8 +286,8 @@ export class WsHub {
     if (!this.sockets.delete(ws)) return;
     this.ctx.stats.closed("ws");
     this.leave(ws);
-    // closeOnBackpressureLimit closes with 1006, as does a vanished peer: the backlog tells them apart.
-    if (code === 1006 && ws.data.lastBuffered >= this.ctx.config.sendBuffer / 4) {
+    // The backstop (closeOnBackpressureLimit) closes with 1006, as does a vanished peer: the backlog tells them apart.
+    if (code === 1006 && ws.data.lastBuffered >= this.ctx.config.sendBuffer / 2) {
       this.ctx.stats.slowConsumers++;
       wsLog.warn(`slow consumer on ${ws.data.topic}: more than ${this.ctx.config.sendBuffer} bytes unsent (--send-buffer); disconnected`);
     }

@@ -1,0 +1,175 @@
+// HTTP and WebSocket figures: HTTP writes/s with wrk (POST, 100-byte body), and WebSocket fan-out
+// deliveries/s to 1, 10 and 100 subscribers beside Redis PUBLISH/SUBSCRIBE to as many
+// subscribers on a real redis-server, measured in the same run with the same publisher.
+// Usage: bun bench/http.ts [--quick]   (or `bun run bench --only http`)
+
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { RespReader, encodeCommand } from "../src/protocol/resp.ts";
+import { cleanupAll, format, need, type Running, startMsgbus, startRedis, table } from "./lib.ts";
+
+export interface WrkResult {
+  requestsPerSecond: number;
+  latencyAvgMs: number;
+  requests: number;
+  errors: number;
+}
+
+/** wrk against POST /{topic} with a `bodyBytes` body (a lua script written to a temp file). */
+export async function httpWrites(httpPort: number, options: { seconds?: number; connections?: number; threads?: number; bodyBytes?: number } = {}): Promise<WrkResult> {
+  need("wrk", "apt-get install wrk");
+  const { seconds = 5, connections = 50, threads = 1, bodyBytes = 100 } = options;
+  const dir = mkdtempSync(join(tmpdir(), "msgbus-wrk-"));
+  const script = join(dir, "post.lua");
+  writeFileSync(script, `wrk.method = "POST"\nwrk.body = string.rep("x", ${bodyBytes})\nwrk.headers["Content-Type"] = "application/octet-stream"\n`);
+  try {
+    const proc = Bun.spawn(["wrk", "-t", String(threads), "-c", String(connections), "-d", `${seconds}s`, "-s", script, `http://127.0.0.1:${httpPort}/bench`], { stdout: "pipe", stderr: "pipe" });
+    const out = await new Response(proc.stdout).text();
+    await proc.exited;
+    const perSecond = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+    const latency = /Latency\s+([\d.]+)(us|ms|s)/.exec(out);
+    const latencyAvgMs = latency ? Number(latency[1]) * ({ us: 0.001, ms: 1, s: 1000 } as Record<string, number>)[latency[2]!]! : NaN;
+    const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
+    const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + Number(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)?.slice(1).reduce((a, b) => a + Number(b), 0) ?? 0);
+    return { requestsPerSecond: perSecond, latencyAvgMs, requests, errors };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A pipelining RESP connection (node:net buffers, so a large window is safe). */
+class RespConnection {
+  private readonly reader = new RespReader();
+  private readonly waiting: (() => void)[] = [];
+  onValue: ((value: unknown) => void) | undefined;
+
+  private constructor(readonly socket: net.Socket) {
+    socket.on("data", (chunk: Buffer) => {
+      this.reader.feed(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      for (let item = this.reader.next(); item; item = this.reader.next()) {
+        if (this.onValue) this.onValue(item.value);
+        else this.waiting.shift()?.();
+      }
+    });
+  }
+
+  static open(port: number): Promise<RespConnection> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(port, "127.0.0.1", () => resolve(new RespConnection(socket)));
+      socket.setNoDelay(true);
+      socket.once("error", reject);
+    });
+  }
+
+  /** Sends a batch of commands at once; resolves when all are answered. */
+  batch(commands: Uint8Array[]): Promise<void> {
+    const replies = commands.map(() => new Promise<void>((resolve) => this.waiting.push(resolve)));
+    this.socket.write(Buffer.concat(commands));
+    return Promise.all(replies).then(() => undefined);
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+export interface FanoutResult {
+  subscribers: number;
+  messages: number;
+  deliveriesPerSecond: number;
+  seconds: number;
+}
+
+/**
+ * Publishes `messages` over RESP (`command` topic payload, pipelined) and waits until every
+ * subscriber counted every one. The publisher stays at most `lead` messages ahead of the slowest
+ * subscriber, so neither server has to cut anyone off as a slow consumer.
+ */
+async function publishAndCount(port: number, command: string, counts: Int32Array, messages: number, payloadBytes: number): Promise<number> {
+  const publisher = await RespConnection.open(port);
+  const frame = encodeCommand([command, "fan", new Uint8Array(payloadBytes).fill(120)]);
+  const window = 500;
+  const lead = 20000;
+  const slowest = () => counts.reduce((min, c) => Math.min(min, c), Infinity);
+  const started = performance.now();
+  let published = 0;
+  while (published < messages) {
+    while (published - slowest() > lead) await Bun.sleep(1);
+    const n = Math.min(window, messages - published);
+    await publisher.batch(Array.from({ length: n }, () => frame));
+    published += n;
+  }
+  while (slowest() < messages) await Bun.sleep(1);
+  const seconds = (performance.now() - started) / 1000;
+  publisher.close();
+  return seconds;
+}
+
+/** WebSocket subscribers on GET /fan (raw frames), messages published over msgbus's RESP port. */
+export async function wsFanout(server: Running, subscribers: number, messages: number, payloadBytes = 100): Promise<FanoutResult> {
+  const counts = new Int32Array(subscribers);
+  const sockets = await Promise.all(
+    Array.from({ length: subscribers }, (_, i) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${server.httpPort}/fan`);
+      ws.onmessage = () => counts[i]!++;
+      return new Promise<WebSocket>((resolve, reject) => {
+        ws.onopen = () => resolve(ws);
+        ws.onerror = () => reject(new Error("WebSocket failed to open"));
+      });
+    }),
+  );
+  const seconds = await publishAndCount(server.port, "PUBLISH", counts, messages, payloadBytes);
+  for (const ws of sockets) ws.close();
+  return { subscribers, messages, seconds, deliveriesPerSecond: (subscribers * messages) / seconds };
+}
+
+/** Redis SUBSCRIBE connections, messages published with PUBLISH on the same redis-server. */
+export async function redisFanout(redis: Running, subscribers: number, messages: number, payloadBytes = 100): Promise<FanoutResult> {
+  const counts = new Int32Array(subscribers);
+  const connections = await Promise.all(
+    Array.from({ length: subscribers }, async (_, i) => {
+      const connection = await RespConnection.open(redis.port);
+      await connection.batch([encodeCommand(["SUBSCRIBE", "fan"])]);
+      connection.onValue = () => counts[i]!++;
+      return connection;
+    }),
+  );
+  const seconds = await publishAndCount(redis.port, "PUBLISH", counts, messages, payloadBytes);
+  for (const connection of connections) connection.close();
+  return { subscribers, messages, seconds, deliveriesPerSecond: (subscribers * messages) / seconds };
+}
+
+/** The bench runner's entry: prints both tables. */
+export async function run({ quick }: { quick: boolean }): Promise<void> {
+  const seconds = quick ? 3 : 10;
+  console.log(`\n## HTTP writes: wrk -t1 -c50 -d${seconds}s, POST /bench with a 100-byte body\n`);
+  const msgbus = await startMsgbus(["--max-queue", "5000000", "--max-queue-bytes", "4GiB", "--max-memory", "4GiB"]);
+  const writes = await httpWrites(msgbus.httpPort!, { seconds, connections: 50 });
+  console.log(table(["server", "writes/s", "avg latency", "non-2xx/errors"], [["msgbus HTTP", writes.requestsPerSecond, `${writes.latencyAvgMs.toFixed(2)} ms`, writes.errors]]));
+  await msgbus.stop();
+
+  const deliveries = quick ? 200000 : 1000000;
+  console.log(`\n## Fan-out: 100-byte messages published over RESP, ~${format(deliveries)} deliveries per row; WebSocket subscribers on msgbus vs SUBSCRIBE on redis-server\n`);
+  const rows: (string | number)[][] = [];
+  for (const subscribers of [1, 10, 100]) {
+    const messages = Math.max(5000, Math.round(deliveries / subscribers));
+    const bus = await startMsgbus();
+    const ws = await wsFanout(bus, subscribers, messages);
+    await bus.stop();
+    const redis = await startRedis();
+    const rd = await redisFanout(redis, subscribers, messages);
+    await redis.stop();
+    rows.push([subscribers, messages, ws.deliveriesPerSecond, rd.deliveriesPerSecond, `${(ws.deliveriesPerSecond / rd.deliveriesPerSecond).toFixed(2)}x`]);
+  }
+  console.log(table(["subscribers", "messages", "msgbus WebSocket deliveries/s", "redis SUBSCRIBE deliveries/s", "msgbus/redis"], rows));
+}
+
+if (import.meta.main) {
+  try {
+    await run({ quick: process.argv.includes("--quick") });
+  } finally {
+    await cleanupAll();
+  }
+}
