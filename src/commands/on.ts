@@ -62,7 +62,7 @@ export default defineCommand({
       const concurrency = countOption(args.concurrency, "concurrency") ?? 1;
       if (concurrency > MAX_CONCURRENCY) throw usage(`--concurrency: at most ${MAX_CONCURRENCY}`);
       const timeoutMs = durationOption(args.timeout, "timeout");
-      countOption(args["max-deliveries"], "max-deliveries");
+      countOption(args["max-deliveries"], "max-deliveries"); // checked here; connectFromArgs resolves it with MSGBUS_MAX_DELIVERIES
       const retryDelay = durationOption(args["retry-delay"], "retry-delay");
       if (command) checkRunnable(command);
       if (timeoutMs !== undefined && lease !== undefined && timeoutMs > lease) {
