@@ -147,7 +147,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
   console.log(`\n## HTTP writes: wrk -t1 -c50 -d${seconds}s, POST /bench with a 100-byte body\n`);
   const msgbus = await startMsgbus(["--max-queue", "5000000", "--max-queue-bytes", "4GiB", "--max-memory", "4GiB"]);
   const writes = await httpWrites(msgbus.httpPort!, { seconds, connections: 50 });
-  console.log(table(["server", "writes/s", "avg latency", "non-2xx/errors"], [["msgbus HTTP", writes.requestsPerSecond, `${writes.latencyAvgMs.toFixed(2)} ms`, writes.errors]]));
+  console.log(table(["server", "writes/s", "avg latency", "non-2xx/errors"], [["msgbus HTTP", writes.requestsPerSecond, `${writes.latencyAvgMs.toFixed(2)} ms`, String(writes.errors)]]));
   await msgbus.stop();
 
   const deliveries = quick ? 200000 : 1000000;
@@ -161,7 +161,7 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
     const redis = await startRedis();
     const rd = await redisFanout(redis, subscribers, messages);
     await redis.stop();
-    rows.push([subscribers, messages, ws.deliveriesPerSecond, rd.deliveriesPerSecond, `${(ws.deliveriesPerSecond / rd.deliveriesPerSecond).toFixed(2)}x`]);
+    rows.push([String(subscribers), format(messages), ws.deliveriesPerSecond, rd.deliveriesPerSecond, `${(ws.deliveriesPerSecond / rd.deliveriesPerSecond).toFixed(2)}x`]);
   }
   console.log(table(["subscribers", "messages", "msgbus WebSocket deliveries/s", "redis SUBSCRIBE deliveries/s", "msgbus/redis"], rows));
 }
