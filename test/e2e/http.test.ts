@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hasBinary } from "../helpers/binary.ts";
-import { runCli } from "../helpers/cli.ts";
+import { runCli, spawnCli } from "../helpers/cli.ts";
 import { cleanupAll } from "../helpers/processes.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -447,6 +447,25 @@ describe.skipIf(!hasBinary())("HTTP", () => {
       const back = await resp.take(topic);
       expect(back?.id).toBe(1);
       await client.close();
+    });
+
+    test("msgbus on --url http://… runs a handler per message: exit 0 acks, a failure nacks and it comes again", async () => {
+      const topic = fresh("on");
+      const dir = mkdtempSync(join(tmpdir(), "msgbus-on-"));
+      const file = join(dir, "out");
+      // Each message fails on its first delivery and succeeds on its second (one write per line:
+      // two handlers run at once).
+      const on = spawnCli(["on", "--url", base, "--concurrency", "2", topic, "--", "sh", "-c", `[ "$MSGBUS_DELIVERY" = 2 ] && printf '%s\\n' "$(cat)" >> ${file}`]);
+      try {
+        await resp.putAll(topic, [text("one"), text("two"), text("three")]);
+        await waitFor(async () => ((await (await fetch(`${base}/_/topics/${topic}`)).json()) as { acked: number }).acked === 3, { timeoutMs: 15000, what: "three acks" });
+        const stats = (await (await fetch(`${base}/_/topics/${topic}`)).json()) as Record<string, number>;
+        expect(stats).toMatchObject({ depth: 0, inflight: 0, redelivered: 3, acked: 3 });
+        expect((await Bun.file(file).text()).split("\n").filter(Boolean).sort()).toEqual(["one", "three", "two"]);
+        expect(await on.stop()).toBe(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     test("msgbus put and get --url http://… cross to TCP", async () => {
