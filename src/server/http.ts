@@ -204,7 +204,11 @@ class HttpRoutes {
       const timer = ms > 0 ? setTimeout(() => finish(), ms) : undefined;
       req.signal.addEventListener("abort", left, { once: true });
       this.polls.add(stopping);
-      this.ctx.bus.consume(topic, consumer);
+      try {
+        this.ctx.bus.consume(topic, consumer);
+      } catch (error) {
+        finish(undefined, isBusError(error) ? error : new BusError("BAD_REQUEST", String(error)));
+      }
     });
   }
 
