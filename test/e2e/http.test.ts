@@ -86,7 +86,7 @@ describe.skipIf(!hasBinary())("HTTP", () => {
       });
     }
 
-    test("curl --data-binary writes a file byte-exact and curl takes it back", async () => {
+    test.skipIf(!Bun.which("curl"))("curl --data-binary writes a file byte-exact and curl takes it back", async () => {
       const dir = mkdtempSync(join(tmpdir(), "msgbus-http-"));
       try {
         const topic = fresh("pics");
@@ -377,7 +377,7 @@ describe.skipIf(!hasBinary())("HTTP", () => {
       }
     });
 
-    test("with --tls-cert and --tls-key the HTTP port speaks HTTPS and WSS", async () => {
+    test.skipIf(!Bun.which("openssl"))("with --tls-cert and --tls-key the HTTP port speaks HTTPS and WSS", async () => {
       const dir = mkdtempSync(join(tmpdir(), "msgbus-tls-"));
       try {
         const made = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", "/CN=127.0.0.1"]);

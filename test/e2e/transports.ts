@@ -140,7 +140,7 @@ export class SseReader {
   }
 
   waitForEvents(n: number, timeoutMs = 5000): Promise<SseEvent[]> {
-    return waitFor(() => this.events.length >= n && this.events.slice(0, n), { timeoutMs, what: `${n} SSE events (have ${this.events.length})` });
+    return waitFor((): SseEvent[] | undefined => (this.events.length >= n ? this.events.slice(0, n) : undefined), { timeoutMs, what: `${n} SSE events (have ${this.events.length})` });
   }
 
   close(): void {
@@ -174,7 +174,7 @@ export class WsCollector {
   }
 
   waitForFrames(n: number, timeoutMs = 5000): Promise<(string | Uint8Array)[]> {
-    return waitFor(() => this.frames.length >= n && this.frames.slice(0, n), { timeoutMs, what: `${n} WebSocket frames (have ${this.frames.length})` });
+    return waitFor((): (string | Uint8Array)[] | undefined => (this.frames.length >= n ? this.frames.slice(0, n) : undefined), { timeoutMs, what: `${n} WebSocket frames (have ${this.frames.length})` });
   }
 
   waitForClose(timeoutMs = 5000): Promise<number> {
