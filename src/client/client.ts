@@ -10,8 +10,8 @@ export interface ReceivedMessage {
   created: number;
   deliveries: number;
   payload: Uint8Array;
-  /** For a dead-letter message: where it came from. */
-  origin?: { topic: string; id: number };
+  /** For a dead-letter message: where it came from and how often it was delivered there. */
+  origin?: { topic: string; id: number; deliveries: number };
 }
 
 export interface WriteResult {
@@ -44,6 +44,11 @@ export interface SubscribeOptions {
 export interface Stream {
   /** Resolves when the stream ends: closed by us (resolves) or by the server/network (rejects with a BusError). */
   readonly done: Promise<void>;
+  /**
+   * A consumer only: asks for no more messages while keeping the ones already received, so they
+   * can still be acked or nacked before close() (which gives back whatever is left).
+   */
+  stop?(): Promise<void>;
   close(): void;
 }
 

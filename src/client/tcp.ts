@@ -320,14 +320,14 @@ function isWord(bytes: Uint8Array, word: string): boolean {
 
 const decoder = new TextDecoder();
 
-/** ["message", topic, payload, id, created, deliveries, originTopic|nil, originId|nil] -> message. */
+/** ["message", topic, payload, id, created, deliveries, originTopic|nil, originId|nil, originDeliveries|nil] -> message. */
 function toMessage(frame: RespValue[]): ReceivedMessage {
-  const [, topic, payload, id, created, deliveries, originTopic, originId] = frame;
+  const [, topic, payload, id, created, deliveries, originTopic, originId, originDeliveries] = frame;
   if (!(topic instanceof Uint8Array) || !(payload instanceof Uint8Array) || typeof id !== "number" || typeof created !== "number" || typeof deliveries !== "number") {
     throw new BusError("BAD_REQUEST", "the server sent a malformed message frame");
   }
   const message: ReceivedMessage = { id, topic: decoder.decode(topic), created, deliveries, payload };
-  if (originTopic instanceof Uint8Array && typeof originId === "number") message.origin = { topic: decoder.decode(originTopic), id: originId };
+  if (originTopic instanceof Uint8Array && typeof originId === "number") message.origin = { topic: decoder.decode(originTopic), id: originId, deliveries: typeof originDeliveries === "number" ? originDeliveries : 0 };
   return message;
 }
 
@@ -457,7 +457,11 @@ class TcpClient implements Client {
       },
     );
     done.catch(() => {});
-    return { done, close: () => connection.close() };
+    const stream: Stream = { done, close: () => connection.close() };
+    if (consumerTopic !== undefined) {
+      stream.stop = async () => expectOk(await connection.send(["OFF", consumerTopic]), "OFF");
+    }
+    return stream;
   }
 
   async close(): Promise<void> {

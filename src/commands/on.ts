@@ -135,6 +135,7 @@ export default defineCommand({
       }
 
       function stop() {
+        if (!stopping) stream?.stop?.().catch(() => {}); // no new messages; we keep our leases
         stopping = true;
         backoff.interrupt();
         pump();

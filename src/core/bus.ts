@@ -301,6 +301,18 @@ export class Bus {
     if (leases) this.returnToQueues([...leases], []);
   }
 
+  /**
+   * Stops handing a streaming consumer new messages, but leaves it the leases it holds: it may
+   * still ack or nack them (a consumer finishing its work before it leaves). cancel() later
+   * returns whatever it still holds.
+   */
+  stopConsuming(topicName: string, consumer: Consumer): void {
+    const topic = this.topics.get(topicName);
+    if (!topic) return;
+    if (topic.waitingSet.delete(consumer)) topic.waiting.removeFirst((c) => c === consumer);
+    topic.streamingConsumers.delete(consumer);
+  }
+
   private enqueueWaiting(topic: Topic, consumer: Consumer): void {
     if (consumer.credit <= 0 || topic.waitingSet.has(consumer)) return;
     if (consumer.streaming && !topic.streamingConsumers.has(consumer)) return;
@@ -407,12 +419,13 @@ export class Bus {
 
   private deadLetter(topic: Topic, message: Message): void {
     this.forget(topic, message);
-    const origin = message.origin ?? { topic: topic.name, id: message.id };
+    const origin = message.origin ?? { topic: topic.name, id: message.id, deliveries: message.deliveries };
     let dead: Topic;
     let moved: Message;
     try {
       dead = this.topicFor(deadTopicOf(origin.topic));
-      moved = this.append(dead, message.payload, origin, message.deliveries);
+      // A new message of the dead topic: its own id, deliveries from 0; the failed count is in origin.
+      moved = this.append(dead, message.payload, origin, 0);
     } catch (error) {
       // No room for it (too many topics, or a dead topic full of leased messages): a counted
       // drop, rather than an exception out of tick() or a nack that leaves the lease half-ended.

@@ -78,6 +78,13 @@ export class Topic {
 
   constructor(readonly name: string) {}
 
+  /** Consumers registered now: streaming ones, plus one-shot ones waiting (blocked GETs). */
+  get consumerCount(): number {
+    let oneShot = 0;
+    for (const consumer of this.waiting) if (!consumer.streaming) oneShot++;
+    return this.streamingConsumers.size + oneShot;
+  }
+
   /** Messages the topic owns, for its count limit. */
   get held(): number {
     return this.queue.length + this.leased.size + this.delayed;

@@ -286,14 +286,18 @@ function on(c: Connection, cmd: RespCommand): void {
   c.ctx.bus.consume(topic, consumer);
 }
 
-/** OFF topic: stop consuming; leases held are returned. */
+/**
+ * OFF topic: stop receiving messages. Leases already held stay with the connection so its running
+ * work can still be acked or nacked; closing the connection returns what is left.
+ */
 function off(c: Connection, cmd: RespCommand): void {
   arity(cmd, 2, 2);
   const topic = cmd.text(1);
   const consumer = c.consumers.get(topic);
   if (consumer) {
-    c.ctx.bus.cancel(topic, consumer);
+    c.ctx.bus.stopConsuming(topic, consumer);
     c.consumers.delete(topic);
+    c.stoppedConsumers.push([topic, consumer]);
   }
   if (c.consumers.size === 0 && c.mode === "consuming") c.mode = "normal";
   c.out.ok();
@@ -384,7 +388,7 @@ function stats(c: Connection, cmd: RespCommand): void {
     ["bytes", topic.bytes],
     ["last_id", topic.lastId],
     ["subscribers", topic.subscribers.size],
-    ["consumers", topic.streamingConsumers.size + topic.waiting.length],
+    ["consumers", topic.consumerCount],
     ["published", k.published],
     ["consumed", k.consumed],
     ["acked", k.acked],
@@ -577,8 +581,7 @@ const COMMANDS: Record<string, Handler> = {
   RESET: (c) => {
     for (const u of c.subscriptions.values()) u();
     c.subscriptions.clear();
-    for (const [t, k] of c.consumers) c.ctx.bus.cancel(t, k);
-    c.consumers.clear();
+    c.releaseConsumers();
     c.mode = "normal";
     c.out.resp3 = false;
     c.out.simple("RESET");

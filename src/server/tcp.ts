@@ -30,6 +30,8 @@ export class Connection {
   readonly subscriptions = new Map<string, () => void>();
   /** Topic -> streaming consumer, for ON. */
   readonly consumers = new Map<string, Consumer>();
+  /** Consumers stopped with OFF that may still hold leases, returned when the connection closes. */
+  readonly stoppedConsumers: [string, Consumer][] = [];
   closed = false;
   quitting = false;
   private unsent: Uint8Array[] = [];
@@ -216,6 +218,15 @@ export class Connection {
     }
   }
 
+  /** Ends every ON of this connection; the leases they hold go back to their queues. */
+  releaseConsumers(): void {
+    for (const [topic, consumer] of this.consumers) this.ctx.bus.cancel(topic, consumer);
+    for (const [topic, consumer] of this.stoppedConsumers) this.ctx.bus.cancel(topic, consumer);
+    this.consumers.clear();
+    this.stoppedConsumers.length = 0;
+    if (this.mode === "consuming") this.mode = "normal";
+  }
+
   /** The socket closed: give back everything the connection held in the bus. */
   released(): void {
     if (this.closed) return;
@@ -228,8 +239,7 @@ export class Connection {
     }
     for (const unsubscribe of this.subscriptions.values()) unsubscribe();
     this.subscriptions.clear();
-    for (const [topic, consumer] of this.consumers) bus.cancel(topic, consumer);
-    this.consumers.clear();
+    this.releaseConsumers();
     this.unsent = [];
     this.held = [];
   }
@@ -237,12 +247,13 @@ export class Connection {
 
 /** The native message frame, for GET replies and SUB/ON pushes: one shape everywhere. */
 export function writeMessage(out: RespWriter, message: Message, push: boolean): void {
-  if (push) out.push(8);
-  else out.array(8);
+  if (push) out.push(9);
+  else out.array(9);
   out.bulkString("message").bulkString(message.topic).bulk(message.payload);
   out.integer(message.id).integer(message.created).integer(message.deliveries);
-  if (message.origin) out.bulkString(message.origin.topic).integer(message.origin.id);
-  else out.nullBulk().nullBulk();
+  const origin = message.origin;
+  if (origin) out.bulkString(origin.topic).integer(origin.id).integer(origin.deliveries);
+  else out.nullBulk().nullBulk().nullBulk();
 }
 
 export function startTcp(ctx: ServerContext): TCPSocketListener<Connection> {
@@ -255,7 +266,7 @@ export function startTcp(ctx: ServerContext): TCPSocketListener<Connection> {
     socket: {
       open(socket) {
         if (ctx.stopping || stats.openConnections >= config.maxConnections) {
-          socket.end("-ERR max number of clients reached\r\n");
+          socket.end(ctx.stopping ? "-UNAVAILABLE server is shutting down\r\n" : "-UNAVAILABLE max number of clients reached\r\n");
           return;
         }
         socket.data = new Connection(socket, ctx);
