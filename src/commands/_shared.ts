@@ -152,7 +152,7 @@ export function messageJson(m: ReceivedMessage): string {
     object.payload = Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength).toString("base64");
     object.encoding = "base64";
   }
-  if (m.origin) object.origin = { topic: m.origin.topic, id: m.origin.id };
+  if (m.origin) object.origin = { topic: m.origin.topic, id: m.origin.id, deliveries: m.origin.deliveries };
   return JSON.stringify(object);
 }
 
@@ -238,6 +238,7 @@ export function runHandler(command: string[], m: ReceivedMessage, options: Handl
   if (m.origin) {
     env.MSGBUS_ORIGIN_TOPIC = m.origin.topic;
     env.MSGBUS_ORIGIN_ID = String(m.origin.id);
+    env.MSGBUS_ORIGIN_DELIVERIES = String(m.origin.deliveries);
   }
   let proc: ReturnType<typeof Bun.spawn>;
   try {

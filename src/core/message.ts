@@ -10,8 +10,14 @@ export interface Message {
   readonly payload: Uint8Array;
   /** How many times it has been handed to a consumer (raised on every take). */
   deliveries: number;
-  /** For a message in a dead-letter topic: where it came from. */
-  readonly origin?: { readonly topic: string; readonly id: number };
+  /** For a message in a dead-letter topic: where it came from, and how often it was delivered there. */
+  readonly origin?: Origin;
+}
+
+export interface Origin {
+  readonly topic: string;
+  readonly id: number;
+  readonly deliveries: number;
 }
 
 /** Approximate memory one queued message costs beyond its payload (objects, indexes). */

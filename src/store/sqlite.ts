@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS messages (
   deliveries INTEGER NOT NULL,
   payload BLOB NOT NULL,
   origin_topic TEXT,
-  origin_id INTEGER
+  origin_id INTEGER,
+  origin_deliveries INTEGER
 );
 CREATE UNIQUE INDEX IF NOT EXISTS messages_key ON messages (tid, id);
 `;
@@ -116,7 +117,7 @@ export class SqliteStore implements Store {
       purge: db.prepare("DELETE FROM messages WHERE tid = ?"),
       remove: db.prepare("DELETE FROM messages WHERE tid = ? AND id = ?"),
       insert: db.prepare(
-        "INSERT OR REPLACE INTO messages (tid, id, created, deliveries, payload, origin_topic, origin_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO messages (tid, id, created, deliveries, payload, origin_topic, origin_id, origin_deliveries) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
       ),
       update: db.prepare("UPDATE messages SET deliveries = ? WHERE tid = ? AND id = ?"),
     };
@@ -204,7 +205,7 @@ export class SqliteStore implements Store {
       // Read in write order, in chunks: as fast as one big query, without holding every row twice.
       // Within a topic, write order is id order; a topic found out of order is sorted (never seen).
       const chunk = this.db.query(
-        "SELECT seq, tid, id, created, deliveries, payload, origin_topic, origin_id FROM messages" +
+        "SELECT seq, tid, id, created, deliveries, payload, origin_topic, origin_id, origin_deliveries FROM messages" +
           " WHERE seq > ? ORDER BY seq LIMIT 50000",
       );
       const unsorted = new Set<StoredTopic>();
@@ -212,9 +213,9 @@ export class SqliteStore implements Store {
       let tid = -1;
       let topic: StoredTopic | undefined;
       for (;;) {
-        const rows = chunk.values(seq) as [number, number, number, number, number, Uint8Array, string | null, number | null][];
+        const rows = chunk.values(seq) as [number, number, number, number, number, Uint8Array, string | null, number | null, number | null][];
         if (rows.length === 0) break;
-        for (const [rowSeq, rowTid, id, created, deliveries, payload, originTopic, originId] of rows) {
+        for (const [rowSeq, rowTid, id, created, deliveries, payload, originTopic, originId, originDeliveries] of rows) {
           seq = rowSeq;
           if (rowTid !== tid) {
             tid = rowTid;
@@ -227,7 +228,7 @@ export class SqliteStore implements Store {
           messages.push(
             originTopic === null
               ? { id, topic: topic!.name, created, payload, deliveries }
-              : { id, topic: topic!.name, created, payload, deliveries, origin: { topic: originTopic, id: originId ?? 0 } },
+              : { id, topic: topic!.name, created, payload, deliveries, origin: { topic: originTopic, id: originId ?? 0, deliveries: originDeliveries ?? 0 } },
           );
           if (id > topic!.lastId) topic!.lastId = id;
         }
@@ -357,7 +358,7 @@ export class SqliteStore implements Store {
     for (const [name, adds] of batch.adds) {
       const tid = this.tids.get(name)!;
       for (const m of adds.values()) {
-        s.insert.run(tid, m.id, m.created, m.deliveries, m.payload, m.origin?.topic ?? null, m.origin?.id ?? null);
+        s.insert.run(tid, m.id, m.created, m.deliveries, m.payload, m.origin?.topic ?? null, m.origin?.id ?? null, m.origin?.deliveries ?? null);
       }
     }
     for (const [name, updates] of batch.updates) {

@@ -91,7 +91,7 @@ describe("sqlite store", () => {
     store.added(message("jobs", 1));
     store.added({ ...message("jobs", 2), payload: binary });
     store.added({ ...message("jobs", 3), payload: new Uint8Array(0) });
-    store.added(message("jobs.dead", 1, "dead", { deliveries: 5, origin: { topic: "jobs", id: 9 } }));
+    store.added(message("jobs.dead", 1, "dead", { deliveries: 5, origin: { topic: "jobs", id: 9, deliveries: 5 } }));
     store.added(message("logs", 1, "log line"));
     await store.flush();
     close(store);
@@ -106,7 +106,7 @@ describe("sqlite store", () => {
     expect(jobs.messages[0]).toEqual(message("jobs", 1));
     expect(jobs.messages[1].payload).toEqual(binary);
     expect(jobs.messages[2].payload).toEqual(new Uint8Array(0));
-    expect(dead.messages[0]).toEqual(message("jobs.dead", 1, "dead", { deliveries: 5, origin: { topic: "jobs", id: 9 } }));
+    expect(dead.messages[0]).toEqual(message("jobs.dead", 1, "dead", { deliveries: 5, origin: { topic: "jobs", id: 9, deliveries: 5 } }));
   });
 
   test("a payload that is a view into a larger buffer is stored as just the view", async () => {
@@ -261,8 +261,8 @@ describe("sqlite store", () => {
       [4, "job 4", 0],
       [5, "job 5", 0],
     ]);
-    expect(queued("jobs.dead")).toEqual([[1, "job 3", 2]]);
-    expect(bus.topic("jobs.dead")!.queue.peek()!.origin).toEqual({ topic: "jobs", id: 3 });
+    expect(queued("jobs.dead")).toEqual([[1, "job 3", 0]]);
+    expect(bus.topic("jobs.dead")!.queue.peek()!.origin).toEqual({ topic: "jobs", id: 3, deliveries: 2 });
     expect(queued("events")).toEqual([]);
     expect(bus.publish("jobs", encoder.encode("job 6")).id).toBe(6);
     expect(bus.publish("events", encoder.encode("e2")).id).toBe(2);
