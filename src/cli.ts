@@ -2,7 +2,7 @@
 // The msgbus entry point: one binary, server and client. Subcommands load lazily so that
 // `--help` and small commands start fast.
 
-import { defineCommand, runMain } from "citty";
+import { defineCommand, runCommand, runMain } from "citty";
 
 declare const MSGBUS_VERSION: string | undefined;
 const version = typeof MSGBUS_VERSION === "string" ? MSGBUS_VERSION : "0.0.0-dev";
@@ -25,4 +25,21 @@ const main = defineCommand({
   },
 });
 
-runMain(main);
+const rawArgs = process.argv.slice(2);
+const dashes = rawArgs.indexOf("--");
+const ownArgs = dashes < 0 ? rawArgs : rawArgs.slice(0, dashes);
+const asksForHelp = ownArgs.some((a) => a === "--help" || a === "-h");
+
+if (asksForHelp || ownArgs.length === 0 || (ownArgs.length === 1 && (ownArgs[0] === "--version" || ownArgs[0] === "-v"))) {
+  runMain(main, { rawArgs }); // usage and version, citty's way
+} else {
+  // Not runMain: it would take a handler's own `--help` (after `--`) as ours, and it exits 1 on a
+  // usage error where our exit-code table says 2.
+  runCommand(main, { rawArgs }).catch((error: unknown) => {
+    if (error instanceof Error && error.name === "CLIError") {
+      process.stderr.write(`msgbus: ${error.message.replace(/\x1b\[[0-9;]*m/g, "")} (see msgbus --help)\n`);
+      process.exit(2);
+    }
+    import("./commands/_shared.ts").then(({ fail }) => fail(error));
+  });
+}
