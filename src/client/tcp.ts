@@ -308,8 +308,9 @@ class RespConnection {
   }
 }
 
+/** A message frame (see docs/PROTOCOL.md); elements past the ninth, added later, are ignored. */
 function isMessageFrame(value: RespValue): value is RespValue[] {
-  return Array.isArray(value) && value.length === 8 && value[0] instanceof Uint8Array && isWord(value[0], "message");
+  return Array.isArray(value) && value.length >= 8 && value[0] instanceof Uint8Array && isWord(value[0], "message");
 }
 
 function isWord(bytes: Uint8Array, word: string): boolean {
