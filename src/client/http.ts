@@ -111,7 +111,7 @@ export class HttpClient implements Client {
       created: Number(h.get("msgbus-created")),
       deliveries: Number(h.get("msgbus-deliveries")),
       payload,
-      ...(originTopic ? { origin: { topic: originTopic, id: Number(h.get("msgbus-origin-id")) } } : {}),
+      ...(originTopic ? { origin: { topic: originTopic, id: Number(h.get("msgbus-origin-id")), deliveries: Number(h.get("msgbus-origin-deliveries") ?? 0) } } : {}),
     };
   }
 

@@ -10,7 +10,7 @@ export interface EnvelopeSource {
   readonly created: number;
   readonly deliveries: number;
   readonly payload: Uint8Array;
-  readonly origin?: { readonly topic: string; readonly id: number };
+  readonly origin?: { readonly topic: string; readonly id: number; readonly deliveries: number };
 }
 
 export interface Envelope {
@@ -21,8 +21,8 @@ export interface Envelope {
   payload: string;
   /** Present when the payload is not UTF-8: `payload` is then base64. */
   encoding?: "base64";
-  /** For a message in a dead-letter topic: where it came from. */
-  origin?: { topic: string; id: number };
+  /** For a message in a dead-letter topic: where it came from, and how often it was delivered there. */
+  origin?: { topic: string; id: number; deliveries: number };
 }
 
 const decoder = new TextDecoder();
@@ -41,7 +41,7 @@ export function toEnvelope(message: EnvelopeSource): Envelope {
     deliveries: message.deliveries,
     ...payloadText(message.payload),
   };
-  if (message.origin) envelope.origin = { topic: message.origin.topic, id: message.origin.id };
+  if (message.origin) envelope.origin = { topic: message.origin.topic, id: message.origin.id, deliveries: message.origin.deliveries };
   return envelope;
 }
 
@@ -57,7 +57,8 @@ export function decodeEnvelope(value: unknown): EnvelopeSource {
     throw new Error("not a message envelope");
   }
   const payload = v.encoding === "base64" ? new Uint8Array(Buffer.from(v.payload, "base64")) : new TextEncoder().encode(v.payload);
-  const origin = v.origin && typeof v.origin.topic === "string" && typeof v.origin.id === "number" ? { topic: v.origin.topic, id: v.origin.id } : undefined;
+  const o = v.origin;
+  const origin = o && typeof o.topic === "string" && typeof o.id === "number" ? { topic: o.topic, id: o.id, deliveries: typeof o.deliveries === "number" ? o.deliveries : 0 } : undefined;
   return {
     id: v.id,
     topic: v.topic,

@@ -26,7 +26,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
 /** Headers every response carries: browsers on other origins may read replies and our headers. */
 export const CORS_HEADERS = {
   "access-control-allow-origin": "*",
-  "access-control-expose-headers": "Msgbus-Id, Msgbus-Topic, Msgbus-Created, Msgbus-Deliveries, Msgbus-Origin-Topic, Msgbus-Origin-Id, Msgbus-Lease-Expires",
+  "access-control-expose-headers": "Msgbus-Id, Msgbus-Topic, Msgbus-Created, Msgbus-Deliveries, Msgbus-Origin-Topic, Msgbus-Origin-Id, Msgbus-Origin-Deliveries, Msgbus-Lease-Expires",
 };
 
 const EXTRA_HEADERS: Partial<Record<ErrorCode, Record<string, string>>> = {

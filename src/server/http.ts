@@ -349,6 +349,7 @@ function messageHeaders(message: Message, leaseExpires: number | undefined): Rec
   if (message.origin) {
     headers["msgbus-origin-topic"] = message.origin.topic;
     headers["msgbus-origin-id"] = String(message.origin.id);
+    headers["msgbus-origin-deliveries"] = String(message.origin.deliveries);
   }
   if (leaseExpires !== undefined) headers["msgbus-lease-expires"] = String(leaseExpires);
   return headers;

@@ -199,6 +199,19 @@ describe.skipIf(!hasBinary())("HTTP", () => {
       expect((await fetch(`${base}/${topic}/1/ack?delivery=2`, { method: "POST" })).status).toBe(200);
     });
 
+    test("past ?max-deliveries a nacked message moves to {topic}.dead; taking it shows where it came from", async () => {
+      const topic = fresh("dead");
+      await resp.putAll(topic, [text("poison")]);
+      await fetch(`${base}/${topic}?lease=30s&max-deliveries=1`);
+      expect((await fetch(`${base}/${topic}/1/nack`, { method: "POST" })).status).toBe(200);
+      expect((await fetch(`${base}/${topic}`)).status).toBe(204);
+      const dead = await fetch(`${base}/${topic}.dead`);
+      expect(await dead.text()).toBe("poison");
+      expect(dead.headers.get("msgbus-origin-topic")).toBe(topic);
+      expect(dead.headers.get("msgbus-origin-id")).toBe("1");
+      expect(dead.headers.get("msgbus-origin-deliveries")).toBe("1");
+    });
+
     test("an expired lease (bare ?lease takes --lease-time) returns the message to a TCP consumer", async () => {
       const topic = fresh("expire");
       await fetch(`${base}/${topic}`, { method: "POST", body: "again" });

@@ -65,8 +65,9 @@ describe("the envelope", () => {
   test("text stays text; other bytes are base64 with a marker; a dead letter names its origin", () => {
     expect(toEnvelope(message(bytes("héllo")))).toEqual({ id: 7, topic: "t", created: 1700000000000, deliveries: 0, payload: "héllo" });
     expect(toEnvelope(message(new Uint8Array([0, 0xff])))).toMatchObject({ payload: "AP8=", encoding: "base64" });
-    const dead = { ...message(bytes("x")), origin: { topic: "jobs", id: 3 } };
-    expect(JSON.parse(encodeEnvelope(dead, "message"))).toMatchObject({ type: "message", origin: { topic: "jobs", id: 3 } });
+    const dead = { ...message(bytes("x")), origin: { topic: "jobs", id: 3, deliveries: 5 } };
+    expect(JSON.parse(encodeEnvelope(dead, "message"))).toMatchObject({ type: "message", origin: { topic: "jobs", id: 3, deliveries: 5 } });
+    expect(decodeEnvelope(JSON.parse(encodeEnvelope(dead))).origin).toEqual({ topic: "jobs", id: 3, deliveries: 5 });
   });
 
   test("decoding refuses what is not an envelope", () => {
