@@ -1,7 +1,7 @@
-// The one consola instance. Areas log through tagged children: log.withTag("tcp").
+// The one consola instance. Areas log through tagged children: logFor("tcp").
 // Logs go to stderr, so a client's stdout carries payloads only.
 
-import { createConsola, type ConsolaReporter, type LogObject } from "consola";
+import { createConsola, type ConsolaInstance, type ConsolaReporter, type LogObject } from "consola";
 
 const LEVELS = { error: 0, warn: 1, info: 3, debug: 4 } as const;
 
@@ -29,7 +29,21 @@ const textReporter: ConsolaReporter = {
 
 export const log = createConsola({ level: LEVELS.info, reporters: [textReporter], stdout: process.stderr, stderr: process.stderr });
 
+// consola's withTag copies level and reporters when called: keep every child, so that
+// configureLog reaches the loggers modules made at import time.
+const children: ConsolaInstance[] = [];
+
+/** The logger of one area ("tcp", "http", "store", ...). */
+export function logFor(tag: string): ConsolaInstance {
+  const child = log.withTag(tag);
+  children.push(child);
+  return child;
+}
+
 export function configureLog(level: keyof typeof LEVELS, format: "text" | "json"): void {
-  log.level = LEVELS[level];
-  log.setReporters([format === "json" ? jsonReporter : textReporter]);
+  const reporters = [format === "json" ? jsonReporter : textReporter];
+  for (const logger of [log, ...children]) {
+    logger.level = LEVELS[level];
+    logger.setReporters(reporters);
+  }
 }

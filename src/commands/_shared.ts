@@ -1,6 +1,7 @@
 // What every subcommand shares: the client settings' arguments, the exit-code table, and the
 // one place a failure becomes one line on stderr and an exit code.
 
+import { encodeEnvelope } from "../protocol/envelope.ts";
 import { BusError, isBusError, type ErrorCode } from "../core/errors.ts";
 import { SETTINGS, clientUrl, parseDuration, resolveConfig, settingArgs, type Config, type Flags } from "../config.ts";
 import { connect, type Client, type ReceivedMessage } from "../client/client.ts";
@@ -140,20 +141,11 @@ export function checkRunnable(command: string[]): void {
   if (Bun.which(program) === null) throw usage(`cannot run "${program}": not found or not executable`);
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
 
-/** The --json form of a message: one object, payload as text or base64 with "encoding":"base64". */
+/** The --json form of a message: the envelope of src/protocol/envelope.ts, one line. */
 export function messageJson(m: ReceivedMessage): string {
-  const object: Record<string, unknown> = { id: m.id, topic: m.topic, created: m.created, deliveries: m.deliveries };
-  try {
-    object.payload = utf8.decode(m.payload);
-  } catch {
-    object.payload = Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength).toString("base64");
-    object.encoding = "base64";
-  }
-  if (m.origin) object.origin = { topic: m.origin.topic, id: m.origin.id, deliveries: m.origin.deliveries };
-  return JSON.stringify(object);
+  return encodeEnvelope(m);
 }
 
 /**

@@ -2,9 +2,9 @@
 // {"error": "...", "code": "..."} every HTTP, SSE and WebSocket refusal uses.
 
 import { BusError, isBusError, type ErrorCode } from "../core/errors.ts";
-import { log } from "../log.ts";
+import { logFor } from "../log.ts";
 
-const httpLog = log.withTag("http");
+const httpLog = logFor("http");
 
 /** Every code's status. WebSocket closes caused by an error use 4000 + this status. */
 export const HTTP_STATUS: Record<ErrorCode, number> = {

@@ -34,6 +34,7 @@ const PREFLIGHT_HEADERS = {
 export function startHttp(ctx: ServerContext): HttpListener {
   const { config } = ctx;
   const routes = new HttpRoutes(ctx);
+  ctx.subscriberCount = (topic) => routes.ws.subscribers(topic, ctx.bus.subscriberCount(topic));
   const tls = config.tlsCert && config.tlsKey ? { cert: Bun.file(config.tlsCert), key: Bun.file(config.tlsKey) } : undefined;
   const server = Bun.serve<WsData>({
     hostname: config.host,
@@ -68,7 +69,7 @@ class HttpRoutes {
   private readonly sse: SseHub;
   /** Long polls in flight: shutdown answers each with 503. */
   private readonly polls = new Set<() => void>();
-  private readonly subscribers = (topic: Topic) => this.ws.subscribers(topic.name, topic.subscribers.size);
+  private readonly subscribers = (topic: Topic) => this.ctx.subscriberCount(topic.name);
 
   constructor(private readonly ctx: ServerContext) {
     this.ws = new WsHub(ctx);

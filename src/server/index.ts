@@ -4,7 +4,7 @@
 import { Bus, type DropReason } from "../core/bus.ts";
 import type { Config } from "../config.ts";
 import { BusError } from "../core/errors.ts";
-import { log } from "../log.ts";
+import { logFor } from "../log.ts";
 import { MemoryStore, type Store } from "../store/store.ts";
 import { openSqliteStore } from "../store/sqlite.ts";
 import { Auth } from "./auth.ts";
@@ -12,7 +12,7 @@ import { type ServerContext, ServerStats } from "./context.ts";
 import { startHttp } from "./http.ts";
 import { startTcp } from "./tcp.ts";
 
-const serverLog = log.withTag("server");
+const serverLog = logFor("server");
 
 export interface RunningServer {
   ctx: ServerContext;
@@ -25,7 +25,7 @@ export interface RunningServer {
 /** Opens the store for `config`: sqlite in `config.data`, else memory. */
 function openStore(config: Config): Store {
   if (!config.data) return new MemoryStore();
-  const storeLog = log.withTag("store");
+  const storeLog = logFor("store");
   return openSqliteStore(config.data, { fsync: config.fsync, onError: (e) => storeLog.error(e.message) });
 }
 
@@ -44,7 +44,14 @@ export async function startServer(config: Config): Promise<RunningServer> {
     const queued = bus.topicList().reduce((n, t) => n + t.queue.length, 0);
     serverLog.info(`recovered ${queued} queued message${queued === 1 ? "" : "s"} in ${bus.topicList().length} topics from ${config.data} in ${Math.round(performance.now() - started)} ms`);
   }
-  const ctx: ServerContext = { bus, config, auth: new Auth(config.token), stats: new ServerStats(), stopping: false };
+  const ctx: ServerContext = {
+    bus,
+    config,
+    auth: new Auth(config.token),
+    stats: new ServerStats(),
+    stopping: false,
+    subscriberCount: (topic) => bus.subscriberCount(topic),
+  };
   const tcp = listening(`${config.host}:${config.port}`, () => startTcp(ctx));
   const http: HttpListener | undefined = config.httpPort !== 0 ? listening(`${config.host}:${config.httpPort}`, () => startHttp(ctx)) : undefined;
   const clock = setInterval(() => bus.tick(), 100);

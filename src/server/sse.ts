@@ -5,11 +5,11 @@
 import type { Message } from "../core/message.ts";
 import { Deque } from "../core/deque.ts";
 import { encodeComment, encodeMessageEvent } from "../protocol/sse.ts";
-import { log } from "../log.ts";
+import { logFor } from "../log.ts";
 import type { ServerContext } from "./context.ts";
 import { CORS_HEADERS } from "./http-errors.ts";
 
-const sseLog = log.withTag("sse");
+const sseLog = logFor("sse");
 const encoder = new TextEncoder();
 
 /** What the stream itself may hold, encoded; the rest waits as message references. */

@@ -131,7 +131,7 @@ function push(c: Connection, cmd: RespCommand): void {
 function publish(c: Connection, cmd: RespCommand): void {
   arity(cmd, 3, 3);
   const topic = cmd.text(1);
-  const reached = c.ctx.bus.subscriberCount(topic);
+  const reached = c.ctx.subscriberCount(topic);
   c.ctx.bus.publish(topic, cmd.copy(2));
   c.out.integer(reached);
 }
@@ -387,7 +387,7 @@ function stats(c: Connection, cmd: RespCommand): void {
     ["delayed", topic.delayed],
     ["bytes", topic.bytes],
     ["last_id", topic.lastId],
-    ["subscribers", topic.subscribers.size],
+    ["subscribers", c.ctx.subscriberCount(topic.name)],
     ["consumers", topic.consumerCount],
     ["published", k.published],
     ["consumed", k.consumed],

@@ -5,11 +5,11 @@ import type { Socket, TCPSocketListener } from "bun";
 import { RespParser, RespWriter, isProblem } from "../protocol/resp.ts";
 import type { Consumer } from "../core/topic.ts";
 import type { Message } from "../core/message.ts";
-import { log } from "../log.ts";
+import { logFor } from "../log.ts";
 import type { ServerContext } from "./context.ts";
 import { runCommand } from "./tcp-commands.ts";
 
-const tcpLog = log.withTag("tcp");
+const tcpLog = logFor("tcp");
 
 /** A command waiting for a message (BLPOP, GET WAIT): the connection reads nothing else meanwhile. */
 export interface Blocked {

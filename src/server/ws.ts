@@ -8,11 +8,11 @@ import { BusError, isBusError } from "../core/errors.ts";
 import type { Message } from "../core/message.ts";
 import { Deque } from "../core/deque.ts";
 import { encodeEnvelope } from "../protocol/envelope.ts";
-import { log } from "../log.ts";
+import { logFor } from "../log.ts";
 import type { ServerContext } from "./context.ts";
 import { wsCloseCode } from "./http-errors.ts";
 
-const wsLog = log.withTag("ws");
+const wsLog = logFor("ws");
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
