@@ -45,6 +45,8 @@ export class RespCommand {
   private readonly bufs: Uint8Array[] = [];
   private readonly starts: number[] = [];
   private readonly ends: number[] = [];
+  /** Whether argument i sits in memory of its own (assembled across reads): copy() may hand it over. */
+  private readonly owned: boolean[] = [];
   // A one-entry cache: a connection usually names the same topic command after command.
   private cachedBytes = new Uint8Array(0);
   private cachedText = "";
@@ -54,15 +56,17 @@ export class RespCommand {
       this.bufs.length = 0;
       this.starts.length = 0;
       this.ends.length = 0;
+      this.owned.length = 0;
     }
     this.count = 0;
   }
 
-  add(buf: Uint8Array, start: number, end: number): void {
+  add(buf: Uint8Array, start: number, end: number, owned = false): void {
     const i = this.count++;
     this.bufs[i] = buf;
     this.starts[i] = start;
     this.ends[i] = end;
+    this.owned[i] = owned;
   }
 
   size(i: number): number {
@@ -74,9 +78,13 @@ export class RespCommand {
     return this.bufs[i]!.subarray(this.starts[i], this.ends[i]);
   }
 
-  /** A copy of argument i that the caller may keep. */
+  /**
+   * Argument i in memory of its own that the caller may keep. A real copy: keeping a view would pin
+   * the whole read buffer (and Buffer.prototype.slice, what socket data has, makes a view).
+   */
   copy(i: number): Uint8Array {
-    return this.bufs[i]!.slice(this.starts[i], this.ends[i]);
+    const view = this.bufs[i]!.subarray(this.starts[i], this.ends[i]);
+    return this.owned[i] ? view : copyBytes(view);
   }
 
   /** Argument i as text (UTF-8). */
@@ -99,7 +107,7 @@ export class RespCommand {
       if (same) return this.cachedText;
     }
     const text = textDecoder.decode(buf.subarray(start, end));
-    this.cachedBytes = buf.slice(start, end);
+    this.cachedBytes = copyBytes(buf.subarray(start, end));
     this.cachedText = text;
     return text;
   }
@@ -132,9 +140,10 @@ export class RespCommand {
   detachFrom(buf: Uint8Array): void {
     for (let i = 0; i < this.count; i++) {
       if (this.bufs[i]!.buffer !== buf.buffer) continue;
-      this.bufs[i] = this.bufs[i]!.slice(this.starts[i], this.ends[i]);
+      this.bufs[i] = copyBytes(this.bufs[i]!.subarray(this.starts[i], this.ends[i]));
       this.ends[i] = this.ends[i]! - this.starts[i]!;
       this.starts[i] = 0;
+      this.owned[i] = true;
     }
   }
 
@@ -143,6 +152,16 @@ export class RespCommand {
     for (let i = 0; i < this.count; i++) out.push(this.view(i));
     return out;
   }
+}
+
+/**
+ * A copy in memory of its own. Not bytes.slice(): on a Buffer (what Bun's sockets deliver) slice
+ * makes a view, as in Node.
+ */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.length);
+  out.set(bytes);
+  return out;
 }
 
 /** The same hash as RespCommand.hashUpper, of a string. */
@@ -198,7 +217,7 @@ export class RespParser {
   detach(): void {
     // The arguments already parsed of an unfinished command are views into the same bytes.
     if (this.argsLeft > 0) this.command.detachFrom(this.buf);
-    if (this.pos < this.buf.length) this.buf = this.buf.slice(this.pos);
+    if (this.pos < this.buf.length) this.buf = copyBytes(this.buf.subarray(this.pos));
     else this.buf = new Uint8Array(0);
     this.pos = 0;
   }
@@ -355,7 +374,7 @@ export class RespParser {
     this.bulk = undefined;
     const end = bulk.length - 2;
     if (bulk[end] !== CR || bulk[end + 1] !== LF) return this.fatal("bulk argument not followed by CRLF");
-    this.command.add(bulk, 0, end);
+    this.command.add(bulk, 0, end, true);
     this.argsLeft--;
     return true;
   }

@@ -635,3 +635,32 @@ describe("RespReader", () => {
     expect(unlatin1(value)).toBe("abc");
   });
 });
+
+describe("socket data arrives as Buffer, whose slice() is a view", () => {
+  const limits = { maxBulk: 1024, maxCommandBytes: 4096, maxArgs: 16, maxInline: 1024 };
+
+  test("RespCommand.copy gives bytes of their own, untouched when the read buffer is reused", () => {
+    const parser = new RespParser(limits);
+    const chunk = Buffer.from(encodeCommand(["PUT", "jobs", "payload"]));
+    parser.feed(chunk);
+    const command = parser.nextCommand();
+    if (command === undefined || isProblem(command)) throw new Error("no command");
+    const kept = command.copy(2);
+    chunk.fill(0);
+    expect(new TextDecoder().decode(kept)).toBe("payload");
+  });
+
+  test("detach() copies a Buffer's unparsed bytes and the arguments parsed so far", () => {
+    const parser = new RespParser(limits);
+    const whole = encodeCommand(["PUT", "jobs", "payload"]);
+    const chunk = Buffer.from(whole.subarray(0, whole.length - 5));
+    parser.feed(chunk);
+    expect(parser.nextCommand()).toBeUndefined();
+    parser.detach();
+    chunk.fill(0);
+    parser.feed(Buffer.from(whole.subarray(whole.length - 5)));
+    const command = parser.nextCommand();
+    if (command === undefined || isProblem(command)) throw new Error("no command");
+    expect(command.toArray().map((a) => new TextDecoder().decode(a))).toEqual(["PUT", "jobs", "payload"]);
+  });
+});
