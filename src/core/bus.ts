@@ -93,6 +93,7 @@ export class Bus {
   };
   private readonly topics = new Map<string, Topic>();
   private readonly leaseTimers = new MinHeap<Lease>();
+  private liveLeases = 0;
   private readonly delayedTimers = new MinHeap<Delayed>();
   private readonly consumerLeases = new Map<Consumer, Set<Lease>>();
   private readonly events: BusEvents;
@@ -258,6 +259,11 @@ export class Bus {
     };
     topic.leased.set(message.id, entry);
     this.leaseTimers.push(entry.expires, entry);
+    this.liveLeases++;
+    // Ended leases leave their entry in the heap until it is due: at a high ack rate that is
+    // rate x lease time entries. Compact when they outnumber the live ones, so the heap stays
+    // within twice the leases actually held (which the topics' limits bound).
+    if (this.leaseTimers.size > 2 * this.liveLeases + 1024) this.leaseTimers.retain((lease) => lease.active);
     if (entry.consumer) {
       let set = this.consumerLeases.get(entry.consumer);
       if (!set) this.consumerLeases.set(entry.consumer, (set = new Set()));
@@ -371,6 +377,7 @@ export class Bus {
   private endLease(lease: Lease, how: "ack" | "return", delay: number, dispatch = true): void {
     if (!lease.active) return;
     lease.active = false;
+    this.liveLeases--;
     const { topic, message } = lease;
     topic.leased.delete(message.id);
     if (lease.consumer) {

@@ -48,6 +48,20 @@ export class MinHeap<T> {
     return top;
   }
 
+  /** Keeps only the entries for which `keep` holds (O(n), then re-heaped). */
+  retain(keep: (value: T) => boolean): void {
+    const keys: number[] = [];
+    const values: T[] = [];
+    for (let i = 0; i < this.values.length; i++) {
+      if (!keep(this.values[i]!)) continue;
+      keys.push(this.keys[i]!);
+      values.push(this.values[i]!);
+    }
+    this.keys = [];
+    this.values = [];
+    for (let i = 0; i < keys.length; i++) this.push(keys[i]!, values[i]!);
+  }
+
   clear(): void {
     this.keys = [];
     this.values = [];

@@ -1307,3 +1307,35 @@ describe("dead-letter topics and restore", () => {
     expect(() => bus.publish("d", bytes("x"))).toThrow("too many topics");
   });
 });
+
+describe("lease bookkeeping stays bounded", () => {
+  test("acking a million leases one by one keeps the expiry heap near the leases held, not the leases ever taken", () => {
+    const bus = new Bus({ limits: { maxQueue: 10, defaultLease: 30000 } });
+    const payload = new Uint8Array(1);
+    for (let i = 0; i < 1_000_000; i++) {
+      bus.publish("jobs", payload);
+      const m = bus.take("jobs", { lease: 30000 })!;
+      bus.ack("jobs", m.id);
+    }
+    const heapSize = (bus as unknown as { leaseTimers: { size: number } }).leaseTimers.size;
+    expect(heapSize).toBeLessThanOrEqual(1024 + 2);
+    expect(bus.bytes).toBe(0);
+  });
+
+  test("compaction keeps live leases: they still expire and come back", () => {
+    let now = 0;
+    const bus = new Bus({ now: () => now });
+    const payload = new Uint8Array(1);
+    bus.publish("keep", payload);
+    const held = bus.take("keep", { lease: 1000 })!;
+    for (let i = 0; i < 5000; i++) {
+      bus.publish("churn", payload);
+      bus.ack("churn", bus.take("churn", { lease: 1000 })!.id);
+    }
+    now = 1001;
+    bus.tick(now);
+    const back = bus.take("keep")!;
+    expect(back.id).toBe(held.id);
+    expect(back.deliveries).toBe(2);
+  });
+});
