@@ -165,6 +165,8 @@ export class Bus {
    */
   private makeRoom(topic: Topic, cost: number): void {
     const { maxQueue, maxQueueBytes, maxMemory } = this.limits;
+    // The common case, on every write: room enough, nothing to allocate or decide.
+    if (topic.held < maxQueue && topic.bytes + cost <= maxQueueBytes && this.bytesHeld + cost <= maxMemory) return;
     const policy = topic.name.endsWith(DEAD_SUFFIX) ? "drop-oldest" : this.limits.overflow;
     const victims: Message[] = [];
     let freed = 0;
