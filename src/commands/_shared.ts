@@ -1,6 +1,7 @@
 // What every subcommand shares: the client settings' arguments, the exit-code table, and the
 // one place a failure becomes one line on stderr and an exit code.
 
+import { createReadStream } from "node:fs";
 import { encodeEnvelope } from "../protocol/envelope.ts";
 import { BusError, isBusError, type ErrorCode } from "../core/errors.ts";
 import { SETTINGS, clientUrl, parseDuration, resolveConfig, settingArgs, type Config, type Flags } from "../config.ts";
@@ -321,3 +322,33 @@ export const reconnectArg = {
     description: "when the server cannot be reached or goes away, try again (after 1 s, doubling up to 30 s) instead of exiting with code 4",
   },
 };
+
+/**
+ * Stdin, chunk by chunk. Not Bun.stdin: on Windows a pending Bun.stdin read does not keep the
+ * process alive (oven-sh/bun#41850), so `put` exited 0 having written nothing.
+ */
+export async function* stdinChunks(): AsyncGenerator<Uint8Array> {
+  const stream = createReadStream("", { fd: 0, autoClose: false });
+  for await (const chunk of stream) yield chunk as Buffer;
+}
+
+/** The largest bulk the protocol carries: past it, stdin is not read further. */
+const STDIN_HARD_LIMIT = 512 * 1048576;
+
+/** All of stdin, refused with TOO_LARGE as soon as it passes `limit` bytes (never read whole into memory). */
+export async function readStdin(limit = STDIN_HARD_LIMIT): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of stdinChunks()) {
+    size += chunk.length;
+    if (size > limit) throw new BusError("TOO_LARGE", `message of more than ${limit} bytes on stdin is larger than the limit of ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}

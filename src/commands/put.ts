@@ -4,7 +4,7 @@
 import { defineCommand } from "citty";
 import { BusError } from "../core/errors.ts";
 import type { Client, WriteResult } from "../client/client.ts";
-import { connectionArgs, connectFromArgs, guarded, topicArg, usage, writeStdout } from "./_shared.ts";
+import { connectionArgs, connectFromArgs, guarded, readStdin, stdinChunks, topicArg, usage, writeStdout } from "./_shared.ts";
 
 /** Lines written but not yet acknowledged, at most (they are pipelined). */
 const LINES_IN_FLIGHT = 1000;
@@ -43,14 +43,14 @@ export function runWrite(name: string, args: WriteArgs): Promise<void> {
       return;
     }
 
+    const { client, maxMessageSize } = await connectFromArgs(args);
     let payload: Uint8Array;
     if (words.length > 0) {
       payload = new TextEncoder().encode(words.join(" "));
     } else {
       if (process.stdin.isTTY) process.stderr.write("msgbus: reading the message from stdin (end it with Ctrl-D)\n");
-      payload = await Bun.stdin.bytes();
+      payload = await readStdin(maxMessageSize);
     }
-    const { client, maxMessageSize } = await connectFromArgs(args);
     checkSize(payload, maxMessageSize);
     await report(await client.put(topic, payload));
     await client.close();
@@ -85,7 +85,7 @@ async function writeLines(client: Client, topic: string, maxMessageSize: number 
     if (failure) throw failure;
   };
   let rest: Uint8Array = new Uint8Array(0);
-  for await (const chunk of Bun.stdin.stream()) {
+  for await (const chunk of stdinChunks()) {
     let data: Uint8Array = chunk;
     if (rest.length > 0) {
       data = new Uint8Array(rest.length + chunk.length);

@@ -48,7 +48,7 @@ export class RespCommand {
   /** Whether argument i sits in memory of its own (assembled across reads): copy() may hand it over. */
   private readonly owned: boolean[] = [];
   // A one-entry cache: a connection usually names the same topic command after command.
-  private cachedBytes = new Uint8Array(0);
+  private cachedBytes: Uint8Array = new Uint8Array(0);
   private cachedText = "";
 
   reset(): void {
