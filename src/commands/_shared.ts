@@ -2,6 +2,7 @@
 // one place a failure becomes one line on stderr and an exit code.
 
 import { createReadStream } from "node:fs";
+import { concatBytes } from "../protocol/bytes.ts";
 import { encodeEnvelope } from "../protocol/envelope.ts";
 import { BusError, isBusError, type ErrorCode } from "../core/errors.ts";
 import { SETTINGS, clientUrl, parseDuration, resolveConfig, settingArgs, type Config, type Flags } from "../config.ts";
@@ -344,11 +345,5 @@ export async function readStdin(limit = STDIN_HARD_LIMIT): Promise<Uint8Array> {
     if (size > limit) throw new BusError("TOO_LARGE", `message of more than ${limit} bytes on stdin is larger than the limit of ${limit} bytes`);
     chunks.push(chunk);
   }
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
+  return chunks.length === 0 ? new Uint8Array(0) : concatBytes(chunks, size);
 }

@@ -1,6 +1,8 @@
 // RESP (Redis serialization protocol) as pure code over bytes: an incremental, binary-safe
 // command parser (multibulk and inline) and a reply writer that batches into one buffer.
 
+import { copyBytes, joinUnread } from "./bytes.ts";
+
 const CR = 13;
 const LF = 10;
 
@@ -154,16 +156,6 @@ export class RespCommand {
   }
 }
 
-/**
- * A copy in memory of its own. Not bytes.slice(): on a Buffer (what Bun's sockets deliver) slice
- * makes a view, as in Node.
- */
-export function copyBytes(bytes: Uint8Array): Uint8Array {
-  const out = new Uint8Array(bytes.length);
-  out.set(bytes);
-  return out;
-}
-
 /** The same hash as RespCommand.hashUpper, of a string. */
 export function hashUpper(word: string): number {
   let h = word.length;
@@ -201,15 +193,7 @@ export class RespParser {
 
   feed(chunk: Uint8Array): void {
     if (this.dead || chunk.length === 0) return;
-    if (this.pos >= this.buf.length) {
-      this.buf = chunk;
-    } else {
-      const rest = this.buf.length - this.pos;
-      const joined = new Uint8Array(rest + chunk.length);
-      joined.set(this.buf.subarray(this.pos), 0);
-      joined.set(chunk, rest);
-      this.buf = joined;
-    }
+    this.buf = joinUnread(this.buf, this.pos, chunk);
     this.pos = 0;
   }
 
@@ -621,15 +605,7 @@ export class RespReader {
   private pos = 0;
 
   feed(chunk: Uint8Array): void {
-    if (this.pos >= this.buf.length) {
-      this.buf = chunk;
-    } else {
-      const rest = this.buf.length - this.pos;
-      const joined = new Uint8Array(rest + chunk.length);
-      joined.set(this.buf.subarray(this.pos), 0);
-      joined.set(chunk, rest);
-      this.buf = joined;
-    }
+    this.buf = joinUnread(this.buf, this.pos, chunk);
     this.pos = 0;
   }
 

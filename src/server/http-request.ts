@@ -1,6 +1,7 @@
 // Reading an HTTP request: query parameters (strict: a typo is an error, not a silent default)
 // and a body that is never read past the largest message allowed.
 
+import { concatBytes } from "../protocol/bytes.ts";
 import { BusError } from "../core/errors.ts";
 import { parseDuration } from "../config.ts";
 
@@ -101,14 +102,7 @@ async function readChunked(req: Request, max: number): Promise<Uint8Array> {
       }
       chunks.push(value);
     }
-    if (chunks.length === 1) return chunks[0]!;
-    const payload = new Uint8Array(total);
-    let at = 0;
-    for (const chunk of chunks) {
-      payload.set(chunk, at);
-      at += chunk.length;
-    }
-    return payload;
+    return chunks.length === 0 ? new Uint8Array(0) : concatBytes(chunks, total);
   } catch (error) {
     throw unreadable(error);
   }
