@@ -38,6 +38,7 @@ export const SETTINGS: Setting[] = [
   { key: "maxDeliveries", flag: "max-deliveries", env: "MSGBUS_MAX_DELIVERIES", kind: "count", default: "5", side: "both", description: "deliveries before a message goes to <topic>.dead" },
   { key: "sendBuffer", flag: "send-buffer", env: "MSGBUS_SEND_BUFFER", kind: "size", default: "8MiB", side: "server", description: "most unsent bytes per connection before it is cut off as a slow consumer" },
   { key: "maxConnections", flag: "max-connections", env: "MSGBUS_MAX_CONNECTIONS", kind: "count", default: "10000", side: "server", description: "most client connections over all transports" },
+  { key: "allowOrigin", flag: "allow-origin", env: "MSGBUS_ALLOW_ORIGIN", kind: "string", default: "*", side: "server", description: "browser pages that may use the HTTP API and WebSockets: * (any), one origin (https://app.example), or none (same origin only)" },
   { key: "tlsCert", flag: "tls-cert", env: "MSGBUS_TLS_CERT", kind: "string", default: undefined, side: "server", description: "PEM certificate: TLS on every listener" },
   { key: "tlsKey", flag: "tls-key", env: "MSGBUS_TLS_KEY", kind: "string", default: undefined, side: "server", description: "PEM private key for --tls-cert" },
   { key: "logLevel", flag: "log-level", env: "MSGBUS_LOG_LEVEL", kind: "choice", choices: ["error", "warn", "info", "debug"], default: "info", side: "server", description: "log level" },
@@ -63,6 +64,7 @@ export interface Config {
   maxDeliveries: number;
   sendBuffer: number;
   maxConnections: number;
+  allowOrigin: string;
   tlsCert: string | undefined;
   tlsKey: string | undefined;
   logLevel: "error" | "warn" | "info" | "debug";

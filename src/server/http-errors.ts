@@ -23,11 +23,33 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   BUS_FULL: 507,
 };
 
-/** Headers every response carries: browsers on other origins may read replies and our headers. */
-export const CORS_HEADERS = {
+/**
+ * Headers every response carries, per --allow-origin: which browser pages on other origins may
+ * read replies and our headers. Set once at start by configureCors().
+ */
+export const CORS_HEADERS: Record<string, string> = {
   "access-control-allow-origin": "*",
   "access-control-expose-headers": "Msgbus-Id, Msgbus-Topic, Msgbus-Created, Msgbus-Deliveries, Msgbus-Origin-Topic, Msgbus-Origin-Id, Msgbus-Origin-Deliveries, Msgbus-Lease-Expires",
 };
+
+/** "*" (any page), one origin ("https://app.example"), or "none" (no CORS: same-origin pages only). */
+export function configureCors(allowOrigin: string): void {
+  if (allowOrigin === "none") {
+    for (const key of Object.keys(CORS_HEADERS)) delete CORS_HEADERS[key];
+  } else {
+    CORS_HEADERS["access-control-allow-origin"] = allowOrigin;
+    if (allowOrigin !== "*") CORS_HEADERS.vary = "Origin";
+  }
+}
+
+/**
+ * Whether a browser page from `origin` may open a WebSocket (browsers do not apply CORS to them,
+ * so the server checks). No Origin header: not a browser, always allowed.
+ */
+export function originAllowed(allowOrigin: string, origin: string | null): boolean {
+  if (origin === null || allowOrigin === "*") return true;
+  return allowOrigin !== "none" && origin === allowOrigin;
+}
 
 const EXTRA_HEADERS: Partial<Record<ErrorCode, Record<string, string>>> = {
   UNAUTHORIZED: { "www-authenticate": 'Bearer realm="msgbus"' },

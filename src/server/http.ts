@@ -11,7 +11,7 @@ import { checkTopicName } from "../core/topic-name.ts";
 import { toEnvelope } from "../protocol/envelope.ts";
 import type { Right } from "./auth.ts";
 import type { ServerContext } from "./context.ts";
-import { CORS_HEADERS, errorResponse, json, methodNotAllowed } from "./http-errors.ts";
+import { CORS_HEADERS, configureCors, errorResponse, json, methodNotAllowed, originAllowed } from "./http-errors.ts";
 import { Query, readBody } from "./http-request.ts";
 import { prometheus, topicJson, topicsJson } from "./metrics.ts";
 import { SseHub } from "./sse.ts";
@@ -24,15 +24,20 @@ export interface HttpListener {
 }
 
 const ROUTES_HINT = "topics are /{topic}, leases /{topic}/{id}/ack and /{topic}/{id}/nack, server endpoints /_/topics, /_/health, /_/metrics";
-const PREFLIGHT_HEADERS = {
-  ...CORS_HEADERS,
-  "access-control-allow-methods": "GET, POST, PUT, DELETE, OPTIONS",
-  "access-control-allow-headers": "Authorization, Content-Type, Accept, Last-Event-ID",
-  "access-control-max-age": "86400",
-};
+/** Answers to CORS preflight; read at request time, after configureCors set CORS_HEADERS. */
+function preflightHeaders(): Record<string, string> {
+  if (!CORS_HEADERS["access-control-allow-origin"]) return {};
+  return {
+    ...CORS_HEADERS,
+    "access-control-allow-methods": "GET, POST, PUT, DELETE, OPTIONS",
+    "access-control-allow-headers": "Authorization, Content-Type, Accept, Last-Event-ID",
+    "access-control-max-age": "86400",
+  };
+}
 
 export function startHttp(ctx: ServerContext): HttpListener {
   const { config } = ctx;
+  configureCors(config.allowOrigin);
   const routes = new HttpRoutes(ctx);
   ctx.subscriberCount = (topic) => routes.ws.subscribers(topic, ctx.bus.subscriberCount(topic));
   const tls = config.tlsCert && config.tlsKey ? { cert: Bun.file(config.tlsCert), key: Bun.file(config.tlsKey) } : undefined;
@@ -121,7 +126,7 @@ class HttpRoutes {
     const path = q < 0 ? url.slice(pathStart) : url.slice(pathStart, q);
     const query = new Query(q < 0 ? "" : url.slice(q + 1));
     const method = req.method;
-    if (method === "OPTIONS") return new Response(null, { status: 204, headers: PREFLIGHT_HEADERS });
+    if (method === "OPTIONS") return new Response(null, { status: 204, headers: preflightHeaders() });
     const parts = path.split("/");
     if (parts[1] === "_") return this.serverRoute(req, method, parts, query);
     if (this.ctx.stopping) throw new BusError("UNAVAILABLE", "server shutting down");
@@ -223,6 +228,9 @@ class HttpRoutes {
 
   private upgrade(req: Request, server: Server<WsData>, segment: string, query: Query): undefined {
     query.only(["json", "binary", "since", "publish-only"]);
+    if (!originAllowed(this.ctx.config.allowOrigin, req.headers.get("origin"))) {
+      throw new BusError("FORBIDDEN", `WebSocket from origin ${req.headers.get("origin")} refused (--allow-origin ${this.ctx.config.allowOrigin})`);
+    }
     const publishOnly = query.flag("publish-only");
     const topic = this.authorize(req, query, publishOnly ? "write" : "read", segment);
     if (query.flag("json") && query.flag("binary")) throw new BusError("BAD_REQUEST", "?json and ?binary exclude each other");

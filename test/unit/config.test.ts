@@ -39,6 +39,7 @@ describe("defaults", () => {
       maxDeliveries: 5,
       sendBuffer: 8 * 1048576,
       maxConnections: 10000,
+      allowOrigin: "*",
       tlsCert: undefined,
       tlsKey: undefined,
       logLevel: "info",
