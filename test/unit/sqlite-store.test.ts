@@ -9,7 +9,7 @@ import { join, resolve } from "node:path";
 import { Bus } from "../../src/core/bus.ts";
 import { BusError } from "../../src/core/errors.ts";
 import type { Message } from "../../src/core/message.ts";
-import { openSqliteStore, type SqliteStore } from "../../src/store/sqlite.ts";
+import { MAX_SEQ, openSqliteStore, SCHEMA_VERSION, type SqliteStore } from "../../src/store/sqlite.ts";
 
 const dirs: string[] = [];
 const stores: SqliteStore[] = [];
@@ -37,8 +37,13 @@ function tempDir(): string {
   return dir;
 }
 
-function open(dir: string, fsync: "process" | "always" = "process", onError?: (e: BusError) => void): SqliteStore {
-  const store = openSqliteStore(dir, { fsync, onError });
+function open(
+  dir: string,
+  fsync: "process" | "always" = "process",
+  onError?: (e: BusError) => void,
+  onNotice?: (message: string) => void,
+): SqliteStore {
+  const store = openSqliteStore(dir, { fsync, onError, onNotice });
   stores.push(store);
   return store;
 }
@@ -72,6 +77,15 @@ function peek<T>(dir: string, sql: string): T[] {
   } finally {
     db.close();
   }
+}
+
+function sha256(path: string): string {
+  return new Bun.CryptoHasher("sha256").update(readFileSync(path)).digest("hex");
+}
+
+/** Queued ids and delivery counts per topic, as load() gives them. */
+function contents(topics: { name: string; lastId: number; messages: Message[] }[]): Record<string, [number, number[][]]> {
+  return Object.fromEntries(topics.map((t) => [t.name, [t.lastId, t.messages.map((m) => [m.id, m.deliveries])]]));
 }
 
 async function until(check: () => boolean, what: string, ms = 15000): Promise<void> {
@@ -287,6 +301,291 @@ describe("sqlite store", () => {
   }, 20000);
 });
 
+describe("sqlite store finds its rows without an index", () => {
+  test("removals, delivery counts and purges reach the right rows: interleaved topics, failed commits, restarts (seeded random)", async () => {
+    const dir = tempDir();
+    let seed = 20261123;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    const pick = <T>(list: T[]): T => list[Math.floor(random() * list.length)]!;
+    const names = ["a", "b", "c", "d"];
+    const queued = new Map<string, Map<number, Message>>(names.map((n) => [n, new Map()]));
+    const lastIds = new Map<string, number>();
+    let failures = 0;
+    const onError = () => failures++;
+    close(open(dir));
+    // Two ways for a commit to fail: another connection holds the write lock (the first statement
+    // fails), or a trigger aborts the inserts (after the purges and removals ran).
+    const control = new Database(join(dir, "msgbus.db"));
+    control.exec(`CREATE TABLE fail_inserts (x); CREATE TRIGGER fail_inserts BEFORE INSERT ON messages
+      WHEN EXISTS (SELECT 1 FROM fail_inserts) BEGIN SELECT RAISE(ABORT, 'injected failure'); END`);
+    let store = open(dir, "process", onError);
+    store.load();
+    let failing: "locked" | "aborting" | undefined;
+    let reopened = 0;
+    const release = () => {
+      if (failing === "locked") control.exec("ROLLBACK");
+      if (failing === "aborting") control.exec("DELETE FROM fail_inserts");
+      failing = undefined;
+    };
+    const add = (name: string) => {
+      const id = (lastIds.get(name) ?? 0) + 1;
+      lastIds.set(name, id);
+      const m = message(name, id);
+      store.added(m);
+      // Taken at once now and then: a gap in the ids the batch writes.
+      if (random() < 0.15) store.removed(name, id);
+      else queued.get(name)!.set(id, m);
+    };
+    const reopen = (load: boolean) => {
+      release();
+      close(store);
+      store = open(dir, "process", onError);
+      reopened++;
+      if (!load) return;
+      const expected = [...lastIds].map(([name, lastId]) => ({
+        name,
+        lastId,
+        messages: [...queued.get(name)!.values()].sort((x, y) => x.id - y.id),
+      }));
+      const loaded = store.load().filter((t) => lastIds.has(t.name));
+      expect(contents(loaded)).toEqual(contents(expected));
+      for (const topic of loaded) {
+        for (const m of topic.messages) expect(new TextDecoder().decode(m.payload)).toBe(`m${m.id}`);
+      }
+    };
+    for (let step = 0; step < 4000; step++) {
+      const r = random();
+      const name = pick(names);
+      const mine = queued.get(name)!;
+      if (r < 0.45) {
+        // Now and then a new topic (its first write may be in a commit that fails).
+        if (random() < 0.02) {
+          names.push(`new${names.length}`);
+          queued.set(names.at(-1)!, new Map());
+          add(names.at(-1)!);
+        } else add(name);
+      } else if (r < 0.7 && mine.size > 0) {
+        // Mostly the oldest (a queue), sometimes any (acks of leases out of order).
+        const id = random() < 0.6 ? mine.keys().next().value! : pick([...mine.keys()]);
+        mine.delete(id);
+        store.removed(name, id);
+      } else if (r < 0.8 && mine.size > 0) {
+        const m = pick([...mine.values()]);
+        m.deliveries++;
+        store.delivered(m);
+      } else if (r < 0.805) {
+        mine.clear();
+        store.purged(name);
+      } else if (r < 0.95) {
+        // While failing, the turn's commit fails at once (a flush with nothing new would wait
+        // for the retry a second later).
+        if (failing) await new Promise((resolve) => setImmediate(resolve));
+        else await store.flush();
+      } else if (r < 0.97) {
+        if (failing) {
+          release();
+          add(name); // the failed batch is tried again with the next change (else after a second)
+        } else if (random() < 0.5) {
+          failing = "locked";
+          control.exec("BEGIN IMMEDIATE");
+        } else {
+          failing = "aborting";
+          control.exec("INSERT INTO fail_inserts VALUES (1)");
+        }
+      } else if (r < 0.99) {
+        reopen(true);
+      } else {
+        reopen(false); // written to without load(): the store must still find the older rows
+      }
+    }
+    reopen(true);
+    control.close();
+    // The run went through every path it is meant to test.
+    expect(failures).toBeGreaterThan(20);
+    expect(reopened).toBeGreaterThan(40);
+  }, 30000);
+
+  test("a message held at the head of its topic does not make the store's memory grow with every later commit", async () => {
+    const dir = tempDir();
+    const store = open(dir);
+    store.added(message("q", 1)); // held (a long lease, say)
+    await store.flush();
+    for (let id = 2; id <= 2001; id++) {
+      // One message a commit, another topic's in between: a run each, none continuing the last.
+      store.added(message("q", id));
+      store.added(message("other", id));
+      if (id > 2) store.removed("q", id - 1);
+      store.removed("other", id - 1);
+      await store.flush();
+    }
+    expect(store.runCount()).toBeLessThan(100);
+    store.removed("q", 1);
+    await store.flush();
+    expect(store.runCount()).toBeLessThanOrEqual(2);
+    close(store);
+    expect(contents(open(dir).load())).toEqual({ q: [2001, [[2001, 0]]], other: [2001, [[2001, 0]]] });
+  });
+
+  test("a store written to without load() still removes what an earlier run left", async () => {
+    const dir = tempDir();
+    let store = open(dir);
+    for (let id = 1; id <= 5; id++) store.added(message("q", id));
+    store.added(message("r", 1));
+    close(store);
+    store = open(dir);
+    store.removed("q", 2);
+    store.removed("q", 4);
+    store.delivered({ ...message("q", 5), deliveries: 3 });
+    store.added(message("q", 6));
+    await store.flush();
+    close(store);
+    expect(contents(open(dir).load())).toEqual({
+      q: [6, [[1, 0], [3, 0], [5, 3], [6, 0]]],
+      r: [1, [[1, 0]]],
+    });
+  });
+});
+
+describe("sqlite store limits", () => {
+  test("ids up to 2^53 - 1 come back exactly", async () => {
+    const dir = tempDir();
+    const store = open(dir);
+    const ids = [Number.MAX_SAFE_INTEGER - 2, Number.MAX_SAFE_INTEGER - 1, Number.MAX_SAFE_INTEGER];
+    for (const id of ids) store.added(message("far", id));
+    await store.flush();
+    store.removed("far", ids[1]!);
+    await store.flush();
+    close(store);
+    expect(contents(open(dir).load())).toEqual({ far: [Number.MAX_SAFE_INTEGER, [[ids[0], 0], [ids[2], 0]]] });
+  });
+
+  test("past the last row number (2^53 - 1) writes are refused with a clear error, and nothing stored is harmed", async () => {
+    const dir = tempDir();
+    close(open(dir));
+    // A file whose rows went as far as they can, made by hand: row numbers only grow.
+    const db = new Database(join(dir, "msgbus.db"));
+    db.exec(`INSERT INTO topics VALUES (1, 'q', 1); INSERT INTO messages VALUES (${MAX_SEQ - 1}, 1, 1, 0, 0, x'00', NULL, NULL, NULL)`);
+    db.close();
+    const errors: BusError[] = [];
+    let store = open(dir, "process", (e) => errors.push(e));
+    expect(contents(store.load())).toEqual({ q: [1, [[1, 0]]] });
+    store.added(message("q", 2));
+    await store.flush(); // the very last row number
+    store.added(message("q", 3));
+    store.added(message("q", 4));
+    store.added(message("r", 1));
+    const refused = await store.flush()!.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(refused).toBeInstanceOf(BusError);
+    expect((refused as BusError).code).toBe("STORAGE");
+    expect((refused as BusError).message).toContain(`every row number up to ${MAX_SEQ}`);
+    expect((refused as BusError).message).toContain("in memory only");
+    // Once per topic, not once per message or per commit.
+    store.added(message("q", 5));
+    await store.flush()?.catch(() => {});
+    expect(errors.map((e) => e.message.match(/of topic (\w+)/)?.[1])).toEqual(["q", "r"]);
+    store.removed("q", 1);
+    await store.flush();
+    close(store);
+    // Ids never go back, even for messages that were refused.
+    store = open(dir);
+    expect(contents(store.load())).toEqual({ q: [5, [[2, 0]]], r: [1, []] });
+  });
+});
+
+describe("sqlite store schema", () => {
+  /** A schema 1 file as msgbus wrote it (before b79681e without origin_deliveries), made by hand. */
+  function version1(dir: string, withOriginDeliveries: boolean): void {
+    const db = new Database(join(dir, "msgbus.db"), { create: true });
+    db.exec(`
+      PRAGMA auto_vacuum = INCREMENTAL;
+      PRAGMA journal_mode = WAL;
+      CREATE TABLE topics (tid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, last_id INTEGER NOT NULL);
+      CREATE TABLE messages (seq INTEGER PRIMARY KEY, tid INTEGER NOT NULL, id INTEGER NOT NULL, created INTEGER NOT NULL,
+        deliveries INTEGER NOT NULL, payload BLOB NOT NULL, origin_topic TEXT, origin_id INTEGER
+        ${withOriginDeliveries ? ", origin_deliveries INTEGER" : ""});
+      CREATE UNIQUE INDEX messages_key ON messages (tid, id);
+      PRAGMA application_id = 1836279650;
+      PRAGMA user_version = 1;
+      INSERT INTO topics VALUES (1, 'jobs', 5), (2, 'jobs.dead', 1), (3, 'emptied', 7);
+    `);
+    const insert = db.prepare(
+      `INSERT INTO messages (seq, tid, id, created, deliveries, payload, origin_topic, origin_id${withOriginDeliveries ? ", origin_deliveries" : ""})` +
+        ` VALUES (?, ?, ?, ?, ?, ?, ?, ?${withOriginDeliveries ? ", ?" : ""})`,
+    );
+    const row = (seq: number, tid: number, id: number, deliveries: number, text: string, origin: [string, number, number] | null) =>
+      insert.run(seq, tid, id, 1700000000000 + id, deliveries, encoder.encode(text), origin?.[0] ?? null, origin?.[1] ?? null, ...(withOriginDeliveries ? [origin?.[2] ?? null] : []));
+    row(1, 1, 3, 0, "three", null);
+    // The old dead letter kept its failed count (3) in deliveries; the new one has it in origin.
+    row(2, 2, 1, withOriginDeliveries ? 0 : 3, "dead", ["jobs", 2, 3]);
+    row(3, 1, 4, 1, "four", null);
+    row(4, 1, 5, 0, "five", null);
+    db.close();
+  }
+
+  for (const withOriginDeliveries of [false, true]) {
+    test(`a version 1 database made by hand (${withOriginDeliveries ? "with" : "without"} origin_deliveries) is migrated in place and keeps working`, async () => {
+      const dir = tempDir();
+      version1(dir, withOriginDeliveries);
+      const notices: string[] = [];
+      let store = open(dir, "process", undefined, (m) => notices.push(m));
+      expect(notices).toHaveLength(1);
+      expect(notices[0]).toMatch(/^migrated .*msgbus\.db from schema 1 to 2 \(dropped the index on \(tid, id\).*\): 4 messages in 3 topics, \d+ ms$/);
+      if (!withOriginDeliveries) expect(notices[0]).toContain("added origin_deliveries (1 dead letters)");
+      expect(store.migration).toBe(notices[0]);
+      const topics = store.load();
+      expect(contents(topics)).toEqual({
+        jobs: [5, [[3, 0], [4, 1], [5, 0]]],
+        "jobs.dead": [1, [[1, 0]]],
+        emptied: [7, []],
+      });
+      expect(topics[1]!.messages[0]!.origin).toEqual({ topic: "jobs", id: 2, deliveries: 3 });
+      expect(new TextDecoder().decode(topics[0]!.messages[1]!.payload)).toBe("four");
+      expect(peek(dir, "PRAGMA user_version")).toEqual([[SCHEMA_VERSION]]);
+      expect(peek(dir, "SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'messages_key'")).toEqual([]);
+      // The migrated rows are found like any others.
+      store.removed("jobs", 4);
+      store.delivered({ ...message("jobs", 5), deliveries: 1 });
+      store.added(message("jobs", 6));
+      store.purged("jobs.dead");
+      store.added(message("emptied", 8));
+      await store.flush();
+      close(store);
+      notices.length = 0;
+      store = open(dir, "process", undefined, (m) => notices.push(m));
+      expect(notices).toEqual([]);
+      expect(store.migration).toBeUndefined();
+      expect(contents(store.load())).toEqual({
+        jobs: [6, [[3, 0], [5, 1], [6, 0]]],
+        "jobs.dead": [1, []],
+        emptied: [8, [[8, 0]]],
+      });
+    });
+  }
+
+  test("a damaged version 1 database is refused before anything is migrated, and left untouched", () => {
+    const dir = tempDir();
+    version1(dir, true);
+    const db = new Database(join(dir, "msgbus.db"));
+    const filler = db.prepare("INSERT INTO messages (seq, tid, id, created, deliveries, payload) VALUES (?, 1, ?, 0, 0, randomblob(1000))");
+    for (let i = 10; i < 2000; i++) filler.run(i, i);
+    db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    db.close();
+    const path = join(dir, "msgbus.db");
+    const bytes = readFileSync(path);
+    bytes.fill(0xa5, 3 * 4096, 40 * 4096);
+    writeFileSync(path, bytes);
+    const before = sha256(path);
+    const error = storageError(() => openSqliteStore(dir));
+    expect(error.message).toContain(path);
+    expect(error.message).toContain("restore it from a backup");
+    expect(sha256(path)).toBe(before);
+    expect(peek(dir, "PRAGMA user_version")).toEqual([[1]]);
+  });
+});
+
 describe("sqlite store refuses what it must not use", () => {
   test("a data directory under a regular file", () => {
     const dir = tempDir();
@@ -368,6 +667,49 @@ console.log(JSON.stringify(results));
     expect(error.message).toContain("restore it from a backup");
   });
 
+  test("a msgbus.db opened and closed with nothing written is left byte-for-byte as it was", async () => {
+    const dir = tempDir();
+    const store = open(dir);
+    store.added(message("q", 1));
+    close(store);
+    const path = join(dir, "msgbus.db");
+    const before = sha256(path);
+    const reopened = open(dir);
+    expect(reopened.load()[0]!.messages.map((m) => m.id)).toEqual([1]);
+    close(reopened);
+    expect(sha256(path)).toBe(before);
+  });
+
+  test("a damaged msgbus.db with a WAL left by a crash is refused, and neither file is written", async () => {
+    const dir = tempDir();
+    let store = open(dir);
+    const payload = new Uint8Array(1000).fill(1);
+    for (let id = 1; id <= 2000; id++) store.added({ ...message("q", id), payload });
+    close(store);
+    store = open(dir);
+    store.load();
+    for (let id = 2001; id <= 2010; id++) store.added({ ...message("q", id), payload });
+    await store.flush();
+    // The files as a kill -9 would leave them: the last commit only in the WAL.
+    const crashed = tempDir();
+    for (const file of ["msgbus.db", "msgbus.db-wal"]) writeFileSync(join(crashed, file), readFileSync(join(dir, file)));
+    close(store);
+    const path = join(crashed, "msgbus.db");
+    const bytes = readFileSync(path);
+    bytes.fill(0xa5, 3 * 4096, 40 * 4096);
+    writeFileSync(path, bytes);
+    const before = [sha256(path), sha256(path + "-wal")];
+    expect(readFileSync(path + "-wal").length).toBeGreaterThan(10000);
+    let damaged: SqliteStore | undefined;
+    const error = storageError(() => {
+      damaged = openSqliteStore(crashed);
+      damaged.load();
+    });
+    expect(error.message).toContain("restore it from a backup");
+    damaged?.close();
+    expect([sha256(path), sha256(path + "-wal")]).toEqual(before);
+  });
+
   test("another program's SQLite database", () => {
     const dir = tempDir();
     const db = new Database(join(dir, "msgbus.db"));
@@ -433,8 +775,11 @@ for (;;) {
     expect(topic.lastId).toBeGreaterThanOrEqual(acknowledged);
     const ids = new Set(topic.messages.map((m) => m.id));
     for (let id = 1; id <= acknowledged; id++) {
-      const consumed = id % 2 === 0 && id <= acknowledged - 500;
-      if (ids.has(id) === consumed) throw new Error(`message ${id} ${consumed ? "came back" : "was lost"}`);
+      // The even ids of the last acknowledged batch are removed by the next one, which may have
+      // been committed before the kill: either way is right for them.
+      if (id % 2 === 0 && id > acknowledged - 500) continue;
+      const consumed = id % 2 === 0;
+      if (ids.has(id) === consumed) throw new Error(`message ${id} ${consumed ? "came back" : "was lost"} (${acknowledged} acknowledged)`);
     }
     const last = topic.messages.find((m) => m.id === acknowledged - 1)!;
     expect(new TextDecoder().decode(last.payload)).toBe(`message ${acknowledged - 1}`);
