@@ -26,7 +26,7 @@ export interface RunningServer {
 function openStore(config: Config): Store {
   if (!config.data) return new MemoryStore();
   const storeLog = logFor("store");
-  return openSqliteStore(config.data, { fsync: config.fsync, onError: (e) => storeLog.error(e.message) });
+  return openSqliteStore(config.data, { fsync: config.fsync, onError: (e) => storeLog.error(e.message), onNotice: (m) => storeLog.info(m) });
 }
 
 export async function startServer(config: Config): Promise<RunningServer> {

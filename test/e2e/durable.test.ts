@@ -522,9 +522,8 @@ describe.skipIf(!hasBinary())("durable topics: serve --data DIR", () => {
     expect(Buffer.compare(after.subarray(100), before.subarray(100))).toBe(0);
   });
 
-  // Fails today: the refused file's header gets a new change counter (bytes 24-27 and 92-95),
-  // because openDatabase() commits the header before load() finds the damage, and close()
-  // checkpoints it into the file. When that is fixed this turns red: make it a plain test.
+  // The header counts too: the store once committed its header (bytes 24-27 and 92-95 changed)
+  // before load() found the damage.
   test("a msgbus.db damaged in the middle is left exactly as it was, header included", async () => {
     const db = await damagedDatabase();
     const before = sha256(db);

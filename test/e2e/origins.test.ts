@@ -45,6 +45,6 @@ describe("--allow-origin", () => {
     expect(reply.headers.get("access-control-allow-origin")).toBeNull();
     const refused = await fetch(`${server.httpUrl}/jobs`, { headers: { upgrade: "websocket", connection: "Upgrade", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", "sec-websocket-version": "13", origin: "https://evil.example" } });
     expect(refused.status).toBe(403);
-    expect((await refused.json()).error).toContain("refused");
+    expect(((await refused.json()) as { error: string }).error).toContain("refused");
   });
 });
