@@ -3,7 +3,7 @@
 
 import { Database } from "bun:sqlite";
 import { afterEach, describe, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Bus } from "../../src/core/bus.ts";
@@ -627,8 +627,16 @@ for (const dir of process.argv.slice(2)) {
 console.log(JSON.stringify(results));
 `,
       );
-      chmodSync(script, 0o644);
-      const child = Bun.spawnSync([...unprivileged!, process.execPath, script, join(closed, "data"), readOnly]);
+      // User nobody may not reach this checkout (a clone made by mktemp -d is 0700): bundle the
+      // script and copy the runtime next to it, in the temporary directory it can reach.
+      const built = await Bun.build({ entrypoints: [script], target: "bun", outdir: dir, naming: "try.js" });
+      expect(built.success).toBe(true);
+      const runtime = join(dir, "bun");
+      copyFileSync(process.execPath, runtime);
+      chmodSync(runtime, 0o755);
+      chmodSync(join(dir, "try.js"), 0o644);
+      const child = Bun.spawnSync([...unprivileged!, runtime, join(dir, "try.js"), join(closed, "data"), readOnly]);
+      if (child.exitCode !== 0) throw new Error(`the unprivileged check did not run: ${child.stderr.toString()}`);
       const [inClosed, inReadOnly] = JSON.parse(child.stdout.toString()) as string[];
       expect(inClosed).toStartWith(`STORAGE cannot use data directory ${join(closed, "data")}`);
       expect(inReadOnly).toStartWith(`STORAGE cannot open ${join(readOnly, "msgbus.db")}`);
