@@ -14,25 +14,33 @@ const big = ["--max-queue", "5000000", "--max-queue-bytes", "4GiB", "--max-memor
 
 async function resp(): Promise<void> {
   const requests = quick ? 200000 : 1000000;
-  console.log(`\n## RESP: redis-benchmark -c 50 -n ${requests} -d 100 -t ping,lpush,rpop (msgbus and redis-server, same run)\n`);
+  const rounds = quick ? 1 : 3;
+  console.log(`\n## RESP: redis-benchmark -c 50 -n ${requests} -d 100 -t ping,lpush,rpop (msgbus and redis-server, same run; median of ${rounds} alternating rounds)\n`);
   const rows: (string | number)[][] = [];
   for (const pipeline of [1, 16]) {
     const n = pipeline === 1 ? Math.min(requests, 300000) : requests;
     const args = ["-c", "50", "-n", String(n), "-d", "100", "-P", String(pipeline), "-t", "ping,lpush,rpop"];
     // Fresh servers per round, alternating who goes first, so neither gets a warmer machine.
-    const results: Record<string, Record<string, number>> = {};
-    for (const name of pipeline === 1 ? ["msgbus", "redis"] : ["redis", "msgbus"]) {
-      const server = name === "msgbus" ? await startMsgbus(big) : await startRedis();
-      results[name] = await redisBenchmark(server.port, args);
-      await server.stop();
+    const runs: Record<string, Record<string, number>[]> = { msgbus: [], redis: [] };
+    for (let round = 0; round < rounds; round++) {
+      for (const name of round % 2 === 0 ? ["msgbus", "redis"] : ["redis", "msgbus"]) {
+        const server = name === "msgbus" ? await startMsgbus(big) : await startRedis();
+        runs[name]!.push(await redisBenchmark(server.port, args));
+        await server.stop();
+      }
     }
-    for (const test of Object.keys(results.redis!)) {
-      const m = results.msgbus![test] ?? NaN;
-      const r = results.redis![test]!;
+    for (const test of Object.keys(runs.redis![0]!)) {
+      const m = median(runs.msgbus!.map((r) => r[test] ?? NaN));
+      const r = median(runs.redis!.map((x) => x[test]!));
       rows.push([`${test} -P ${pipeline}`, m, r, `${(m / r).toFixed(2)}x`]);
     }
   }
   console.log(table(["test", "msgbus req/s", "redis req/s", "msgbus/redis"], rows));
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 async function memory(): Promise<void> {
