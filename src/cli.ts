@@ -2,7 +2,13 @@
 // The msgbus entry point: one binary, server and client. Subcommands load lazily so that
 // `--help` and small commands start fast.
 
-import { defineCommand, runCommand, runMain } from "citty";
+// citty decides on colours once, when it loads, from NO_COLOR/TERM/CI alone: help piped into a file
+// or a pager must be plain text. The environment is put back for the handlers `on` and `sub` run.
+const noColor = process.env.NO_COLOR;
+if (!process.stdout.isTTY || noColor) process.env.NO_COLOR = "1";
+const { defineCommand, runCommand, runMain } = await import("citty");
+if (noColor === undefined) delete process.env.NO_COLOR;
+else process.env.NO_COLOR = noColor;
 
 declare const MSGBUS_VERSION: string | undefined;
 const version = typeof MSGBUS_VERSION === "string" ? MSGBUS_VERSION : "0.0.0-dev";
