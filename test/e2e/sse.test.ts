@@ -3,14 +3,13 @@
 // stops reading cut off with the server's memory bounded, and shutdown.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import net from "node:net";
 import { hasBinary } from "../helpers/binary.ts";
 import { spawnCli } from "../helpers/cli.ts";
 import { cleanupAll } from "../helpers/processes.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { connect } from "../../src/client/client.ts";
-import { Resp, SseReader, randomBytes, rssOf } from "./transports.ts";
+import { Resp, floodPastStalledReader, SseReader, randomBytes } from "./transports.ts";
 
 const MAX = 65536;
 let topicCount = 0;
@@ -135,24 +134,11 @@ describe.skipIf(!hasBinary())("SSE", () => {
 
   test("a reader that stops reading is cut off past --send-buffer; memory stays bounded and others are served", async () => {
     const small = await startServer({ args: ["--send-buffer", "2MiB", "--max-queue-bytes", "4MiB"] });
-    const tcp = await Resp.connect(small.port);
     const topic = "flood";
-    const stalled = net.connect(small.httpPort, "127.0.0.1");
-    stalled.on("error", () => {});
-    await new Promise<void>((resolve) => stalled.on("connect", () => resolve()));
-    stalled.write(`GET /${topic} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n`);
-    await new Promise<void>((resolve) => stalled.once("data", () => resolve()));
-    stalled.pause();
-    const healthy = await SseReader.open(`${small.httpUrl}/${topic}`);
-    const baseline = rssOf(small.proc.pid);
-    let peak = baseline;
-    // 100 MB in 1 MB steps, each read by the healthy reader before the next: only the stalled one falls behind.
-    const chunk = new Uint8Array(65536).fill(120);
-    for (let i = 0; i < 1600; i += 16) {
-      await tcp.putAll(topic, Array.from({ length: 16 }, () => chunk), 16);
-      await healthy.waitForEvents(i + 16, 10000);
-      peak = Math.max(peak, rssOf(small.proc.pid));
-    }
+    const flood = await floodPastStalledReader(small, topic, `GET /${topic} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n`, async () => {
+      const reader = await SseReader.open(`${small.httpUrl}/${topic}`);
+      return { waitFor: (n) => reader.waitForEvents(n, 10000), close: () => reader.close() };
+    });
     expect((await fetch(`${small.httpUrl}/_/health`)).status).toBe(200);
     const metrics = await (await fetch(`${small.httpUrl}/_/metrics`)).text();
     expect(metrics).toMatch(/^msgbus_slow_consumers_total 1$/m);
@@ -160,10 +146,8 @@ describe.skipIf(!hasBinary())("SSE", () => {
     expect(small.stderrText()).toContain("slow consumer on flood");
     // The flood's own garbage lifts RSS by ~50 MB with or without a stalled reader (measured);
     // unbounded, the stalled reader would hold all 100 MB on top of that.
-    expect(peak - baseline).toBeLessThan(90 * 1048576);
-    healthy.close();
-    stalled.destroy();
-    tcp.close();
+    expect(flood.growth).toBeLessThan(90 * 1048576);
+    flood.close();
     expect(await small.stop()).toBe(0);
   }, 60000);
 

@@ -207,3 +207,47 @@ export function randomBytes(n: number): Uint8Array {
 export function wsHandshake(path: string, extra = ""): string {
   return `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`;
 }
+
+/** A reader that keeps up, for floodPastStalledReader. */
+export interface HealthyReader {
+  waitFor(count: number): Promise<unknown>;
+  close(): void;
+}
+
+/**
+ * The stalled-reader check SSE and WebSocket share: a raw socket sends `request` (an SSE GET or a
+ * WebSocket handshake), takes the first bytes, then never reads again, while 100 MB is published
+ * over TCP in 1 MB steps, each read by a healthy reader before the next. Returns how much the
+ * server's RSS grew meanwhile, and close() for the readers once the caller has checked them.
+ */
+export async function floodPastStalledReader(
+  server: { port: number; httpPort: number; proc: { pid: number } },
+  topic: string,
+  request: string,
+  openHealthy: () => Promise<HealthyReader>,
+): Promise<{ growth: number; close(): void }> {
+  const tcp = await Resp.connect(server.port);
+  const stalled = net.connect(server.httpPort, "127.0.0.1");
+  stalled.on("error", () => {});
+  await new Promise<void>((resolve) => stalled.on("connect", () => resolve()));
+  stalled.write(request);
+  await new Promise<void>((resolve) => stalled.once("data", () => resolve()));
+  stalled.pause();
+  const healthy = await openHealthy();
+  const baseline = rssOf(server.proc.pid);
+  let peak = baseline;
+  const chunk = new Uint8Array(65536).fill(120);
+  for (let i = 0; i < 1600; i += 16) {
+    await tcp.putAll(topic, Array.from({ length: 16 }, () => chunk), 16);
+    await healthy.waitFor(i + 16);
+    peak = Math.max(peak, rssOf(server.proc.pid));
+  }
+  return {
+    growth: peak - baseline,
+    close() {
+      healthy.close();
+      stalled.destroy();
+      tcp.close();
+    },
+  };
+}

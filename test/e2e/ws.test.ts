@@ -3,14 +3,13 @@
 // the ws client and CLI, and a stalled reader cut off while 100 MB goes by.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import net from "node:net";
 import { hasBinary } from "../helpers/binary.ts";
 import { runCli, spawnCli } from "../helpers/cli.ts";
 import { cleanupAll } from "../helpers/processes.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { connect } from "../../src/client/client.ts";
-import { Resp, WsCollector, randomBytes, rawExchange, rssOf, statusOf, wsHandshake } from "./transports.ts";
+import { Resp, floodPastStalledReader, WsCollector, randomBytes, rawExchange, statusOf, wsHandshake } from "./transports.ts";
 
 const MAX = 65536;
 let topicCount = 0;
@@ -205,24 +204,11 @@ describe.skipIf(!hasBinary())("WebSocket", () => {
 
   test("a stalled reader (handshake, then never reads) is cut off while 100 MB is published; memory stays bounded, others are served", async () => {
     const small = await startServer({ args: ["--send-buffer", "2MiB", "--max-queue-bytes", "4MiB"] });
-    const tcp = await Resp.connect(small.port);
     const topic = "flood";
-    const stalled = net.connect(small.httpPort, "127.0.0.1");
-    stalled.on("error", () => {});
-    await new Promise<void>((resolve) => stalled.on("connect", () => resolve()));
-    stalled.write(wsHandshake(`/${topic}`));
-    await new Promise<void>((resolve) => stalled.once("data", () => resolve()));
-    stalled.pause();
-    const healthy = await WsCollector.open(`ws://127.0.0.1:${small.httpPort}/${topic}`);
-    const baseline = rssOf(small.proc.pid);
-    let peak = baseline;
-    // 100 MB in 1 MB steps, each read by the healthy socket before the next: only the stalled one falls behind.
-    const chunk = new Uint8Array(65536).fill(120);
-    for (let i = 0; i < 1600; i += 16) {
-      await tcp.putAll(topic, Array.from({ length: 16 }, () => chunk), 16);
-      await healthy.waitForFrames(i + 16, 10000);
-      peak = Math.max(peak, rssOf(small.proc.pid));
-    }
+    const flood = await floodPastStalledReader(small, topic, wsHandshake(`/${topic}`), async () => {
+      const socket = await WsCollector.open(`ws://127.0.0.1:${small.httpPort}/${topic}`);
+      return { waitFor: (n) => socket.waitForFrames(n, 10000), close: () => socket.close() };
+    });
     expect((await fetch(`${small.httpUrl}/_/health`)).status).toBe(200);
     const metrics = await (await fetch(`${small.httpUrl}/_/metrics`)).text();
     expect(metrics).toMatch(/^msgbus_slow_consumers_total 1$/m);
@@ -230,10 +216,8 @@ describe.skipIf(!hasBinary())("WebSocket", () => {
     expect(small.stderrText()).toContain("slow consumer on flood");
     // The flood's own garbage lifts RSS by ~50 MB with or without a stalled reader (measured);
     // unbounded, the stalled reader would hold all 100 MB on top of that.
-    expect(peak - baseline).toBeLessThan(90 * 1048576);
-    healthy.close();
-    stalled.destroy();
-    tcp.close();
+    expect(flood.growth).toBeLessThan(90 * 1048576);
+    flood.close();
     expect(await small.stop()).toBe(0);
   }, 60000);
 

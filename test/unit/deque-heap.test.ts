@@ -1,21 +1,11 @@
 // The two containers under the bus: the ring-buffer Deque (topic queues) and the MinHeap
 // (lease and delay timers), checked by hand and against a plain-array model with a seeded PRNG.
 
+import { prng } from "../helpers/prng.ts";
 import { describe, expect, test } from "bun:test";
 import { Deque } from "../../src/core/deque.ts";
 import { MinHeap } from "../../src/core/heap.ts";
 
-/** mulberry32: a small seeded PRNG, so a failing random case can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("Deque", () => {
   test("push then shift is first in, first out", () => {

@@ -1,6 +1,7 @@
 // The RESP codec: the incremental command parser (whole, byte by byte, split at every boundary,
 // randomized), its limits and fatal problems, detach(), the reply writer and the reply reader.
 
+import { prng } from "../helpers/prng.ts";
 import { describe, expect, test } from "bun:test";
 import {
   encodeCommand,
@@ -390,17 +391,6 @@ describe("RespParser: nextCommand and RespCommand (the server's allocation-free 
   });
 });
 
-/** mulberry32: a small seeded PRNG, so a failing case can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("RespParser: randomized", () => {
   // Bytes that matter to the framing come up far more often than chance would have them.
