@@ -17,7 +17,7 @@ export function topicJson(topic: Topic, subscribers: SubscriberCount) {
     bytes: topic.bytes,
     lastId: topic.lastId,
     subscribers: subscribers(topic),
-    consumers: topic.streamingConsumers.size + topic.waiting.length,
+    consumers: topic.consumerCount,
     rateIn: round(topic.rateIn),
     rateOut: round(topic.rateOut),
     published: c.published,
@@ -31,12 +31,19 @@ export function topicJson(topic: Topic, subscribers: SubscriberCount) {
   };
 }
 
+/** The bus's counters over every topic. */
+export function totalsJson(ctx: ServerContext) {
+  const { bus } = ctx;
+  return { ...bus.totals, bytes: bus.bytes, maxMemory: bus.limits.maxMemory, topics: bus.topicList().length, connections: ctx.stats.openConnections };
+}
+
 export function topicsJson(ctx: ServerContext, subscribers: SubscriberCount) {
   const { bus, stats } = ctx;
   const topics = bus.topicList().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const { connections: _open, ...totals } = totalsJson(ctx);
   return {
     topics: topics.map((t) => topicJson(t, subscribers)),
-    totals: { ...bus.totals, bytes: bus.bytes, maxMemory: bus.limits.maxMemory, topics: topics.length },
+    totals,
     connections: { ...stats.connections },
     slowConsumers: stats.slowConsumers,
     protocolErrors: stats.protocolErrors,

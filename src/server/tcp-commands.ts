@@ -7,6 +7,7 @@ import type { Message } from "../core/message.ts";
 import { checkTopicName } from "../core/topic-name.ts";
 import { parseDuration } from "../config.ts";
 import { type RespCommand, hashUpper } from "../protocol/resp.ts";
+import { topicJson, totalsJson } from "./metrics.ts";
 import { type Connection, writeMessage } from "./tcp.ts";
 
 type Handler = (c: Connection, cmd: RespCommand) => void;
@@ -357,48 +358,27 @@ function unsubscribe(c: Connection, cmd: RespCommand): void {
 
 // ---- information ----
 
+/** STATS [topic]: the same counters as /_/topics, as a map with snake_case keys. */
 function stats(c: Connection, cmd: RespCommand): void {
   arity(cmd, 1, 2);
-  const bus = c.ctx.bus;
   if (cmd.count === 1) {
-    const t = bus.totals;
-    const fields: [string, number][] = [
-      ["topics", bus.topicList().length],
-      ["bytes", bus.bytes],
-      ["messages_in", t.messagesIn],
-      ["messages_out", t.messagesOut],
-      ["acked", t.acked],
-      ["redelivered", t.redelivered],
-      ["dead_lettered", t.deadLettered],
-      ["dropped", t.dropped],
-      ["expired", t.expired],
-      ["connections", c.ctx.stats.openConnections],
-    ];
-    c.out.map(fields.length);
-    for (const [k, v] of fields) c.out.bulkString(k).integer(v);
+    writeFields(c, totalsJson(c.ctx));
     return;
   }
-  const topic = bus.topic(cmd.text(1));
+  const topic = c.ctx.bus.topic(cmd.text(1));
   if (!topic) throw new BusError("NOT_FOUND", `no topic ${cmd.text(1).slice(0, 128)}`);
-  const k = topic.counters;
-  const fields: [string, number][] = [
-    ["depth", topic.queue.length],
-    ["inflight", topic.leased.size],
-    ["delayed", topic.delayed],
-    ["bytes", topic.bytes],
-    ["last_id", topic.lastId],
-    ["subscribers", c.ctx.subscriberCount(topic.name)],
-    ["consumers", topic.consumerCount],
-    ["published", k.published],
-    ["consumed", k.consumed],
-    ["acked", k.acked],
-    ["redelivered", k.redelivered],
-    ["dropped", k.dropped],
-    ["expired", k.expired],
-    ["dead_lettered", k.deadLettered],
-  ];
-  c.out.map(fields.length);
-  for (const [key, v] of fields) c.out.bulkString(key).integer(v);
+  writeFields(c, topicJson(topic, (t) => c.ctx.subscriberCount(t.name)));
+}
+
+function writeFields(c: Connection, fields: Record<string, string | number>): void {
+  const entries = Object.entries(fields);
+  c.out.map(entries.length);
+  for (const [key, value] of entries) {
+    c.out.bulkString(key.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`));
+    // Counts are integers; rates (messages per second) are not, and RESP2 has no float type.
+    if (typeof value === "number" && Number.isInteger(value)) c.out.integer(value);
+    else c.out.bulkString(String(value));
+  }
 }
 
 function topics(c: Connection, cmd: RespCommand): void {
