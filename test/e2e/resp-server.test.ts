@@ -222,6 +222,22 @@ describe("TCP server", () => {
     expect(await secured.stop()).toBe(0);
   });
 
+  test("STATS counts one consumer for one ON, and one for a blocked GET", async () => {
+    const topic = fresh("consumers");
+    const on = await Resp.connect(server.port);
+    expect(await on.send(["ON", topic])).toBe("OK");
+    const resp = await Resp.connect(server.port);
+    const consumers = async () => {
+      const fields = (await resp.send(["STATS", topic])) as RespValue[];
+      return fields[fields.map(text).indexOf("consumers") + 1];
+    };
+    await waitFor(async () => (await consumers()) === 1, { what: "one consumer" });
+    const blocked = await Resp.connect(server.port);
+    void blocked.send(["GET", topic, "WAIT", "0", "LEASE", "10s"]).catch(() => {});
+    await waitFor(async () => (await consumers()) === 2, { what: "two consumers" });
+    for (const c of [on, resp, blocked]) c.close();
+  });
+
   test.skipIf(!Bun.which("redis-benchmark"))("redis-benchmark runs against msgbus without errors", async () => {
     const proc = Bun.spawn(["redis-benchmark", "-p", String(server.port), "-n", "2000", "-c", "5", "-P", "4", "-t", "ping,lpush,rpop", "-q"], { stdout: "pipe", stderr: "pipe" });
     const out = (await new Response(proc.stdout).text()) + (await new Response(proc.stderr).text());
