@@ -2,11 +2,11 @@
 // ports. Every README example, byte-exact payloads, order, competing consumers, fan-out, and the
 // one-line errors with their exit codes.
 
+import { topicStats } from "../helpers/stats.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { RedisClient } from "bun";
 import { BINARY, hasBinary } from "../helpers/binary.ts";
 import { runCli, spawnCli, type CliResult } from "../helpers/cli.ts";
 import { freePort } from "../helpers/ports.ts";
@@ -26,16 +26,6 @@ function expectOneLineError(result: CliResult, code: number, pattern: RegExp): v
   expect(lines[0]).toStartWith("msgbus: ");
   expect(lines[0]).toMatch(pattern);
   expect(result.stderr).not.toMatch(/\n\s+at /);
-}
-
-/** The server's counters for one topic (STATS topic over RESP). */
-async function stats(port: number, topic: string): Promise<Record<string, number>> {
-  const redis = new RedisClient(`redis://127.0.0.1:${port}`);
-  try {
-    return (await redis.send("STATS", [topic])) as Record<string, number>;
-  } finally {
-    redis.close();
-  }
 }
 
 function randomBytes(n: number): Uint8Array<ArrayBufferLike> {
@@ -116,7 +106,7 @@ describe.skipIf(!hasBinary())("msgbus client commands", () => {
 
       const file = join(dir, "waited.txt");
       const waiting = spawnCli(["get", jobs, file, "--wait", "--json"], { env });
-      await waitFor(async () => (await stats(server.port, jobs)).consumers > 0, { what: "get to wait" });
+      await waitFor(async () => (await topicStats(server.port, jobs)).consumers > 0, { what: "get to wait" });
       await cli(["put", jobs, "worth the wait"]);
       expect(await waiting.proc.exited).toBe(0);
       expect(readFileSync(file, "utf8")).toBe("worth the wait");
@@ -147,9 +137,9 @@ describe.skipIf(!hasBinary())("msgbus client commands", () => {
       await cli(["put", jobs], { stdin: "two\n" });
       await cli(["put", jobs, "three"]);
       expect(await on.waitForLines(3)).toEqual(["one", "two", "three"]);
-      await waitFor(async () => (await stats(server.port, jobs)).acked === 3, { what: "3 acks" });
+      await waitFor(async () => (await topicStats(server.port, jobs)).acked === 3, { what: "3 acks" });
       expect(await on.stop()).toBe(0);
-      const s = await stats(server.port, jobs);
+      const s = await topicStats(server.port, jobs);
       expect(s).toMatchObject({ depth: 0, inflight: 0, acked: 3, redelivered: 0 });
     });
 
@@ -161,7 +151,7 @@ describe.skipIf(!hasBinary())("msgbus client commands", () => {
       await cli(["put", jobs, "hello"]);
       await cli(["put", jobs], { stdin: binary });
       const on = spawnCli(["on", jobs, "--", "sh", "-c", handler], { env });
-      await waitFor(async () => (await stats(server.port, jobs)).acked === 2, { what: "both messages acked" });
+      await waitFor(async () => (await topicStats(server.port, jobs)).acked === 2, { what: "both messages acked" });
       expect(await on.stop()).toBe(0);
       expect(readFileSync(`${out}.1`, "utf8")).toBe("hello");
       expect(new Uint8Array(readFileSync(`${out}.2`))).toEqual(binary);
@@ -174,7 +164,7 @@ describe.skipIf(!hasBinary())("msgbus client commands", () => {
       const sensors = freshTopic("sensors");
       const a = spawnCli(["sub", sensors], { env });
       const b = spawnCli(["sub", sensors], { env });
-      await waitFor(async () => (await stats(server.port, sensors)).subscribers === 2, { what: "2 subscribers" });
+      await waitFor(async () => (await topicStats(server.port, sensors)).subscribers === 2, { what: "2 subscribers" });
       await cli(["pub", sensors, '{"t":21.5}']);
       await cli(["pub", sensors], { stdin: "ends with a newline\n" });
       const expected = ['{"t":21.5}', "ends with a newline"];
@@ -237,13 +227,13 @@ describe.skipIf(!hasBinary())("msgbus client commands", () => {
     test("two consumers share 100 messages: none lost, none twice", async () => {
       const topic = freshTopic("shared");
       const a = spawnCli(["on", topic], { env });
-      const oneConsumer = await waitFor(async () => (await stats(server.port, topic)).consumers, { what: "the first consumer" });
+      const oneConsumer = await waitFor(async () => (await topicStats(server.port, topic)).consumers, { what: "the first consumer" });
       const b = spawnCli(["on", topic], { env });
-      await waitFor(async () => (await stats(server.port, topic)).consumers > oneConsumer, { what: "the second consumer" });
+      await waitFor(async () => (await topicStats(server.port, topic)).consumers > oneConsumer, { what: "the second consumer" });
       const lines = Array.from({ length: 100 }, (_, i) => `job ${i + 1}`);
       await cli(["put", topic, "--lines"], { stdin: lines.join("\n") });
       await waitFor(() => a.lines().length + b.lines().length >= 100, { what: "100 messages printed" });
-      await waitFor(async () => (await stats(server.port, topic)).acked === 100, { what: "100 acks" });
+      await waitFor(async () => (await topicStats(server.port, topic)).acked === 100, { what: "100 acks" });
       expect(await a.stop()).toBe(0);
       expect(await b.stop()).toBe(0);
       const all = [...a.lines(), ...b.lines()];
@@ -252,14 +242,14 @@ describe.skipIf(!hasBinary())("msgbus client commands", () => {
       expect([...all].sort()).toEqual([...lines].sort());
       expect(a.lines().length).toBeGreaterThan(0);
       expect(b.lines().length).toBeGreaterThan(0);
-      expect(await stats(server.port, topic)).toMatchObject({ depth: 0, inflight: 0, redelivered: 0 });
+      expect(await topicStats(server.port, topic)).toMatchObject({ depth: 0, inflight: 0, redelivered: 0 });
     });
 
     test("two subscribers each see every message, in order", async () => {
       const topic = freshTopic("fanout");
       const a = spawnCli(["sub", topic, "--json"], { env });
       const b = spawnCli(["sub", topic], { env });
-      await waitFor(async () => (await stats(server.port, topic)).subscribers === 2, { what: "2 subscribers" });
+      await waitFor(async () => (await topicStats(server.port, topic)).subscribers === 2, { what: "2 subscribers" });
       const lines = Array.from({ length: 500 }, (_, i) => `reading ${i + 1}`);
       await cli(["pub", topic, "--lines"], { stdin: lines.join("\n") });
       const fromA = (await a.waitForLines(500)).map((line) => JSON.parse(line));
@@ -314,7 +304,7 @@ describe.skipIf(!hasBinary())("msgbus client commands", () => {
       const denv = { MSGBUS_URL: doomed.url };
       const on = spawnCli(["on", "jobs"], { env: denv });
       const sub = spawnCli(["sub", "news"], { env: denv });
-      await waitFor(async () => (await stats(doomed.port, "news")).subscribers === 1 && (await stats(doomed.port, "jobs")).consumers > 0, {
+      await waitFor(async () => (await topicStats(doomed.port, "news")).subscribers === 1 && (await topicStats(doomed.port, "jobs")).consumers > 0, {
         what: "the consumer and the subscriber",
       });
       await doomed.stop("SIGKILL");
@@ -350,12 +340,12 @@ describe.skipIf(!hasBinary())("msgbus client commands", () => {
     test("sub --reconnect resumes after a restart; SIGTERM while waiting to reconnect exits 0", async () => {
       const first = await startServer({ httpPort: 0 });
       const sub = spawnCli(["sub", "news", "--reconnect", "--url", first.url]);
-      await waitFor(async () => (await stats(first.port, "news")).subscribers === 1, { what: "the subscriber" });
+      await waitFor(async () => (await topicStats(first.port, "news")).subscribers === 1, { what: "the subscriber" });
       await runCli(["pub", "news", "before"], { env: { MSGBUS_URL: first.url } });
       expect(await sub.waitForLines(1)).toEqual(["before"]);
       await first.stop("SIGKILL");
       const again = await startServer({ httpPort: 0, port: first.port });
-      await waitFor(async () => (await stats(again.port, "news")).subscribers === 1, { timeoutMs: 10000, what: "the subscriber to come back" });
+      await waitFor(async () => (await topicStats(again.port, "news")).subscribers === 1, { timeoutMs: 10000, what: "the subscriber to come back" });
       await runCli(["pub", "news", "after"], { env: { MSGBUS_URL: again.url } });
       expect(await sub.waitForLines(2)).toEqual(["before", "after"]);
       await again.stop("SIGKILL");

@@ -1,6 +1,7 @@
 // At-least-once end to end: leases, acks, nacks, retries, dead letters, crashed consumers,
 // concurrency and graceful stops, with the compiled binary's `on`, `get --lease`, `ack`, `nack`.
 
+import { topicStats } from "../helpers/stats.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,15 +14,6 @@ import { startServer, type TestServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 const POSIX = process.platform !== "win32";
-
-async function stats(port: number, topic: string): Promise<Record<string, number>> {
-  const redis = new RedisClient(`redis://127.0.0.1:${port}`);
-  try {
-    return (await redis.send("STATS", [topic])) as Record<string, number>;
-  } finally {
-    redis.close();
-  }
-}
 
 /** Lines of a file the handlers append to ([] while it does not exist). */
 function linesOf(file: string): string[] {
@@ -69,7 +61,7 @@ describe.skipIf(!hasBinary() || !POSIX)("leases, retries and dead letters", () =
     expect(message).toMatchObject({ topic: `${topic}.dead`, payload: "poison", origin: { topic, id: 1 } });
     expect(await on.stop()).toBe(0);
     expect(linesOf(tries)).toEqual(["1", "2", "3"]);
-    expect(await stats(server.port, topic)).toMatchObject({ depth: 0, inflight: 0, acked: 0, dead_lettered: 1 });
+    expect(await topicStats(server.port, topic)).toMatchObject({ depth: 0, inflight: 0, acked: 0, dead_lettered: 1 });
     expect(on.stderrText()).toContain(`handler exited with code 1 for message 1 of ${topic} (delivery 3): nacked`);
   });
 
@@ -89,10 +81,10 @@ describe.skipIf(!hasBinary() || !POSIX)("leases, retries and dead letters", () =
     await cli(["put", topic, "job"]);
     const handler = `cat > /dev/null; echo "$MSGBUS_DELIVERY" >> "${tries}"; [ "$MSGBUS_DELIVERY" -ge 2 ]`;
     const on = spawnCli(["on", topic, "--", "sh", "-c", handler], { env });
-    await waitFor(async () => (await stats(server.port, topic)).acked === 1, { what: "the ack" });
+    await waitFor(async () => (await topicStats(server.port, topic)).acked === 1, { what: "the ack" });
     expect(await on.stop()).toBe(0);
     expect(linesOf(tries)).toEqual(["1", "2"]);
-    expect(await stats(server.port, topic)).toMatchObject({ depth: 0, inflight: 0, acked: 1, redelivered: 1, dead_lettered: 0 });
+    expect(await topicStats(server.port, topic)).toMatchObject({ depth: 0, inflight: 0, acked: 1, redelivered: 1, dead_lettered: 0 });
     expect((await cli(["get", `${topic}.dead`])).code).toBe(3);
   });
 
@@ -133,7 +125,7 @@ describe.skipIf(!hasBinary() || !POSIX)("leases, retries and dead letters", () =
     expect(stale.stderr).toMatch(/^msgbus: .*delivered again\n$/);
     expect(await cli(["ack", topic, "1", "--delivery", "2"])).toMatchObject({ code: 0, stdoutText: "", stderr: "" });
     expect((await cli(["ack", topic, "1"])).code).toBe(8);
-    expect(await stats(server.port, topic)).toMatchObject({ depth: 0, inflight: 0, acked: 1 });
+    expect(await topicStats(server.port, topic)).toMatchObject({ depth: 0, inflight: 0, acked: 1 });
   });
 
   test("nack --delay holds the message back, then it is delivered again", async () => {
@@ -152,7 +144,7 @@ describe.skipIf(!hasBinary() || !POSIX)("leases, retries and dead letters", () =
     await cli(["put", topic, "--lines"], { stdin: Array.from({ length: 12 }, (_, i) => `job${i + 1}`).join("\n") });
     const handler = `p=$(cat); echo "start $p $(date +%s%N)" >> "${log}"; sleep 0.6; echo "end $p $(date +%s%N)" >> "${log}"`;
     const on = spawnCli(["on", topic, "--concurrency", "4", "--", "sh", "-c", handler], { env });
-    await waitFor(async () => (await stats(server.port, topic)).acked === 12, { timeoutMs: 20000, what: "12 acks" });
+    await waitFor(async () => (await topicStats(server.port, topic)).acked === 12, { timeoutMs: 20000, what: "12 acks" });
     expect(await on.stop()).toBe(0);
     const events = linesOf(log).map((line) => {
       const [kind, job, ns] = line.split(" ");
@@ -167,7 +159,7 @@ describe.skipIf(!hasBinary() || !POSIX)("leases, retries and dead letters", () =
       most = Math.max(most, running);
     }
     expect(most).toBe(4);
-    expect(await stats(server.port, topic)).toMatchObject({ depth: 0, inflight: 0, redelivered: 0 });
+    expect(await topicStats(server.port, topic)).toMatchObject({ depth: 0, inflight: 0, redelivered: 0 });
   });
 
   test("--timeout kills a handler that runs too long and nacks its message", async () => {
@@ -194,7 +186,7 @@ describe.skipIf(!hasBinary() || !POSIX)("leases, retries and dead letters", () =
     const code = await on.stop("SIGTERM", 10000);
     expect(code).toBe(0);
     expect(linesOf(log)).toEqual(["started first", "finished first"]);
-    const s = await stats(server.port, topic);
+    const s = await topicStats(server.port, topic);
     expect(s).toMatchObject({ acked: 1, inflight: 0, depth: 1 });
     expect((await cli(["get", topic])).stdoutText).toBe("second");
   });
@@ -215,7 +207,7 @@ describe.skipIf(!hasBinary() || !POSIX)("leases, retries and dead letters", () =
     const topic = freshTopic("broadcast");
     const log = freshFile("log");
     const sub = spawnCli(["sub", topic, "--", "sh", "-c", `echo "$MSGBUS_ID $(cat)" >> "${log}"`], { env });
-    await waitFor(async () => (await stats(server.port, topic)).subscribers === 1, { what: "the subscriber" });
+    await waitFor(async () => (await topicStats(server.port, topic)).subscribers === 1, { what: "the subscriber" });
     for (const word of ["alpha", "beta", "gamma"]) await cli(["pub", topic, word]);
     await waitFor(() => linesOf(log).length === 3, { what: "3 handled broadcasts" });
     expect(await sub.stop()).toBe(0);
@@ -233,7 +225,7 @@ describe.skipIf(!hasBinary() || !POSIX)("leases, retries and dead letters", () =
     const workers = [1, 2, 3].map(() => spawnCli(["on", topic, "--concurrency", "4", "--max-deliveries", "2", "--", "sh", "-c", handler], { env }));
     await waitFor(
       async () => {
-        const s = await stats(server.port, topic);
+        const s = await topicStats(server.port, topic);
         return s.depth === 0 && s.inflight === 0 && s.delayed === 0 && s.acked + s.dead_lettered === count;
       },
       { timeoutMs: 90000, intervalMs: 250, what: `${count} messages acked or dead-lettered` },
@@ -251,7 +243,7 @@ describe.skipIf(!hasBinary() || !POSIX)("leases, retries and dead letters", () =
     }
     expect(done.filter((p) => dead.includes(p))).toEqual([]);
     expect([...done, ...dead].sort()).toEqual([...payloads].sort());
-    const s = await stats(server.port, topic);
+    const s = await topicStats(server.port, topic);
     expect(s.acked).toBe(done.length);
     expect(s.dead_lettered).toBe(dead.length);
     expect(s.redelivered).toBeGreaterThan(0); // the failures were retried

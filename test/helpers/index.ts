@@ -17,3 +17,4 @@ export { cleanupAll, liveCount, Output, spawnTracked, stopProcess, testEnv } fro
 export { hasRedis, ping, startRedis, type TestRedis } from "./redis.ts";
 export { startServer, type ServerOptions, type TestServer } from "./server.ts";
 export { canConnect, waitFor, type WaitOptions } from "./wait.ts";
+export { topicStats } from "./stats.ts";
