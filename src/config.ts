@@ -160,11 +160,17 @@ export function parseSize(text: string): number | undefined {
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, "": 1000, m: 60000, h: 3600000, d: 86400000 };
 
-/** "500ms", "30s", "5m", "1h", "2d", or a plain number of seconds -> milliseconds. */
+/**
+ * "500ms", "30s", "5m", "1h", "2d", or a plain number of seconds -> whole milliseconds; undefined
+ * when not a duration or too large to count exactly. A positive duration is never less than 1 ms:
+ * "0.0004" must not become 0, which the waits read as "forever".
+ */
 export function parseDuration(text: string): number | undefined {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|)\s*$/.exec(text);
   if (!m) return undefined;
-  return Math.round(Number(m[1]) * DURATION_UNITS[m[2]!]!);
+  const exact = Number(m[1]) * DURATION_UNITS[m[2]!]!;
+  if (!Number.isFinite(exact) || exact > Number.MAX_SAFE_INTEGER) return undefined;
+  return exact > 0 ? Math.max(1, Math.round(exact)) : 0;
 }
 
 /** The client's server address: --url, else tcp://host:port. */
