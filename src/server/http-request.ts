@@ -5,6 +5,27 @@ import { concatBytes } from "../protocol/bytes.ts";
 import { BusError } from "../core/errors.ts";
 import { parseDuration } from "../config.ts";
 
+/**
+ * The request target's path and query string, from `req.url`. Bun builds `req.url` as
+ * `scheme://host/path?query` from the Host header, but a request without a usable Host (an
+ * HTTP/1.0 health check sends none) gets the bare target, `/path?query`. Routing looks at the path
+ * alone, whichever form came. `OPTIONS *` is the path `*`.
+ */
+export function requestTarget(url: string): { path: string; query: string } {
+  let start = 0;
+  if (url.charCodeAt(0) !== 47 /* "/" */ && url !== "*") {
+    const scheme = url.indexOf("://");
+    start = scheme < 0 ? 0 : url.indexOf("/", scheme + 3);
+    if (start < 0) {
+      // An authority with no path: "http://host?query" or "http://host".
+      const q = url.indexOf("?", scheme + 3);
+      return { path: "/", query: q < 0 ? "" : url.slice(q + 1) };
+    }
+  }
+  const q = url.indexOf("?", start);
+  return q < 0 ? { path: url.slice(start), query: "" } : { path: url.slice(start, q), query: url.slice(q + 1) };
+}
+
 export class Query {
   private readonly params: URLSearchParams | undefined;
 

@@ -12,7 +12,7 @@ import { toEnvelope } from "../protocol/envelope.ts";
 import type { Right } from "./auth.ts";
 import type { ServerContext } from "./context.ts";
 import { CORS_HEADERS, configureCors, errorResponse, json, methodNotAllowed, originAllowed } from "./http-errors.ts";
-import { Query, readBody } from "./http-request.ts";
+import { Query, readBody, requestTarget } from "./http-request.ts";
 import { prometheus, topicJson, topicsJson } from "./metrics.ts";
 import { SseHub } from "./sse.ts";
 import { type WsData, WsHub } from "./ws.ts";
@@ -120,11 +120,9 @@ class HttpRoutes {
   }
 
   private route(req: Request, server: Server<WsData>): Response | undefined | Promise<Response | undefined> {
-    const url = req.url;
-    const pathStart = url.indexOf("/", url.indexOf("//") + 2);
-    const q = url.indexOf("?", pathStart);
-    const path = q < 0 ? url.slice(pathStart) : url.slice(pathStart, q);
-    const query = new Query(q < 0 ? "" : url.slice(q + 1));
+    const target = requestTarget(req.url);
+    const path = target.path;
+    const query = new Query(target.query);
     const method = req.method;
     if (method === "OPTIONS") return new Response(null, { status: 204, headers: preflightHeaders() });
     const parts = path.split("/");

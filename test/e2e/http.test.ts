@@ -127,6 +127,47 @@ describe.skipIf(!hasBinary())("HTTP", () => {
     });
   });
 
+  describe("a request without a Host header (HTTP/1.0, as load-balancer health checks send)", () => {
+    /** One HTTP/1.0 request with no Host: the server answers and closes. */
+    const hostless = async (method: string, target: string) => {
+      const reply = await rawExchange(server.httpPort, [`${method} ${target} HTTP/1.0\r\n\r\n`]);
+      const at = reply.indexOf("\r\n\r\n");
+      return { status: statusOf(reply), head: reply.slice(0, at).toLowerCase(), body: reply.slice(at + 4) };
+    };
+
+    test("GET /_/health answers the health JSON; a message queued in topic health stays", async () => {
+      await resp.putAll("health", [text("not for the health check")]);
+      const reply = await hostless("GET", "/_/health");
+      expect(reply.status).toBe(200);
+      expect(JSON.parse(reply.body)).toEqual({ status: "ok" });
+      expect(await (await fetch(`${base}/health`)).text()).toBe("not for the health check");
+    });
+
+    test("GET /_/topics and /_/topics/{topic} answer the stats; a message queued in topic topics stays", async () => {
+      await resp.putAll("topics", [text("kept")]);
+      const all = await hostless("GET", "/_/topics");
+      expect(all.status).toBe(200);
+      expect((JSON.parse(all.body) as { topics: { name: string }[] }).topics.some((t) => t.name === "topics")).toBe(true);
+      const one = await hostless("GET", "/_/topics/topics");
+      expect(JSON.parse(one.body)).toMatchObject({ name: "topics", depth: 1 });
+      expect(await (await fetch(`${base}/topics`)).text()).toBe("kept");
+    });
+
+    test("GET /{topic} takes from that topic; POST writes to it; a path with a double slash is no route", async () => {
+      const topic = fresh("hostless");
+      await resp.putAll(topic, [text("first")]);
+      const taken = await hostless("GET", `/${topic}`);
+      expect(taken.status).toBe(200);
+      expect(taken.head).toContain(`msgbus-topic: ${topic}`);
+      expect(taken.body).toBe("first");
+      const reply = await rawExchange(server.httpPort, [`POST /${topic}?json HTTP/1.0\r\nContent-Length: 6\r\n\r\nsecond`]);
+      expect(statusOf(reply)).toBe(200);
+      expect(new TextDecoder().decode((await resp.take(topic))!.payload)).toBe("second");
+      // Without a Host, Bun hands over the target as sent: "//x/y" is a path, not a host and a path.
+      expect((await hostless("GET", `//${topic}/1/ack`)).status).toBe(404);
+    });
+  });
+
   describe("long polls", () => {
     test("?wait is woken by a write over TCP", async () => {
       const topic = fresh("wait");
