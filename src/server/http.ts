@@ -4,10 +4,12 @@
 
 import type { Server } from "bun";
 import { isUtf8 } from "node:buffer";
+import { checkDelay, checkLease, checkWait } from "../core/durations.ts";
 import { BusError, isBusError } from "../core/errors.ts";
 import type { Message } from "../core/message.ts";
 import type { Consumer, Topic } from "../core/topic.ts";
 import { checkTopicName } from "../core/topic-name.ts";
+import { setLongTimeout } from "../long-timeout.ts";
 import { toEnvelope } from "../protocol/envelope.ts";
 import type { Right } from "./auth.ts";
 import type { ServerContext } from "./context.ts";
@@ -174,9 +176,9 @@ class HttpRoutes {
   private async take(req: Request, server: Server<WsData>, topic: string, query: Query): Promise<Response> {
     query.only(["wait", "lease", "max-deliveries", "json"]);
     const asJson = query.flag("json") || (req.headers.get("accept") ?? "").includes("application/json");
-    const lease = query.has("lease") ? Math.max(1, query.duration("lease", this.ctx.config.leaseTime)) : undefined;
+    const lease = query.has("lease") ? checkLease(query.duration("lease", this.ctx.config.leaseTime), "?lease") : undefined;
     const maxDeliveries = query.has("max-deliveries") ? query.integer("max-deliveries", 1) : undefined;
-    const wait = query.has("wait") ? query.duration("wait", 0) : undefined;
+    const wait = query.has("wait") ? checkWait(query.duration("wait", 0), "?wait") : undefined;
     let message = this.ctx.bus.take(topic, { lease, maxDeliveries });
     if (!message && wait !== undefined) message = await this.waitFor(req, server, topic, wait, { lease, maxDeliveries });
     if (!message) return new Response(null, { status: 204, headers: CORS_HEADERS });
@@ -195,7 +197,7 @@ class HttpRoutes {
       const finish = (message?: Message, error?: BusError) => {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
+        timer?.clear();
         req.signal.removeEventListener("abort", left);
         this.polls.delete(stopping);
         // Safe inside the bus's dispatch: with its credit spent this consumer waits nowhere.
@@ -205,7 +207,8 @@ class HttpRoutes {
       };
       const left = () => finish();
       const stopping = () => finish(undefined, new BusError("UNAVAILABLE", "server shutting down"));
-      const timer = ms > 0 ? setTimeout(() => finish(), ms) : undefined;
+      // Waits past 2^31-1 ms (about 24.8 days) would fire at once with a plain setTimeout.
+      const timer = ms > 0 ? setLongTimeout(() => finish(), ms) : undefined;
       req.signal.addEventListener("abort", left, { once: true });
       this.polls.add(stopping);
       try {
@@ -264,7 +267,7 @@ class HttpRoutes {
       return json({ topic, id, acked: true });
     }
     query.only(["delay", "delivery"]);
-    const delay = query.has("delay") ? query.duration("delay", 0) : 0;
+    const delay = query.has("delay") ? checkDelay(query.duration("delay", 0), "?delay") : 0;
     this.ctx.bus.nack(topic, id, delay, query.has("delivery") ? query.integer("delivery", 1) : undefined);
     await this.committed();
     return json({ topic, id, nacked: true, delay });

@@ -9,6 +9,7 @@ import { hasBinary } from "../helpers/binary.ts";
 import { runCli, spawnCli } from "../helpers/cli.ts";
 import { cleanupAll } from "../helpers/processes.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
+import { topicStats } from "../helpers/stats.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { connect } from "../../src/client/client.ts";
 import { Resp, randomBytes, rawExchange, statusOf } from "./transports.ts";
@@ -205,6 +206,58 @@ describe.skipIf(!hasBinary())("HTTP", () => {
       await waitFor(async () => ((await (await fetch(`${base}/_/topics/${topic}`)).json()) as { consumers: number }).consumers === 0, { what: "the poll to leave" });
       await resp.putAll(topic, [text("kept")]);
       expect(await (await fetch(`${base}/${topic}`)).text()).toBe("kept");
+    });
+  });
+
+  describe("limits on waits, leases and delays", () => {
+    test("a ?wait=25d long poll (past 2^31-1 ms) is still waiting after 1.5 s, and no TimeoutOverflowWarning is logged", async () => {
+      const topic = fresh("longwait");
+      const controller = new AbortController();
+      let answered = false;
+      const polling = fetch(`${base}/${topic}?wait=25d`, { signal: controller.signal }).then(
+        () => (answered = true),
+        () => "aborted",
+      );
+      await waitFor(async () => ((await (await fetch(`${base}/_/topics/${topic}`)).json()) as { consumers: number }).consumers === 1, { what: "the poll to wait" });
+      await Bun.sleep(1500);
+      expect(answered).toBe(false);
+      expect(((await (await fetch(`${base}/_/topics/${topic}`)).json()) as { consumers: number }).consumers).toBe(1);
+      controller.abort();
+      expect(await polling).toBe("aborted");
+      expect(server.stderrText()).not.toContain("TimeoutOverflowWarning");
+    });
+
+    test("a tiny positive ?wait=0.0004 is a short wait, not forever", async () => {
+      const started = Date.now();
+      const taken = await fetch(`${base}/${fresh("tiny")}?wait=0.0004`);
+      expect(taken.status).toBe(204);
+      expect(Date.now() - started).toBeLessThan(2000);
+    });
+
+    test("a wait over 365d, a lease or a nack delay over 12h, or an infinite one is 400 and changes nothing", async () => {
+      const expect400 = async (r: Promise<Response>, what: string) => {
+        const answer = await r;
+        expect(answer.status).toBe(400);
+        const body = (await answer.json()) as { error: string; code: string };
+        expect(body.code).toBe("BAD_REQUEST");
+        expect(body.error).toContain(what);
+      };
+      const never = fresh("never");
+      await expect400(fetch(`${base}/${never}?wait=999999d`), "365d");
+      expect((await fetch(`${base}/_/topics/${never}`)).status).toBe(404);
+      const topic = fresh("limits");
+      await resp.putAll(topic, [text("stays")]);
+      await expect400(fetch(`${base}/${topic}?wait=366d`), "?wait");
+      await expect400(fetch(`${base}/${topic}?lease=13h`), "12h");
+      await expect400(fetch(`${base}/${topic}?lease=99999999999999d`), "lease");
+      await expect400(fetch(`${base}/${topic}?lease=inf`), "lease");
+      await expect400(fetch(`${base}/${topic}?lease=Infinity`), "lease");
+      expect(await topicStats(server.port, topic)).toMatchObject({ depth: 1, inflight: 0 });
+      expect((await fetch(`${base}/${topic}?lease=12h`)).status).toBe(200);
+      await expect400(fetch(`${base}/${topic}/1/nack?delay=13h`, { method: "POST" }), "12h");
+      expect(await topicStats(server.port, topic)).toMatchObject({ depth: 0, inflight: 1, delayed: 0 });
+      expect((await fetch(`${base}/${topic}/1/nack?delay=12h`, { method: "POST" })).status).toBe(200);
+      expect(await topicStats(server.port, topic)).toMatchObject({ depth: 0, inflight: 0, delayed: 1 });
     });
   });
 
