@@ -1,15 +1,22 @@
-// What a topic may be called. Names under "_" are the server's own (HTTP uses /_/ for them).
+// What a topic may be called. Names under "_" are the server's own (HTTP uses /_/ for them);
+// "." and ".." are path steps in a URL (clients and proxies remove them), so no topic has them.
 import { BusError } from "./errors.ts";
 
 const NAME = /^[A-Za-z0-9.\-:][A-Za-z0-9._\-:]{0,127}$/;
 export const DEAD_SUFFIX = ".dead";
 
+/** "." and "..": allowed characters, but no HTTP client can reach a topic of that name. */
+function isDotSegment(name: string): boolean {
+  return name === "." || name === "..";
+}
+
 export function isTopicName(name: string): boolean {
-  return NAME.test(name);
+  return NAME.test(name) && !isDotSegment(name);
 }
 
 /** Throws BAD_TOPIC unless `name` is a topic a client may use. */
 export function checkTopicName(name: string): string {
+  if (isDotSegment(name)) throw new BusError("BAD_TOPIC", `topic name "${name}" is not allowed: URLs treat "." and ".." as path steps`);
   if (!NAME.test(name)) {
     // A dead-letter topic of a 124..128 character topic is longer than 128; allow exactly that.
     if (name.endsWith(DEAD_SUFFIX) && NAME.test(name.slice(0, -DEAD_SUFFIX.length))) return name;

@@ -376,6 +376,23 @@ describe.skipIf(!hasBinary())("HTTP", () => {
       await expectError(fetch(`${base}/bad%E0%A4%A`), 400, "BAD_REQUEST");
     });
 
+    test("topics . and .. (URL path steps) are refused on every transport, encoded or sent without Host", async () => {
+      for (const name of [".", ".."]) {
+        const reply = (await resp.send(["PUT", name, "x"])) as { message: string };
+        expect(reply.message).toStartWith("BADTOPIC");
+        expect(((await resp.send(["GET", name])) as { message: string }).message).toStartWith("BADTOPIC");
+      }
+      // fetch and Bun (with a Host) remove dot steps, encoded or not: "/%2e%2e" is "/", no route.
+      await expectError(fetch(`${base}/%2e%2e`, { method: "POST", body: "x" }), 404, "NOT_FOUND");
+      // Without a Host, Bun does not normalise the path: "/.." reaches the router as it was sent.
+      for (const request of ["GET /.. HTTP/1.0\r\n\r\n", "GET /. HTTP/1.0\r\n\r\n", "POST /%2e%2e?json HTTP/1.0\r\nContent-Length: 1\r\n\r\nx"]) {
+        const reply = await rawExchange(server.httpPort, [request]);
+        expect(statusOf(reply)).toBe(400);
+        expect(reply).toContain('"code":"BAD_TOPIC"');
+      }
+      expect(((await (await fetch(`${base}/_/topics`)).json()) as { topics: { name: string }[] }).topics.filter((t) => /^\.+$/.test(t.name))).toEqual([]);
+    });
+
     test("an unknown or malformed parameter is 400, not ignored", async () => {
       await expectError(fetch(`${base}/jobs?wiat=5s`), 400, "BAD_REQUEST");
       await expectError(fetch(`${base}/jobs?wait=soon`), 400, "BAD_REQUEST");

@@ -145,6 +145,8 @@ describe("topic names", () => {
     ["a newline", "jobs\n"],
     ["a NUL", "jobs\0"],
     ["a star", "jobs*"],
+    ["only a dot (a URL path step)", "."],
+    ["only two dots (a URL path step)", ".."],
   ];
 
   test.each(bad)("a name with %s is refused with BAD_TOPIC by every entry point", (_, name) => {
@@ -167,6 +169,7 @@ describe("topic names", () => {
     expect(expectBusError(() => bus.publish("a".repeat(129), bytes("x")), "BAD_TOPIC").message).toContain("128");
     expect(expectBusError(() => bus.publish("_x", bytes("x")), "BAD_TOPIC").message).toContain('"_"');
     expect(expectBusError(() => bus.publish("a b", bytes("x")), "BAD_TOPIC").message).toContain("character");
+    expect(expectBusError(() => bus.publish("..", bytes("x")), "BAD_TOPIC").message).toContain("path step");
   });
 
   test.each([
@@ -177,7 +180,8 @@ describe("topic names", () => {
     ["jobs.high", "jobs.high"],
     ["-", "-"],
     [":", ":"],
-    [".", "."],
+    ["...", "..."],
+    [".hidden", ".hidden"],
     ["a_", "a_"],
   ])(
     "the name %s is accepted",
