@@ -37,6 +37,15 @@ function preflightHeaders(): Record<string, string> {
   };
 }
 
+/** OPTIONS's Allow: the methods of the route `path` names; `*` (and `/`) the server's. */
+function allowedMethods(path: string): string {
+  const parts = path.split("/");
+  if (parts[1] === "_") return "GET, HEAD, OPTIONS";
+  if (parts.length === 4) return "POST, OPTIONS";
+  if (parts.length === 2 && parts[1] !== "") return "GET, POST, PUT, DELETE, OPTIONS";
+  return "GET, HEAD, POST, PUT, DELETE, OPTIONS";
+}
+
 export function startHttp(ctx: ServerContext): HttpListener {
   const { config } = ctx;
   configureCors(config.allowOrigin);
@@ -126,7 +135,7 @@ class HttpRoutes {
     const path = target.path;
     const query = new Query(target.query);
     const method = req.method;
-    if (method === "OPTIONS") return new Response(null, { status: 204, headers: preflightHeaders() });
+    if (method === "OPTIONS") return new Response(null, { status: 204, headers: { ...preflightHeaders(), allow: allowedMethods(path) } });
     const parts = path.split("/");
     if (parts[1] === "_") return this.serverRoute(req, method, parts, query);
     if (this.ctx.stopping) throw new BusError("UNAVAILABLE", "server shutting down");
