@@ -160,7 +160,10 @@ class HttpRoutes {
       case "GET": {
         if ((req.headers.get("upgrade") ?? "").toLowerCase() === "websocket") return this.upgrade(req, server, segment, query);
         const topic = this.authorize(req, query, "read", segment);
-        if (query.has("sse") || (req.headers.get("accept") ?? "").includes("text/event-stream")) return this.subscribe(req, server, topic, query);
+        // Last-Event-ID only ever means "resume this event stream" (curl -H 'Last-Event-ID: 41' sends Accept: */*).
+        if (query.has("sse") || req.headers.has("last-event-id") || (req.headers.get("accept") ?? "").includes("text/event-stream")) {
+          return this.subscribe(req, server, topic, query);
+        }
         return this.take(req, server, topic, query);
       }
       case "DELETE": {

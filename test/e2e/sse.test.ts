@@ -96,6 +96,19 @@ describe.skipIf(!hasBinary())("SSE", () => {
     again.close();
   });
 
+  test("a Last-Event-ID header alone (curl -N -H 'Last-Event-ID: 41', Accept: */*) streams from 42 and takes nothing", async () => {
+    const topic = fresh("curlresume");
+    await resp.putAll(topic, Array.from({ length: 43 }, (_, i) => text(`m${i + 1}`)));
+    const reader = await SseReader.open(`${base}/${topic}`, { accept: "*/*", "last-event-id": "41" });
+    expect(reader.status).toBe(200);
+    await resp.putAll(topic, [text("m44")]);
+    const events = await reader.waitForEvents(3);
+    expect(events.map((e) => e.id)).toEqual(["42", "43", "44"]);
+    expect(events.map((e) => e.data)).toEqual(["m42", "m43", "m44"]);
+    reader.close();
+    expect(((await (await fetch(`${base}/_/topics/${topic}`)).json()) as { depth: number; consumed: number })).toMatchObject({ depth: 44, consumed: 0 });
+  });
+
   test("?since joining while writes pour in sees every id exactly once, in order", async () => {
     const topic = fresh("since");
     const writes = resp.putAll(topic, Array.from({ length: 3000 }, (_, i) => text(`n${i + 1}`)), 16);
