@@ -120,7 +120,8 @@ class SseStream {
     }
     this.pending.push(message);
     this.liveBytes += message.payload.length;
-    if (this.liveBytes > this.ctx.config.sendBuffer) this.cutOff();
+    // What waited before this message is the backlog: one message bigger than --send-buffer is not.
+    if (this.liveBytes - message.payload.length > this.ctx.config.sendBuffer) this.cutOff();
   }
 
   /** Moves waiting messages into the stream while it has room (also the stream's pull). */

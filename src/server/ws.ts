@@ -102,8 +102,11 @@ export class WsHub {
     const { config } = this.ctx;
     return {
       maxPayloadLength: config.maxMessageSize,
-      // We cut a reader off past --send-buffer ourselves (and say why); uWS closes past this.
-      backpressureLimit: config.sendBuffer + Math.max(config.maxMessageSize, 1048576),
+      // We cut a reader off past --send-buffer ourselves (and say why); uWS closes past this. Our
+      // check leaves a socket up to --send-buffer plus the frame in progress, and the next frame is
+      // added before we look again: room for two of the largest frames (a json envelope is base64,
+      // 4/3 of the payload) keeps this backstop from cutting off a reader that keeps up.
+      backpressureLimit: config.sendBuffer + 3 * Math.max(config.maxMessageSize, 1048576),
       closeOnBackpressureLimit: true,
       idleTimeout: 120,
       sendPings: true,
@@ -147,7 +150,8 @@ export class WsHub {
     if (!catchUp) return;
     catchUp.pending.push(message);
     catchUp.liveBytes += message.payload.length;
-    if (catchUp.liveBytes > this.ctx.config.sendBuffer) {
+    // What waited before this message is the backlog: one message bigger than --send-buffer is not.
+    if (catchUp.liveBytes - message.payload.length > this.ctx.config.sendBuffer) {
       this.slow(ws, `more than ${this.ctx.config.sendBuffer} bytes waiting while catching up`);
       return;
     }
@@ -194,16 +198,20 @@ export class WsHub {
   }
 
   private fanOut(group: Group, message: Message): void {
-    const status = this.server!.publish(group.key, frame(group.format, message), false);
+    const sent = frame(group.format, message);
+    const status = this.server!.publish(group.key, sent, false);
     if (status > 0) return;
     // Some socket is backed up: find who is past --send-buffer and cut it off with a reason.
     // Large groups look every 16th time; uWS's own limit (higher) is the backstop.
     if (group.sockets.size > 1000 && ++group.scans % 16 !== 0) return;
     const limit = this.ctx.config.sendBuffer;
+    // The frame just handed over is in progress, not backlog: a reader that keeps up is never cut
+    // off for one message bigger than --send-buffer, only for what it left unread before it.
+    const inProgress = typeof sent === "string" ? Buffer.byteLength(sent) : sent.byteLength;
     for (const ws of group.sockets) {
       const buffered = ws.getBufferedAmount();
       ws.data.lastBuffered = buffered;
-      if (buffered > limit) this.slow(ws, `more than ${limit} bytes unsent`);
+      if (buffered - inProgress > limit) this.slow(ws, `more than ${limit} bytes unsent`);
     }
   }
 

@@ -145,6 +145,30 @@ describe.skipIf(!hasBinary())("SSE", () => {
     await sub.stop();
   });
 
+  test("one message bigger than --send-buffer is not backlog: a reader that keeps up gets 4 MiB events and stays", async () => {
+    const big = await startServer({ args: ["--send-buffer", "256KiB", "--max-message-size", "4MiB"] });
+    const bigResp = await Resp.connect(big.port);
+    try {
+      const reader = await SseReader.open(`${big.httpUrl}/huge?json`);
+      const payloads = Array.from({ length: 5 }, () => randomBytes(4 * 1048576));
+      for (let i = 0; i < 3; i++) {
+        await bigResp.putAll("huge", [payloads[i]!]);
+        await reader.waitForEvents(i + 1, 10000);
+      }
+      // Two back to back: the second waits while the first is still being written, a 4 MiB
+      // backlog of exactly one message.
+      await bigResp.putAll("huge", payloads.slice(3), 2);
+      const events = await reader.waitForEvents(5, 10000);
+      expect(events.every((e, i) => Buffer.from(JSON.parse(e.data).payload, "base64").equals(Buffer.from(payloads[i]!)))).toBe(true);
+      expect(reader.ended).toBe(false);
+      expect(await (await fetch(`${big.httpUrl}/_/metrics`)).text()).toMatch(/^msgbus_slow_consumers_total 0$/m);
+      reader.close();
+    } finally {
+      bigResp.close();
+      await big.stop();
+    }
+  }, 60000);
+
   test("a reader that stops reading is cut off past --send-buffer; memory stays bounded and others are served", async () => {
     const small = await startServer({ args: ["--send-buffer", "2MiB", "--max-queue-bytes", "4MiB"] });
     const topic = "flood";

@@ -202,6 +202,48 @@ describe.skipIf(!hasBinary())("WebSocket", () => {
     await sub.stop();
   });
 
+  describe("big messages and replays to a reader that keeps up (--send-buffer 256KiB)", () => {
+    let big: TestServer;
+    let bigResp: Resp;
+    beforeAll(async () => {
+      big = await startServer({ args: ["--send-buffer", "256KiB", "--max-message-size", "4MiB", "--max-memory", "256MiB", "--max-queue-bytes", "64MiB"] });
+      bigResp = await Resp.connect(big.port);
+    });
+    afterAll(async () => {
+      bigResp?.close();
+      await big?.stop();
+    });
+
+    test("a ?since replay of 20 MiB reaches the socket whole and in order; the socket stays open", async () => {
+      const payloads = Array.from({ length: 20 }, () => randomBytes(1048576));
+      await bigResp.putAll("replay", payloads, 4);
+      const socket = await WsCollector.open(`ws://127.0.0.1:${big.httpPort}/replay?since=0&binary`);
+      const frames = await socket.waitForFrames(20, 20000);
+      expect(frames.every((f, i) => same(f, payloads[i]!))).toBe(true);
+      await bigResp.putAll("replay", [text("live after")]);
+      expect(new TextDecoder().decode((await socket.waitForFrames(21))[20] as Uint8Array)).toBe("live after");
+      expect(socket.closeCode).toBeUndefined();
+      socket.close();
+    }, 30000);
+
+    test("one message bigger than --send-buffer is not backlog: raw and ?json sockets get each 4 MiB message and stay", async () => {
+      const raw = await WsCollector.open(`ws://127.0.0.1:${big.httpPort}/huge?binary`);
+      const json = await WsCollector.open(`ws://127.0.0.1:${big.httpPort}/huge?json`);
+      const payloads = Array.from({ length: 3 }, () => randomBytes(4 * 1048576));
+      for (const [i, payload] of payloads.entries()) {
+        await bigResp.putAll("huge", [payload]);
+        expect(same((await raw.waitForFrames(i + 1, 10000))[i]!, payload)).toBe(true);
+        await json.waitForFrames(i + 1, 10000);
+        expect(Buffer.from(json.json()[i]!.payload, "base64").equals(Buffer.from(payload))).toBe(true);
+      }
+      expect(raw.closeCode).toBeUndefined();
+      expect(json.closeCode).toBeUndefined();
+      expect(await (await fetch(`http://127.0.0.1:${big.httpPort}/_/metrics`)).text()).toMatch(/^msgbus_slow_consumers_total 0$/m);
+      raw.close();
+      json.close();
+    }, 60000);
+  });
+
   test("a stalled reader (handshake, then never reads) is cut off while 100 MB is published; memory stays bounded, others are served", async () => {
     const small = await startServer({ args: ["--send-buffer", "2MiB", "--max-queue-bytes", "4MiB"] });
     const topic = "flood";
