@@ -497,6 +497,36 @@ describe.skipIf(!hasBinary())("HTTP", () => {
       }
     });
 
+    test("a refused write leaves nothing behind: after 401, 400, 413 and 405 the topic does not exist and the first good write is id 1", async () => {
+      const guarded = await startServer({ args: ["--token", "s3cret", "--max-message-size", "1000"] });
+      try {
+        const url = guarded.httpUrl;
+        const auth = { authorization: "Bearer s3cret" };
+        const refusals: [Promise<Response>, number][] = [
+          [fetch(`${url}/kept`, { method: "POST", body: "x" }), 401],
+          [fetch(`${url}/kept?token=wrong`, { method: "PUT", body: "x" }), 401],
+          [fetch(`${url}/kept?bogus=1`, { method: "POST", body: "x", headers: auth }), 400],
+          [fetch(`${url}/kept?wait=1s`, { method: "POST", body: "x", headers: auth }), 400],
+          [fetch(`${url}/kept`, { method: "POST", body: "y".repeat(1001), headers: auth }), 413],
+          [fetch(`${url}/kept`, { method: "PATCH", body: "x", headers: auth }), 405],
+          [fetch(`${url}/kept/1/nack?delay=13h`, { method: "POST", headers: auth }), 400],
+          [fetch(`${url}/kept?lease=13h`, { headers: auth }), 400],
+          [fetch(`${url}/kept?since=x`, { headers: { ...auth, accept: "text/event-stream" } }), 400],
+        ];
+        for (const [answer, status] of refusals) expect((await answer).status).toBe(status);
+        const chunked = await rawExchange(guarded.httpPort, [`POST /kept HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\nTransfer-Encoding: chunked\r\n\r\n`, `7d0\r\n${"z".repeat(2000)}\r\n`], {
+          done: (t) => t.includes("\r\n\r\n{"),
+        });
+        expect(statusOf(chunked)).toBe(413);
+        expect((await fetch(`${url}/_/topics/kept`, { headers: auth })).status).toBe(404);
+        const totals = ((await (await fetch(`${url}/_/topics`, { headers: auth })).json()) as { totals: { messagesIn: number; topics: number } }).totals;
+        expect(totals).toMatchObject({ messagesIn: 0, topics: 0 });
+        expect(await (await fetch(`${url}/kept`, { method: "POST", body: "good", headers: auth })).json()).toMatchObject({ id: 1 });
+      } finally {
+        await guarded.stop();
+      }
+    });
+
     test("a long poll in flight when the server stops gets 503; the server exits 0", async () => {
       const stopping = await startServer();
       const polling = fetch(`${stopping.httpUrl}/jobs?wait=60s`);
