@@ -4,6 +4,7 @@
 import { BusError, isBusError, type ErrorCode } from "../core/errors.ts";
 import type { Consumer } from "../core/topic.ts";
 import type { Message } from "../core/message.ts";
+import { globMatch } from "../core/glob.ts";
 import { checkTopicName } from "../core/topic-name.ts";
 import { parseDuration } from "../config.ts";
 import { type RespCommand, hashUpper } from "../protocol/resp.ts";
@@ -493,15 +494,10 @@ function config(c: Connection, cmd: RespCommand): void {
   const pairs: [string, string][] = [];
   for (let p = 2; p < cmd.count; p++) {
     const pattern = cmd.text(p);
-    for (const [k, v] of Object.entries(known)) if (matches(pattern, k)) pairs.push([k, v]);
+    for (const [k, v] of Object.entries(known)) if (globMatch(pattern, k, true)) pairs.push([k, v]);
   }
   c.out.map(pairs.length);
   for (const [k, v] of pairs) c.out.bulkString(k).bulkString(v);
-}
-
-function matches(pattern: string, name: string): boolean {
-  const re = new RegExp("^" + pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".") + "$", "i");
-  return re.test(name);
 }
 
 function info(c: Connection): void {
