@@ -451,6 +451,11 @@ export class RespWriter {
     if (this.buf.length > 1 << 20) this.buf = new Uint8Array(4096);
   }
 
+  /** Forgets what was written after the first `length` bytes (a reply abandoned half-way). */
+  truncate(length: number): void {
+    if (length < this.len) this.len = Math.max(0, length);
+  }
+
   /** The bytes written so far, and resets: a view valid until the next write (copy to keep it). */
   take(): Uint8Array {
     const out = this.buf.subarray(0, this.len);

@@ -6,6 +6,7 @@ import { RespParser, RespWriter, isProblem } from "../protocol/resp.ts";
 import type { Consumer } from "../core/topic.ts";
 import type { Message } from "../core/message.ts";
 import { logFor } from "../log.ts";
+import type { LongTimeout } from "../long-timeout.ts";
 import type { ServerContext } from "./context.ts";
 import { runCommand } from "./tcp-commands.ts";
 
@@ -15,7 +16,7 @@ const tcpLog = logFor("tcp");
 export interface Blocked {
   consumer: Consumer;
   topics: string[];
-  timer: ReturnType<typeof setTimeout> | undefined;
+  timer: LongTimeout | undefined;
 }
 
 export type Mode = "normal" | "subscribed" | "consuming";
@@ -183,7 +184,7 @@ export class Connection {
     const blocked = this.blocked;
     if (!blocked) return;
     this.blocked = undefined;
-    if (blocked.timer) clearTimeout(blocked.timer);
+    blocked.timer?.clear();
     for (const topic of blocked.topics) this.ctx.bus.cancel(topic, blocked.consumer);
     // Not inside the bus's delivery: carry on once the current call returns.
     queueMicrotask(() => {
@@ -233,7 +234,7 @@ export class Connection {
     this.closed = true;
     const bus = this.ctx.bus;
     if (this.blocked) {
-      if (this.blocked.timer) clearTimeout(this.blocked.timer);
+      this.blocked.timer?.clear();
       for (const topic of this.blocked.topics) bus.cancel(topic, this.blocked.consumer);
       this.blocked = undefined;
     }
