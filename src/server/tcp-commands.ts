@@ -236,13 +236,12 @@ function block(
     lease: take.lease,
     maxDeliveries: take.maxDeliveries,
     deliver(message) {
-      reply(message);
       // Delivered while joining: the command is answered in this batch, nothing to wake.
-      if (registering) return;
+      if (registering) return reply(message);
+      c.replyLate(() => reply(message));
       // Safe inside the bus's dispatch: with its credit spent, unblock only removes this
       // consumer from the other topics' waiting lists.
       c.unblock();
-      c.scheduleFlush();
     },
   };
   const joined: string[] = [];
@@ -266,9 +265,8 @@ function block(
   const timer =
     waitMs > 0
       ? setLongTimeout(() => {
-          timedOut();
+          c.replyLate(timedOut);
           c.unblock();
-          c.scheduleFlush();
         }, waitMs)
       : undefined;
   c.blocked = { consumer, topics: joined, timer };
@@ -315,8 +313,8 @@ function on(c: Connection, cmd: RespCommand): void {
     maxDeliveries,
     streaming: true,
     deliver(message) {
-      writeMessage(c.out, message, true);
-      c.scheduleFlush();
+      // A delivery, not backlog: PREFETCH bounds how many are unacked.
+      c.pushMessage(message, false, false);
     },
   };
   c.mode = "consuming";
@@ -353,7 +351,14 @@ function sub(c: Connection, cmd: RespCommand): void {
   if (c.subscriptions.has(topic)) throw new BusError("BAD_REQUEST", `already subscribed to ${topic}`);
   c.mode = "subscribed";
   c.out.ok();
-  const unsubscribe = c.ctx.bus.subscribe(topic, { send: (m) => c.pushMessage(m, false) }, since);
+  // The replay goes out as the client reads it (pushMessage waits once the socket is behind).
+  c.replaying = true;
+  let unsubscribe: () => void;
+  try {
+    unsubscribe = c.ctx.bus.subscribe(topic, { send: (m) => c.pushMessage(m, false) }, since);
+  } finally {
+    c.replaying = false;
+  }
   c.subscriptions.set(topic, unsubscribe);
 }
 
@@ -549,6 +554,7 @@ function info(c: Connection): void {
     "# Memory",
     `used_memory:${process.memoryUsage().rss}`,
     `queued_bytes:${c.ctx.bus.bytes}`,
+    `input_bytes_held:${c.input.held}`,
     "",
   ];
   c.out.bulkString(lines.join("\r\n"));

@@ -153,3 +153,145 @@ describe("RESET", () => {
     expect(await secured.stop()).toBe(0);
   });
 });
+
+/** The server's input_bytes_held (INFO): half-sent commands and unrun input over all connections. */
+async function inputHeld(port: number): Promise<number> {
+  const resp = await Resp.connect(port);
+  const info = text((await resp.send(["INFO"]))!) as string;
+  resp.close();
+  const match = /input_bytes_held:(\d+)/.exec(info);
+  if (!match) throw new Error(`no input_bytes_held in INFO:\n${info}`);
+  return Number(match[1]);
+}
+
+describe("half-sent commands are bounded in memory and in time", () => {
+  test("40 connections announcing 1,048,576 empty arguments: each is refused and closed, held input stays under --max-input", async () => {
+    const server = await startServer({ httpPort: 0, args: ["--max-input", "16MiB"] });
+    const attackers = await Promise.all(Array.from({ length: 40 }, () => Raw.open(server.port)));
+    for (const a of attackers) a.socket.write("*1048576\r\n");
+    const lines = Buffer.from("$0\r\n\r\n".repeat(5000)); // 30 KB: 5,000 empty arguments
+    let most = 0;
+    for (let round = 0; round < 40 && attackers.some((a) => !a.closed); round++) {
+      await Promise.all(attackers.filter((a) => !a.closed).map((a) => new Promise<void>((resolve) => a.socket.write(lines, () => resolve()))));
+      if (round % 4 === 0) most = Math.max(most, await inputHeld(server.port));
+    }
+    await waitFor(() => attackers.every((a) => a.closed), { timeoutMs: 10000, what: "every attacking connection to be closed" });
+    expect(most).toBeLessThanOrEqual(16 * 1048576);
+    // Most see the reason; a connection closed while its client still writes may lose it to a reset.
+    const told = attackers.filter((a) => a.replies.some((r) => errorText(r).startsWith("ERR") && /pending input/.test(errorText(r))));
+    expect(told.length).toBeGreaterThan(0);
+    expect(await inputHeld(server.port)).toBe(0);
+    const rss = Number(/VmRSS:\s+(\d+)/.exec(await Bun.file(`/proc/${server.proc.pid}/status`).text())?.[1] ?? 0) * 1024;
+    if (rss > 0) expect(rss).toBeLessThan(300 * 1048576);
+    const resp = await Resp.connect(server.port);
+    expect(await resp.send(["PING"])).toBe("PONG");
+    resp.close();
+    expect(await server.stop()).toBe(0);
+  }, 30000);
+
+  test("a bulk header announcing 1 MiB holds memory as its bytes arrive, not at the header", async () => {
+    const server = await startServer({ httpPort: 0 });
+    const clients = await Promise.all(Array.from({ length: 10 }, () => Raw.open(server.port)));
+    for (const c of clients) c.socket.write("*3\r\n$3\r\nPUT\r\n$1\r\nt\r\n$1048576\r\n");
+    await Bun.sleep(100);
+    const held = await inputHeld(server.port);
+    expect(held).toBeGreaterThan(0);
+    expect(held).toBeLessThan(10 * 65536);
+    for (const c of clients) c.close();
+    await waitFor(async () => (await inputHeld(server.port)) === 0, { what: "held input to be released" });
+    expect(await server.stop()).toBe(0);
+  });
+
+  test("with --token, a 100 KB bulk before AUTH closes the connection; small commands before AUTH still work", async () => {
+    const server = await startServer({ httpPort: 0, args: ["--token", "s3cret"] });
+    const small = await Raw.open(server.port);
+    small.send(["PING"], ["PUT", "jobs", "x"]);
+    const [pong, noauth] = await small.replyCount(2);
+    expect(pong).toBe("PONG");
+    expect(errorText(noauth)).toStartWith("NOAUTH");
+    expect(small.closed).toBe(false);
+    const big = await Raw.open(server.port);
+    big.socket.write(Buffer.concat([Buffer.from("*3\r\n$3\r\nPUT\r\n$4\r\njobs\r\n$102400\r\n"), Buffer.alloc(102400, 120), Buffer.from("\r\n")]));
+    await waitFor(() => big.closed, { timeoutMs: 3000, what: "the unauthenticated connection to be closed" });
+    expect(errorText(big.replies[0])).toStartWith("ERR Protocol error");
+    small.close();
+    expect(await server.stop()).toBe(0);
+  });
+
+  test("a half-sent command that makes no progress is closed after --input-timeout; an idle connection between commands is not", async () => {
+    const server = await startServer({ httpPort: 0, args: ["--input-timeout", "1s"] });
+    const stalled = await Raw.open(server.port);
+    const idle = await Raw.open(server.port);
+    const started = Date.now();
+    stalled.socket.write("*3\r\n$3\r\nPUT\r\n$4\r\njobs\r\n$5\r\nhel");
+    idle.send(["PING"]);
+    await waitFor(() => stalled.closed, { timeoutMs: 4000, what: "the stalled connection to be closed" });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect(errorText(stalled.replies[0])).toMatch(/^ERR incomplete command idle/);
+    await Bun.sleep(500);
+    expect(idle.closed).toBe(false);
+    idle.send(["PING"]);
+    expect(await idle.replyCount(2)).toEqual(["PONG", "PONG"]);
+    idle.close();
+    const resp = await Resp.connect(server.port);
+    expect(await resp.send(["LLEN", "jobs"])).toBe(0);
+    resp.close();
+    expect(await server.stop()).toBe(0);
+  });
+});
+
+describe("a reader that keeps up is never a slow consumer", () => {
+  let server: TestServer;
+  const MiB = new Uint8Array(1048576).fill(97);
+  beforeAll(async () => {
+    server = await startServer({ httpPort: 0 }); // default --send-buffer (8 MiB)
+  });
+
+  test("LPOP big 20 of twenty 1 MiB messages returns all 20 to a reading client", async () => {
+    const topic = fresh("big");
+    const writer = await Resp.connect(server.port);
+    await writer.putAll(topic, Array.from({ length: 20 }, () => MiB), 4);
+    const reply = (await writer.send(["LPOP", topic, "20"])) as Uint8Array[];
+    expect(reply.length).toBe(20);
+    expect(reply.every((p) => p.length === 1048576)).toBe(true);
+    expect(await writer.send(["LLEN", topic])).toBe(0);
+    expect(await writer.send(["PING"])).toBe("PONG");
+    writer.close();
+    expect(server.stderrText()).not.toContain("slow consumer");
+  }, 20000);
+
+  test("a SUB SINCE 0 replay of 20 MiB reaches a reading client whole, then live messages follow", async () => {
+    const topic = fresh("replay");
+    const writer = await Resp.connect(server.port);
+    await writer.putAll(topic, Array.from({ length: 20 }, () => MiB), 4);
+    const reader = await Raw.open(server.port);
+    reader.send(["SUB", topic, "SINCE", "0"]);
+    await reader.replyCount(21, 15000);
+    await writer.send(["PUT", topic, "live"]);
+    const all = await reader.replyCount(22);
+    expect(all[0]).toBe("OK");
+    const frames = all.slice(1) as RespValue[][];
+    expect(frames.map((f) => f[3])).toEqual(Array.from({ length: 21 }, (_, i) => i + 1));
+    expect(text(frames[20]![2]!)).toBe("live");
+    expect(reader.closed).toBe(false);
+    reader.close();
+    writer.close();
+    expect(server.stderrText()).not.toContain("slow consumer");
+  }, 20000);
+
+  test("ON with PREFETCH 20 of 1 MiB messages gets all 20 leases; none goes to .dead", async () => {
+    const topic = fresh("work");
+    const writer = await Resp.connect(server.port);
+    await writer.putAll(topic, Array.from({ length: 20 }, () => MiB), 4);
+    const consumer = await Raw.open(server.port);
+    consumer.send(["ON", topic, "PREFETCH", "20", "LEASE", "30s"]);
+    const frames = (await consumer.replyCount(21, 15000)).slice(1) as RespValue[][];
+    expect(frames.map((f) => f[3])).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    consumer.send(...frames.map((f) => ["ACK", topic, f[3] as number]));
+    expect((await consumer.replyCount(41)).slice(21).every((r) => r === "OK")).toBe(true);
+    expect(await writer.send(["LLEN", `${topic}.dead`])).toBe(0);
+    consumer.close();
+    writer.close();
+    expect(server.stderrText()).not.toContain("slow consumer");
+  }, 20000);
+});
