@@ -341,7 +341,9 @@ export class Connection {
     if (this.closed) return;
     if (this.waiting.length === 0 && this.unsentBytes === 0 && this.out.length < PUSH_CHUNK) {
       this.writePush(message, redisFrame);
-      this.scheduleFlush();
+      // A burst of pushes goes to the socket as it grows, so a reader that keeps up never waits.
+      if (this.out.length >= PUSH_CHUNK && !this.pumping) this.endBatch();
+      else this.scheduleFlush();
       return;
     }
     this.waiting.push({ message, frame: redisFrame ? "redis" : "native", counted });
