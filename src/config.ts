@@ -36,7 +36,9 @@ export const SETTINGS: Setting[] = [
   { key: "maxTopics", flag: "max-topics", env: "MSGBUS_MAX_TOPICS", kind: "count", default: "10000", side: "server", description: "most topics" },
   { key: "leaseTime", flag: "lease-time", env: "MSGBUS_LEASE_TIME", kind: "duration", default: "30s", side: "server", description: "lease time when a consumer does not say" },
   { key: "maxDeliveries", flag: "max-deliveries", env: "MSGBUS_MAX_DELIVERIES", kind: "count", default: "5", side: "both", description: "deliveries before a message goes to <topic>.dead" },
-  { key: "sendBuffer", flag: "send-buffer", env: "MSGBUS_SEND_BUFFER", kind: "size", default: "8MiB", side: "server", description: "most unsent bytes per connection before it is cut off as a slow consumer" },
+  { key: "sendBuffer", flag: "send-buffer", env: "MSGBUS_SEND_BUFFER", kind: "size", default: "8MiB", side: "server", description: "most bytes of live messages waiting for a subscriber that does not read before it is cut off as a slow consumer (replies, SUB SINCE replays and ON deliveries do not count)" },
+  { key: "maxInput", flag: "max-input", env: "MSGBUS_MAX_INPUT", kind: "size", default: "64MiB", side: "server", description: "most bytes of received, not yet run RESP input (half-sent commands, input behind a blocked command) over all connections; the connection that goes over is closed" },
+  { key: "inputTimeout", flag: "input-timeout", env: "MSGBUS_INPUT_TIMEOUT", kind: "duration", default: "30s", side: "server", description: "a RESP connection whose half-sent command gets no new byte for this long is closed (0: never)" },
   { key: "maxConnections", flag: "max-connections", env: "MSGBUS_MAX_CONNECTIONS", kind: "count", default: "10000", side: "server", description: "most client connections over all transports" },
   { key: "allowOrigin", flag: "allow-origin", env: "MSGBUS_ALLOW_ORIGIN", kind: "string", default: "*", side: "server", description: "browser pages that may use the HTTP API and WebSockets: * (any), one origin (https://app.example), or none (same origin only)" },
   { key: "tlsCert", flag: "tls-cert", env: "MSGBUS_TLS_CERT", kind: "string", default: undefined, side: "server", description: "PEM certificate: TLS on every listener" },
@@ -63,6 +65,8 @@ export interface Config {
   leaseTime: number;
   maxDeliveries: number;
   sendBuffer: number;
+  maxInput: number;
+  inputTimeout: number;
   maxConnections: number;
   allowOrigin: string;
   tlsCert: string | undefined;

@@ -15,7 +15,20 @@ export interface RespLimits {
   maxArgs: number;
   /** Longest inline command line. */
   maxInline: number;
+  /**
+   * An argument or command over maxBulk/maxCommandBytes is fatal rather than skipped: for
+   * connections that have not authenticated, whose input is not worth reading on.
+   */
+  overLimitFatal?: boolean;
 }
+
+/**
+ * What one parsed argument of an unfinished command costs beyond its bytes (the slots that
+ * locate it), counted in RespParser.held so a command of a million empty arguments is not free.
+ */
+export const ARGUMENT_COST = 32;
+/** A bulk arriving in pieces is assembled in a buffer that grows as bytes come, from this size. */
+const FIRST_BULK_CHUNK = 16384;
 
 /** Past this a declared bulk length is nonsense, not a large message: the stream is dropped. */
 const HARD_MAX_BULK = 512 * 1048576;
@@ -60,6 +73,15 @@ export class RespCommand {
       this.ends.length = 0;
       this.owned.length = 0;
     }
+    this.count = 0;
+  }
+
+  /** Forgets every argument and the memory that located them. */
+  release(): void {
+    this.bufs.length = 0;
+    this.starts.length = 0;
+    this.ends.length = 0;
+    this.owned.length = 0;
     this.count = 0;
   }
 
@@ -178,23 +200,57 @@ export class RespParser {
   private readonly command = new RespCommand();
   private commandBytes = 0;
   private refused: RespProblem | undefined;
-  // bulk being assembled across reads
+  /** Bytes of the unfinished command already parsed (headers and whole arguments). */
+  private commandRaw = 0;
+  // bulk being assembled across reads: `bulk` grows up to bulkLength + 2 as bytes arrive
   private bulk: Uint8Array | undefined;
+  private bulkLength = 0;
   private bulkFilled = 0;
   private bulkSkip = -1; // bytes (incl. CRLF) still to skip for a refused bulk
   private dead = false;
 
-  constructor(private readonly limits: RespLimits) {}
+  constructor(private limits: RespLimits) {}
+
+  /** New limits from the next argument on (a connection that authenticated gets roomier ones). */
+  setLimits(limits: RespLimits): void {
+    this.limits = limits;
+  }
 
   /** Bytes received but not yet parsed into a command. */
   get buffered(): number {
     return this.buf.length - this.pos + (this.bulk ? this.bulkFilled : 0);
   }
 
+  /**
+   * Memory the pending input holds: unparsed bytes, plus the unfinished command's parsed part
+   * (its bytes, ARGUMENT_COST per argument, the capacity of a bulk being assembled).
+   */
+  get held(): number {
+    let held = this.buf.length - this.pos;
+    if (this.argsLeft > 0) held += this.commandRaw + this.command.count * ARGUMENT_COST + (this.bulk ? this.bulk.length : 0);
+    return held;
+  }
+
+  /** Whether a command has begun but not ended: the parser waits for the client's next bytes. */
+  get partial(): boolean {
+    return this.argsLeft > 0 || this.pos < this.buf.length;
+  }
+
   feed(chunk: Uint8Array): void {
     if (this.dead || chunk.length === 0) return;
     this.buf = joinUnread(this.buf, this.pos, chunk);
     this.pos = 0;
+  }
+
+  /** Lets go of everything held and parses nothing more (the connection is closing). */
+  discard(): void {
+    this.dead = true;
+    this.buf = new Uint8Array(0);
+    this.pos = 0;
+    this.bulk = undefined;
+    this.argsLeft = -1;
+    this.commandRaw = 0;
+    this.command.release();
   }
 
   /** Keeps unparsed bytes in memory of their own (call before holding them across reads). */
@@ -225,6 +281,7 @@ export class RespParser {
         const line = this.line(MAX_HEADER_LINE);
         if (line === undefined) return undefined;
         if (typeof line !== "number") return line;
+        const headerBytes = this.pos - this.lineStart;
         const count = this.number(this.lineStart + 1, line);
         if (count === undefined) return this.fatal("invalid multibulk length");
         if (count <= 0) continue; // "*0" and "*-1" are no-ops, as in Redis
@@ -232,6 +289,7 @@ export class RespParser {
         this.argsLeft = count;
         this.command.reset();
         this.commandBytes = 0;
+        this.commandRaw = headerBytes;
         this.refused = undefined;
       }
       while (this.argsLeft > 0) {
@@ -240,6 +298,7 @@ export class RespParser {
         if (progress !== true) return progress;
       }
       this.argsLeft = -1;
+      this.commandRaw = 0;
       if (this.refused) {
         const refused = this.refused;
         this.refused = undefined;
@@ -316,6 +375,10 @@ export class RespParser {
     const length = this.number(headerStart + 1, lineEnd);
     if (length === undefined || length < 0 || length > HARD_MAX_BULK) return this.fatal("invalid bulk length");
     this.commandBytes += length;
+    this.commandRaw += this.pos - headerStart;
+    if (this.limits.overLimitFatal && (length > this.limits.maxBulk || this.commandBytes > this.limits.maxCommandBytes)) {
+      return this.fatal(`command larger than ${this.limits.maxCommandBytes} bytes before authentication`);
+    }
     if (!this.refused && length > this.limits.maxBulk) {
       this.refused = {
         code: "TOO_LARGE",
@@ -339,26 +402,37 @@ export class RespParser {
       if (this.buf[end] !== CR || this.buf[end + 1] !== LF) return this.fatal("bulk argument not followed by CRLF");
       this.command.add(this.buf, this.pos, end);
       this.pos = end + 2;
+      this.commandRaw += length + 2;
       this.argsLeft--;
       return true;
     }
-    // Incomplete: assemble it in memory of its own, so later reads copy once.
-    this.bulk = new Uint8Array(length + 2);
+    // Incomplete: assemble it in memory of its own, so later reads copy once. The buffer grows
+    // as bytes arrive: a header announcing 1 MiB costs nothing until the MiB is sent.
+    this.bulkLength = length + 2;
+    this.bulk = new Uint8Array(Math.min(this.bulkLength, Math.max(FIRST_BULK_CHUNK, available)));
     this.bulkFilled = 0;
     return this.fillBulk();
   }
 
   private fillBulk(): true | RespProblem | undefined {
-    const bulk = this.bulk!;
-    const take = Math.min(bulk.length - this.bulkFilled, this.buf.length - this.pos);
+    let bulk = this.bulk!;
+    const take = Math.min(this.bulkLength - this.bulkFilled, this.buf.length - this.pos);
+    if (this.bulkFilled + take > bulk.length) {
+      let size = bulk.length * 2;
+      while (size < this.bulkFilled + take) size *= 2;
+      const grown = new Uint8Array(Math.min(size, this.bulkLength));
+      grown.set(bulk.subarray(0, this.bulkFilled));
+      this.bulk = bulk = grown;
+    }
     bulk.set(this.buf.subarray(this.pos, this.pos + take), this.bulkFilled);
     this.bulkFilled += take;
     this.pos += take;
-    if (this.bulkFilled < bulk.length) return undefined;
+    if (this.bulkFilled < this.bulkLength) return undefined;
     this.bulk = undefined;
-    const end = bulk.length - 2;
+    const end = this.bulkLength - 2;
     if (bulk[end] !== CR || bulk[end + 1] !== LF) return this.fatal("bulk argument not followed by CRLF");
     this.command.add(bulk, 0, end, true);
+    this.commandRaw += this.bulkLength;
     this.argsLeft--;
     return true;
   }
@@ -449,6 +523,11 @@ export class RespWriter {
   reset(): void {
     this.len = 0;
     if (this.buf.length > 1 << 20) this.buf = new Uint8Array(4096);
+  }
+
+  /** Forgets what was written after the first `length` bytes (a reply abandoned half-way). */
+  truncate(length: number): void {
+    if (length < this.len) this.len = Math.max(0, length);
   }
 
   /** The bytes written so far, and resets: a view valid until the next write (copy to keep it). */

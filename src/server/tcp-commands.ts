@@ -4,13 +4,19 @@
 import { BusError, isBusError, type ErrorCode } from "../core/errors.ts";
 import type { Consumer } from "../core/topic.ts";
 import type { Message } from "../core/message.ts";
+import { globMatch } from "../core/glob.ts";
 import { checkTopicName } from "../core/topic-name.ts";
+import { checkDelay, checkLease, checkWait } from "../core/durations.ts";
 import { parseDuration } from "../config.ts";
+import { setLongTimeout } from "../long-timeout.ts";
 import { type RespCommand, hashUpper } from "../protocol/resp.ts";
+import { logFor } from "../log.ts";
 import { topicJson, totalsJson } from "./metrics.ts";
 import { type Connection, writeMessage } from "./tcp.ts";
 
 type Handler = (c: Connection, cmd: RespCommand) => void;
+
+const tcpLog = logFor("tcp");
 
 const VERSION = typeof MSGBUS_VERSION === "string" ? MSGBUS_VERSION : "dev";
 declare const MSGBUS_VERSION: string | undefined;
@@ -45,6 +51,7 @@ const WHILE_CONSUMING = new Set(["ACK", "NACK", "ON", "OFF", "PING", "QUIT"]);
 
 export function runCommand(c: Connection, cmd: RespCommand): void {
   const entry = lookup(cmd);
+  const replyStart = c.out.length;
   try {
     if (!entry) throw new BusError("BAD_REQUEST", `unknown command '${cmd.text(0).slice(0, 64)}'`);
     const name = entry.name;
@@ -61,8 +68,15 @@ export function runCommand(c: Connection, cmd: RespCommand): void {
     }
     entry.handler(c, cmd);
   } catch (error) {
-    if (isBusError(error)) c.out.error(respError(error));
-    else throw error;
+    if (isBusError(error)) {
+      c.out.error(respError(error));
+    } else {
+      // A bug, not the client's mistake: say so in the log, drop any half-written reply and
+      // answer, so the connection stays in step and the replies before it still go out.
+      tcpLog.error(`internal error running ${entry?.name ?? "a command"}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      c.out.truncate(replyStart);
+      c.out.error("ERR internal error");
+    }
   }
 }
 
@@ -144,18 +158,19 @@ function get(c: Connection, cmd: RespCommand): void {
   arity(cmd, 2);
   const topic = cmd.text(1);
   const opts = options(cmd, 2, ["WAIT", "LEASE", "MAXDELIVERIES"]);
-  const lease = opts.has("LEASE") ? Math.max(1, duration(opts.get("LEASE"), "LEASE")) : undefined;
+  const lease = opts.has("LEASE") ? checkLease(duration(opts.get("LEASE"), "LEASE"), "LEASE") : undefined;
+  const wait = opts.has("WAIT") ? checkWait(duration(opts.get("WAIT"), "WAIT"), "WAIT") : undefined;
   const maxDeliveries = opts.has("MAXDELIVERIES") ? integer(opts.get("MAXDELIVERIES"), "MAXDELIVERIES") : undefined;
   const message = c.ctx.bus.take(topic, { lease, maxDeliveries });
   if (message) {
     writeMessage(c.out, message, false);
     return;
   }
-  if (!opts.has("WAIT")) {
+  if (wait === undefined) {
     c.out.nullArray();
     return;
   }
-  block(c, [topic], duration(opts.get("WAIT"), "WAIT"), { lease, maxDeliveries }, (m) => writeMessage(c.out, m, false), () => c.out.nullArray());
+  block(c, [topic], wait, { lease, maxDeliveries }, (m) => writeMessage(c.out, m, false), () => c.out.nullArray());
 }
 
 function pop(c: Connection, cmd: RespCommand): void {
@@ -188,6 +203,8 @@ function blockingPop(c: Connection, cmd: RespCommand): void {
   arity(cmd, 3);
   const seconds = Number(cmd.text(cmd.count - 1));
   if (!Number.isFinite(seconds) || seconds < 0) throw new BusError("BAD_REQUEST", "timeout is not a float or out of range");
+  // A tiny positive timeout is at least 1 ms: rounded to 0 it would mean forever.
+  const waitMs = checkWait(seconds > 0 ? Math.max(1, Math.round(seconds * 1000)) : 0, "timeout");
   const topics: string[] = [];
   for (let i = 1; i < cmd.count - 1; i++) topics.push(cmd.text(i));
   for (const topic of topics) {
@@ -197,10 +214,14 @@ function blockingPop(c: Connection, cmd: RespCommand): void {
       return;
     }
   }
-  block(c, topics, Math.round(seconds * 1000), {}, (m) => c.out.array(2).bulkString(m.topic).bulk(m.payload), () => c.out.nullArray());
+  block(c, topics, waitMs, {}, (m) => c.out.array(2).bulkString(m.topic).bulk(m.payload), () => c.out.nullArray());
 }
 
-/** Parks the connection until a message arrives on one of `topics` or `waitMs` passes (0: forever). */
+/**
+ * Parks the connection until a message arrives on one of `topics` or `waitMs` passes (0: forever).
+ * All or nothing: when the bus refuses one topic (a bad name, --max-topics), the consumer leaves
+ * every topic it joined and the connection is not blocked, so the error is the only reply.
+ */
 function block(
   c: Connection,
   topics: string[],
@@ -209,31 +230,46 @@ function block(
   reply: (m: Message) => void,
   timedOut: () => void,
 ): void {
+  let registering = true;
   const consumer: Consumer = {
     credit: 1,
     lease: take.lease,
     maxDeliveries: take.maxDeliveries,
     deliver(message) {
-      reply(message);
+      // Delivered while joining: the command is answered in this batch, nothing to wake.
+      if (registering) return reply(message);
+      c.replyLate(() => reply(message));
       // Safe inside the bus's dispatch: with its credit spent, unblock only removes this
       // consumer from the other topics' waiting lists.
       c.unblock();
-      c.scheduleFlush();
     },
   };
+  const joined: string[] = [];
+  try {
+    for (const topic of topics) {
+      if (consumer.credit <= 0) break;
+      joined.push(topic);
+      c.ctx.bus.consume(topic, consumer);
+    }
+  } catch (error) {
+    for (const topic of joined) c.ctx.bus.cancel(topic, consumer);
+    throw error;
+  } finally {
+    registering = false;
+  }
+  if (consumer.credit <= 0) {
+    // Answered at once (the message is already taken): just leave the other topics' waiting lists.
+    for (const topic of joined) c.ctx.bus.cancel(topic, consumer);
+    return;
+  }
   const timer =
     waitMs > 0
-      ? setTimeout(() => {
-          timedOut();
+      ? setLongTimeout(() => {
+          c.replyLate(timedOut);
           c.unblock();
-          c.scheduleFlush();
         }, waitMs)
       : undefined;
-  c.blocked = { consumer, topics, timer };
-  for (const topic of topics) {
-    if (consumer.credit <= 0) break;
-    c.ctx.bus.consume(topic, consumer);
-  }
+  c.blocked = { consumer, topics: joined, timer };
 }
 
 function llen(c: Connection, cmd: RespCommand): void {
@@ -255,7 +291,7 @@ function ack(c: Connection, cmd: RespCommand): void {
 function nack(c: Connection, cmd: RespCommand): void {
   arity(cmd, 3);
   const opts = options(cmd, 3, ["DELAY", "DELIVERY"]);
-  const delay = opts.has("DELAY") ? duration(opts.get("DELAY"), "DELAY") : 0;
+  const delay = opts.has("DELAY") ? checkDelay(duration(opts.get("DELAY"), "DELAY"), "DELAY") : 0;
   const delivery = opts.has("DELIVERY") ? integer(opts.get("DELIVERY"), "DELIVERY") : undefined;
   c.ctx.bus.nack(cmd.text(1), integer(cmd.text(2), "id"), delay, delivery);
   c.out.ok();
@@ -269,7 +305,7 @@ function on(c: Connection, cmd: RespCommand): void {
   if (c.consumers.has(topic)) throw new BusError("BAD_REQUEST", `already consuming ${topic} on this connection`);
   const prefetch = opts.has("PREFETCH") ? integer(opts.get("PREFETCH"), "PREFETCH") : 1;
   if (prefetch < 1 || prefetch > 10000) throw new BusError("BAD_REQUEST", "PREFETCH must be from 1 to 10000");
-  const lease = opts.has("LEASE") ? Math.max(1, duration(opts.get("LEASE"), "LEASE")) : c.ctx.config.leaseTime;
+  const lease = opts.has("LEASE") ? checkLease(duration(opts.get("LEASE"), "LEASE"), "LEASE") : c.ctx.config.leaseTime;
   const maxDeliveries = opts.has("MAXDELIVERIES") ? integer(opts.get("MAXDELIVERIES"), "MAXDELIVERIES") : undefined;
   const consumer: Consumer = {
     credit: prefetch,
@@ -277,8 +313,8 @@ function on(c: Connection, cmd: RespCommand): void {
     maxDeliveries,
     streaming: true,
     deliver(message) {
-      writeMessage(c.out, message, true);
-      c.scheduleFlush();
+      // A delivery, not backlog: PREFETCH bounds how many are unacked.
+      c.pushMessage(message, false, false);
     },
   };
   c.mode = "consuming";
@@ -315,7 +351,14 @@ function sub(c: Connection, cmd: RespCommand): void {
   if (c.subscriptions.has(topic)) throw new BusError("BAD_REQUEST", `already subscribed to ${topic}`);
   c.mode = "subscribed";
   c.out.ok();
-  const unsubscribe = c.ctx.bus.subscribe(topic, { send: (m) => c.pushMessage(m, false) }, since);
+  // The replay goes out as the client reads it (pushMessage waits once the socket is behind).
+  c.replaying = true;
+  let unsubscribe: () => void;
+  try {
+    unsubscribe = c.ctx.bus.subscribe(topic, { send: (m) => c.pushMessage(m, false) }, since);
+  } finally {
+    c.replaying = false;
+  }
   c.subscriptions.set(topic, unsubscribe);
 }
 
@@ -493,15 +536,10 @@ function config(c: Connection, cmd: RespCommand): void {
   const pairs: [string, string][] = [];
   for (let p = 2; p < cmd.count; p++) {
     const pattern = cmd.text(p);
-    for (const [k, v] of Object.entries(known)) if (matches(pattern, k)) pairs.push([k, v]);
+    for (const [k, v] of Object.entries(known)) if (globMatch(pattern, k, true)) pairs.push([k, v]);
   }
   c.out.map(pairs.length);
   for (const [k, v] of pairs) c.out.bulkString(k).bulkString(v);
-}
-
-function matches(pattern: string, name: string): boolean {
-  const re = new RegExp("^" + pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".") + "$", "i");
-  return re.test(name);
 }
 
 function info(c: Connection): void {
@@ -516,6 +554,7 @@ function info(c: Connection): void {
     "# Memory",
     `used_memory:${process.memoryUsage().rss}`,
     `queued_bytes:${c.ctx.bus.bytes}`,
+    `input_bytes_held:${c.input.held}`,
     "",
   ];
   c.out.bulkString(lines.join("\r\n"));
@@ -564,6 +603,8 @@ const COMMANDS: Record<string, Handler> = {
     c.releaseConsumers();
     c.mode = "normal";
     c.out.resp3 = false;
+    // As in Redis: the connection is back to its first state, unauthenticated when a token is set.
+    c.authenticated = !c.ctx.auth.required;
     c.out.simple("RESET");
   },
 };

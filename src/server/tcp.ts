@@ -1,11 +1,14 @@
-// The TCP transport: RESP over Bun.listen. Owns connections, their input parsing, their output
-// buffering (one write per read, backpressure on drain) and blocking; commands live in tcp-commands.
+// The TCP transport: RESP over Bun.listen. Owns connections, their input parsing and its limits,
+// their output buffering (one write per read, backpressure on drain) and blocking; commands live
+// in tcp-commands. The limits are described in docs/PROTOCOL.md ("Limits").
 
 import type { Socket, TCPSocketListener } from "bun";
-import { RespParser, RespWriter, isProblem } from "../protocol/resp.ts";
+import { Deque } from "../core/deque.ts";
+import { RespParser, RespWriter, isProblem, type RespLimits } from "../protocol/resp.ts";
 import type { Consumer } from "../core/topic.ts";
 import type { Message } from "../core/message.ts";
 import { logFor } from "../log.ts";
+import type { LongTimeout } from "../long-timeout.ts";
 import type { ServerContext } from "./context.ts";
 import { runCommand } from "./tcp-commands.ts";
 
@@ -15,15 +18,31 @@ const tcpLog = logFor("tcp");
 export interface Blocked {
   consumer: Consumer;
   topics: string[];
-  timer: ReturnType<typeof setTimeout> | undefined;
+  timer: LongTimeout | undefined;
 }
 
 export type Mode = "normal" | "subscribed" | "consuming";
 
+/** Input held over every TCP connection of a server, bounded by --max-input. */
+export class InputBudget {
+  held = 0;
+}
+
+/** Before AUTH a connection may send small commands only; past these it is closed. */
+export const BEFORE_AUTH_LIMITS: RespLimits = { maxBulk: 4096, maxCommandBytes: 4096, maxArgs: 16, maxInline: 4096, overLimitFatal: true };
+/** What an unauthenticated connection may hold as pending input. */
+const BEFORE_AUTH_HELD = 16384;
+/** Pushes are written straight into the reply buffer while it holds less than this. */
+const PUSH_CHUNK = 65536;
+
+/** A push (or a woken blocked command's reply) waiting until the socket takes what came before it. */
+type Waiting =
+  | { message: Message; frame: "native" | "redis"; counted: boolean; bytes?: undefined }
+  | { bytes: Uint8Array; message?: undefined };
+
 export class Connection {
   readonly parser: RespParser;
   readonly out = new RespWriter();
-  authenticated: boolean;
   mode: Mode = "normal";
   blocked: Blocked | undefined;
   /** Topic -> unsubscribe, for SUBSCRIBE (redis frames) and SUB (native frames). */
@@ -34,8 +53,24 @@ export class Connection {
   readonly stoppedConsumers: [string, Consumer][] = [];
   closed = false;
   quitting = false;
+  /** Set while SUB replays queued messages: those pushes are not a slow reader's backlog. */
+  replaying = false;
   private unsent: Uint8Array[] = [];
   private unsentBytes = 0;
+  /** Output that waits until the socket has taken what came before it, in order. */
+  private readonly waiting = new Deque<Waiting>();
+  /** Payload bytes of the live pushes in `waiting`: what --send-buffer bounds. */
+  private waitingBytes = 0;
+  /** Commands stopped running because the client has not read its earlier replies yet. */
+  private stalled = false;
+  private pumping = false;
+  private auth: boolean;
+  private readonly fullLimits: RespLimits;
+  /** Bytes this connection counts in the server's InputBudget. */
+  private inputHeld = 0;
+  /** When the server last waited for the client's input, or the socket last took output. */
+  private inputSince = Date.now();
+  private outputSince = Date.now();
   /** Replies held until the store has committed the writes they acknowledge. */
   private held: Uint8Array[] = [];
   private gate: Promise<void> | null = null;
@@ -44,30 +79,57 @@ export class Connection {
   constructor(
     readonly socket: Socket<Connection>,
     readonly ctx: ServerContext,
+    readonly input: InputBudget = new InputBudget(),
   ) {
     const max = ctx.config.maxMessageSize;
-    this.parser = new RespParser({
+    this.fullLimits = {
       maxBulk: max,
       maxCommandBytes: max + 65536,
       maxArgs: 1048576,
       maxInline: 65536,
-    });
-    this.authenticated = !ctx.auth.required;
+    };
+    this.auth = !ctx.auth.required;
+    this.parser = new RespParser(this.auth ? this.fullLimits : BEFORE_AUTH_LIMITS);
   }
 
-  /** Bytes received: parse and run commands until input runs out or a command blocks. */
+  get authenticated(): boolean {
+    return this.auth;
+  }
+
+  /** AUTH, HELLO AUTH and RESET: the input limits follow from the next argument on. */
+  set authenticated(value: boolean) {
+    this.auth = value;
+    this.parser.setLimits(value ? this.fullLimits : BEFORE_AUTH_LIMITS);
+  }
+
+  /** The most pending input this connection may hold: one largest command and then some. */
+  get maxHeld(): number {
+    if (!this.auth) return BEFORE_AUTH_HELD;
+    return Math.min(this.ctx.config.maxMessageSize + 1048576, this.ctx.config.maxInput);
+  }
+
+  /** Bytes received: parse and run commands until input runs out, a command blocks or output backs up. */
   received(chunk: Uint8Array): void {
     this.parser.feed(chunk);
     this.runPending();
-    if (this.blocked) this.parser.detach();
-    // A blocked client that keeps sending is buffered, but not without bound.
-    if (this.parser.buffered > this.ctx.config.maxMessageSize + 1048576) {
-      this.fail("too much input while a command is blocked");
-    }
+    // Input kept across reads must not be a view of the socket's read buffer.
+    if ((this.blocked || this.stalled) && !this.closed) this.parser.detach();
+  }
+
+  /**
+   * Output the client has not taken yet stops further commands: their replies would only pile up.
+   * Replies are never a reason to cut a reader off; pushes are (see pushMessage).
+   */
+  private get backedUp(): boolean {
+    return this.waiting.length > 0 || this.unsentBytes + this.out.length > this.ctx.config.sendBuffer;
   }
 
   runPending(): void {
     while (!this.blocked && !this.closed && !this.quitting) {
+      if (this.backedUp) {
+        this.stalled = true;
+        break;
+      }
       const item = this.parser.nextCommand();
       if (item === undefined) break;
       if (isProblem(item)) {
@@ -81,7 +143,47 @@ export class Connection {
       }
       runCommand(this, item);
     }
+    this.inputSince = Date.now();
     this.endBatch();
+    this.countInput();
+  }
+
+  /** Keeps the server's InputBudget up to date and enforces the per-connection and total limits. */
+  private countInput(): void {
+    if (this.closed) return;
+    const held = this.parser.held;
+    const grew = held > this.inputHeld;
+    this.input.held += held - this.inputHeld;
+    this.inputHeld = held;
+    if (!grew) return;
+    if (held > this.maxHeld) {
+      this.failInput(`too much pending input: ${held} bytes (limit ${this.maxHeld}${this.auth ? "" : " before AUTH"})`);
+    } else if (this.input.held > this.ctx.config.maxInput) {
+      this.failInput(`the server holds too much pending input (--max-input ${this.ctx.config.maxInput} bytes)`);
+    }
+  }
+
+  /** Closes for an input limit, letting go of the input at once. */
+  private failInput(reason: string): void {
+    this.ctx.stats.protocolErrors++;
+    this.parser.discard();
+    this.input.held -= this.inputHeld;
+    this.inputHeld = 0;
+    this.fail(reason);
+  }
+
+  /**
+   * Called by the server's sweep: a half-sent command that gets no byte for `timeoutMs` is closed,
+   * and so is a closing connection whose client has not read its last output for that long.
+   */
+  checkIdle(now: number, timeoutMs: number): void {
+    if (this.closed) return;
+    if (this.quitting) {
+      if (now - this.outputSince > timeoutMs) this.close(true);
+      return;
+    }
+    if (this.blocked || this.stalled || !this.parser.partial) return;
+    if (now - this.inputSince > timeoutMs) this.failInput(`incomplete command idle for more than ${timeoutMs} ms (--input-timeout)`);
   }
 
   /** Sends what the batch produced, after the store commits when there was a write. */
@@ -93,6 +195,46 @@ export class Connection {
     }
     if (durable) this.waitFor(durable);
     else if (this.quitting && !this.gate) this.close();
+    if (!this.gate) this.caughtUp();
+  }
+
+  /**
+   * Moves waiting output to the socket while it takes everything (a SUB SINCE replay goes out
+   * PUSH_CHUNK at a time, paced by the client's reading), then resumes stalled commands.
+   */
+  private caughtUp(): void {
+    if (this.pumping || this.closed) return;
+    this.pumping = true;
+    try {
+      while (this.waiting.length > 0 && this.unsentBytes === 0 && !this.gate && !this.closed) {
+        while (this.waiting.length > 0 && this.out.length < PUSH_CHUNK) this.writeWaiting(this.waiting.shift()!);
+        this.endBatch();
+      }
+    } finally {
+      this.pumping = false;
+    }
+    if (this.closed) return;
+    if (this.quitting && !this.gate && this.unsentBytes === 0 && this.waiting.length === 0) this.socket.end();
+    if (this.stalled && !this.backedUp && !this.quitting) {
+      this.stalled = false;
+      queueMicrotask(() => {
+        if (!this.closed) this.runPending();
+      });
+    }
+  }
+
+  private writeWaiting(item: Waiting): void {
+    if (item.message === undefined) {
+      this.out.raw(item.bytes);
+      return;
+    }
+    if (item.counted) this.waitingBytes -= item.message.payload.length;
+    this.writePush(item.message, item.frame === "redis");
+  }
+
+  private writePush(message: Message, redisFrame: boolean): void {
+    if (redisFrame) this.out.push(3).bulkString("message").bulkString(message.topic).bulk(message.payload);
+    else writeMessage(this.out, message, true);
   }
 
   private waitFor(durable: Promise<void>): void {
@@ -148,21 +290,18 @@ export class Connection {
     const written = this.socket.write(bytes);
     if (written < 0) return; // closing
     if (written < bytes.length) this.queueUnsent(bytes.slice(written));
+    // Replies held for a commit went out: what waited behind them may follow.
+    if (this.waiting.length > 0 || this.stalled) this.scheduleFlush();
   }
 
+  /** What the socket did not take. Bounded by stalling commands (replies) and by pushMessage (pushes). */
   private queueUnsent(bytes: Uint8Array): void {
     this.unsent.push(bytes);
     this.unsentBytes += bytes.length;
-    if (this.unsentBytes > this.ctx.config.sendBuffer) {
-      this.ctx.stats.slowConsumers++;
-      tcpLog.warn(`slow consumer: ${this.unsentBytes} bytes unsent (limit ${this.ctx.config.sendBuffer}); disconnecting`);
-      this.unsent = [];
-      this.unsentBytes = 0;
-      this.close(true);
-    }
   }
 
   drained(): void {
+    this.outputSince = Date.now();
     while (this.unsent.length > 0) {
       const bytes = this.unsent[0]!;
       const written = this.socket.write(bytes);
@@ -170,12 +309,12 @@ export class Connection {
       if (written < bytes.length) {
         this.unsent[0] = bytes.subarray(written);
         this.unsentBytes -= written;
-        return;
+        break;
       }
       this.unsent.shift();
       this.unsentBytes -= bytes.length;
     }
-    if (this.quitting && !this.gate) this.socket.end();
+    this.caughtUp();
   }
 
   /** Wakes a blocked command (message delivered or timed out) and carries on with the input. */
@@ -183,7 +322,7 @@ export class Connection {
     const blocked = this.blocked;
     if (!blocked) return;
     this.blocked = undefined;
-    if (blocked.timer) clearTimeout(blocked.timer);
+    blocked.timer?.clear();
     for (const topic of blocked.topics) this.ctx.bus.cancel(topic, blocked.consumer);
     // Not inside the bus's delivery: carry on once the current call returns.
     queueMicrotask(() => {
@@ -191,14 +330,53 @@ export class Connection {
     });
   }
 
-  /** A message arrived for a subscription: a native frame (SUB) or a Redis one (SUBSCRIBE). */
-  pushMessage(message: Message, redisFrame: boolean): void {
-    if (redisFrame) {
-      this.out.push(3).bulkString("message").bulkString(message.topic).bulk(message.payload);
+  /**
+   * A message for a subscription (a native frame for SUB, a Redis one for SUBSCRIBE) or an ON
+   * consumer. Written at once while the socket keeps up; otherwise it waits, in order, as a
+   * reference. Live subscription pushes waiting are the backlog --send-buffer bounds: past it the
+   * client is a slow consumer and is cut off. A SUB SINCE replay (the bus holds those messages
+   * anyway) and ON deliveries (bounded by PREFETCH; `counted` false) never count.
+   */
+  pushMessage(message: Message, redisFrame: boolean, counted = !this.replaying): void {
+    if (this.closed) return;
+    if (this.waiting.length === 0 && this.unsentBytes === 0 && this.out.length < PUSH_CHUNK) {
+      this.writePush(message, redisFrame);
+      // A burst of pushes goes to the socket as it grows, so a reader that keeps up never waits.
+      if (this.out.length >= PUSH_CHUNK && !this.pumping) this.endBatch();
+      else this.scheduleFlush();
+      return;
+    }
+    this.waiting.push({ message, frame: redisFrame ? "redis" : "native", counted });
+    if (!counted) return;
+    this.waitingBytes += message.payload.length;
+    if (this.waitingBytes > this.ctx.config.sendBuffer) this.slowConsumer();
+  }
+
+  /** A woken blocked command's reply: written now, or behind the pushes that wait. */
+  replyLate(write: () => void): void {
+    if (this.waiting.length === 0) {
+      write();
     } else {
-      writeMessage(this.out, message, true);
+      const start = this.out.length;
+      write();
+      this.waiting.push({ bytes: this.out.bytes.slice(start, this.out.length) });
+      this.out.truncate(start);
     }
     this.scheduleFlush();
+  }
+
+  private slowConsumer(): void {
+    this.ctx.stats.slowConsumers++;
+    tcpLog.warn(`slow consumer: ${this.waitingBytes} bytes of messages waiting for a client that does not read (--send-buffer ${this.ctx.config.sendBuffer}); disconnecting`);
+    this.dropOutput();
+    this.close(true);
+  }
+
+  private dropOutput(): void {
+    this.unsent = [];
+    this.unsentBytes = 0;
+    this.waiting.clear();
+    this.waitingBytes = 0;
   }
 
   private fail(reason: string): void {
@@ -211,9 +389,10 @@ export class Connection {
   /** Ends the connection after what is unsent has gone (or at once when `now`). */
   close(now = false): void {
     if (this.closed) return;
-    if (now || this.unsentBytes === 0) {
+    if (now || (this.unsentBytes === 0 && this.waiting.length === 0)) {
       this.socket.end();
     } else {
+      if (!this.quitting) this.outputSince = Date.now();
       this.quitting = true;
     }
   }
@@ -233,15 +412,18 @@ export class Connection {
     this.closed = true;
     const bus = this.ctx.bus;
     if (this.blocked) {
-      if (this.blocked.timer) clearTimeout(this.blocked.timer);
+      this.blocked.timer?.clear();
       for (const topic of this.blocked.topics) bus.cancel(topic, this.blocked.consumer);
       this.blocked = undefined;
     }
     for (const unsubscribe of this.subscriptions.values()) unsubscribe();
     this.subscriptions.clear();
     this.releaseConsumers();
-    this.unsent = [];
+    this.dropOutput();
     this.held = [];
+    this.parser.discard();
+    this.input.held -= this.inputHeld;
+    this.inputHeld = 0;
   }
 }
 
@@ -258,6 +440,17 @@ export function writeMessage(out: RespWriter, message: Message, push: boolean): 
 
 export function startTcp(ctx: ServerContext): TCPSocketListener<Connection> {
   const { config, stats } = ctx;
+  const input = new InputBudget();
+  const connections = new Set<Connection>();
+  // One sweep for every connection (not a timer per read): half-sent commands that stall.
+  if (config.inputTimeout > 0) {
+    const every = Math.min(1000, Math.max(50, Math.floor(config.inputTimeout / 4)));
+    const sweep = setInterval(() => {
+      const now = Date.now();
+      for (const connection of connections) connection.checkIdle(now, config.inputTimeout);
+    }, every);
+    sweep.unref?.();
+  }
   const tls = config.tlsCert && config.tlsKey ? { cert: Bun.file(config.tlsCert), key: Bun.file(config.tlsKey) } : undefined;
   return Bun.listen<Connection>({
     hostname: config.host,
@@ -269,7 +462,8 @@ export function startTcp(ctx: ServerContext): TCPSocketListener<Connection> {
           socket.end(ctx.stopping ? "-UNAVAILABLE server is shutting down\r\n" : "-UNAVAILABLE max number of clients reached\r\n");
           return;
         }
-        socket.data = new Connection(socket, ctx);
+        socket.data = new Connection(socket, ctx, input);
+        connections.add(socket.data);
         stats.opened("tcp");
       },
       data(socket, data) {
@@ -279,6 +473,7 @@ export function startTcp(ctx: ServerContext): TCPSocketListener<Connection> {
         socket.data?.drained();
       },
       close(socket) {
+        if (socket.data) connections.delete(socket.data);
         if (!socket.data || socket.data.closed) return;
         socket.data.released();
         stats.closed("tcp");

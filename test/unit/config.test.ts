@@ -38,6 +38,8 @@ describe("defaults", () => {
       leaseTime: 30000,
       maxDeliveries: 5,
       sendBuffer: 8 * 1048576,
+      maxInput: 64 * 1048576,
+      inputTimeout: 30000,
       maxConnections: 10000,
       allowOrigin: "*",
       tlsCert: undefined,

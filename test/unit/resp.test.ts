@@ -4,6 +4,7 @@
 import { prng } from "../helpers/prng.ts";
 import { describe, expect, test } from "bun:test";
 import {
+  ARGUMENT_COST,
   encodeCommand,
   hashUpper,
   isProblem,
@@ -322,6 +323,53 @@ describe("RespParser: memory", () => {
     parser.feed(latin1("NG\r\n"));
     parser.next();
     expect(parser.buffered).toBe(0);
+  });
+});
+
+describe("RespParser: what pending input holds", () => {
+  test("held counts an unfinished command's arguments at their bytes plus ARGUMENT_COST each", () => {
+    const parser = new RespParser(ROOMY);
+    parser.feed(latin1("*1000\r\n" + "$0\r\n\r\n".repeat(100)));
+    expect(parser.next()).toBeUndefined();
+    expect(parser.held).toBe(7 + 100 * 6 + 100 * ARGUMENT_COST);
+    expect(parser.partial).toBe(true);
+  });
+
+  test("a bulk announced large is assembled in a buffer that grows with the bytes, and the result is whole", () => {
+    const parser = new RespParser(ROOMY);
+    parser.feed(latin1("*3\r\n$3\r\nPUT\r\n$1\r\nq\r\n$1000000\r\n"));
+    expect(parser.next()).toBeUndefined();
+    expect(parser.held).toBeLessThan(20000); // not 1 MB before the bytes come
+    const payload = new Uint8Array(1000000).map((_, i) => i % 251);
+    for (let i = 0; i < payload.length; i += 4096) parser.feed(payload.subarray(i, i + 4096));
+    expect(parser.held).toBeGreaterThanOrEqual(1000000);
+    parser.feed(latin1("\r\n"));
+    const item = parser.next() as Uint8Array[];
+    expect(item[2]!.length).toBe(1000000);
+    expect(item[2]!.every((b, i) => b === i % 251)).toBe(true);
+    expect(parser.held).toBe(0);
+    expect(parser.partial).toBe(false);
+  });
+
+  test("with overLimitFatal an argument over the limit is fatal, not skipped", () => {
+    const strict: RespLimits = { ...LIMITS, overLimitFatal: true };
+    expect(summary(parseChunks([latin1(cmd("AUTH", "x".repeat(17)) + PING)], strict))).toEqual(["FATAL PROTOCOL"]);
+    expect(summary(parseChunks([latin1(cmd("AUTH", "x".repeat(16)) + PING)], strict))).toEqual([["AUTH", "x".repeat(16)], ["PING"]]);
+  });
+
+  test("setLimits applies from the next argument on; discard lets go of everything", () => {
+    const parser = new RespParser({ ...LIMITS, overLimitFatal: true });
+    parser.feed(latin1(cmd("AUTH", "t")));
+    expect(normalize(parser.next()!)).toEqual(["AUTH", "t"]);
+    parser.setLimits(ROOMY);
+    parser.feed(latin1(cmd("PUT", "q", "y".repeat(100))));
+    expect(normalize(parser.next()!)).toEqual(["PUT", "q", "y".repeat(100)]);
+    parser.feed(latin1("*2\r\n$3\r\nPUT\r\n"));
+    expect(parser.next()).toBeUndefined();
+    parser.discard();
+    expect(parser.held).toBe(0);
+    parser.feed(latin1(PING));
+    expect(parser.next()).toBeUndefined();
   });
 });
 
