@@ -413,7 +413,9 @@ export function httpRequest(rng: Rng): Uint8Array {
   const target = method === "OPTIONS" && rng.chance(0.5) ? "*" : pathFor(rng, method) + queryFor(rng);
   const version = rng.pick(["HTTP/1.1", "HTTP/1.1", "HTTP/1.0", "HTTP/1.0", "HTTP/2.0", "HTTP/9", "", "HTTP/1.1 extra"]);
   const headers: string[] = [];
-  if (rng.chance(0.7)) headers.push(`Host: ${rng.pick(["127.0.0.1", "localhost:1", "", "a b", "x".repeat(300)])}`);
+  // No Host (or an empty one) is what routed /_/health to topic "health" (issue 8 item 3).
+  if (skipsItem(3)) headers.push("Host: 127.0.0.1");
+  else if (rng.chance(0.7)) headers.push(`Host: ${rng.pick(["127.0.0.1", "localhost:1", "", "a b", "x".repeat(300)])}`);
   const content = payloadOf(rng);
   let body: Uint8Array = rng.chance(0.5) ? new Uint8Array(0) : typeof content === "string" ? utf8(content) : content;
   const framing = rng.int(6);
