@@ -300,6 +300,15 @@ export function inflatedHeader(rng: Rng): Uint8Array {
   );
 }
 
+/**
+ * A command announcing 1,048,576 arguments followed by most of them, empty, and never finished:
+ * ~52 MB of server memory per connection for ~6 MB sent before issue 8 item 9 was fixed.
+ */
+export function pendingArguments(rng: Rng): Uint8Array {
+  if (skipsItem(9)) return utf8("*2\r\n$4\r\nECHO\r\n");
+  return utf8("*1048576\r\n" + "$0\r\n\r\n".repeat(rng.range(400000, 1048575)));
+}
+
 /** Byte-level mutations of an encoded command. */
 export function mutate(rng: Rng, bytes: Uint8Array): Uint8Array {
   let out = bytes.slice();

@@ -160,6 +160,7 @@ export interface RunState {
 export const MAX_PARKED = 24;
 /** Bytes a run may send per second of its time, on top of a start allowance. */
 const BYTES_PER_SECOND = 8 * 1048576;
+const START_BYTES = 16 * 1048576;
 
 export interface RunResult {
   seed: number;
@@ -188,7 +189,7 @@ export async function fuzz(target: FuzzServer, name: string, options: RunOptions
     deadline: started + timeMs,
     log,
     sent: 0,
-    budget: () => 4 * 1048576 + ((Date.now() - started) / 1000) * BYTES_PER_SECOND,
+    budget: () => START_BYTES + ((Date.now() - started) / 1000) * BYTES_PER_SECOND,
     park(socket) {
       if (parked.length >= MAX_PARKED) return false;
       parked.push(socket);
