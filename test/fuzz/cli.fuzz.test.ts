@@ -4,13 +4,21 @@
 // unknown flag must be a usage error (exit 2). Seed and time: MSGBUS_FUZZ_SEED, MSGBUS_FUZZ_TIME_MS.
 
 import { afterAll, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { BINARY, hasBinary } from "../helpers/binary.ts";
 import { freePort } from "../helpers/ports.ts";
 import { Output, cleanupAll, spawnTracked, stopProcess, testEnv } from "../helpers/processes.ts";
 import { cliArgs, fuzzSeed, fuzzTimeMs, Rng } from "./generators.ts";
 import { alarmingOutput, checkServer, startFuzzServer } from "./harness.ts";
 
-afterAll(() => cleanupAll());
+// `get topic file` writes files: every run works in a directory of its own, removed afterwards.
+const cwd = mkdtempSync(join(tmpdir(), "msgbus-cli-fuzz-"));
+afterAll(async () => {
+  await cleanupAll();
+  rmSync(cwd, { recursive: true, force: true });
+});
 
 const DEFAULT_TIME_MS = 4000;
 /** The README's exit codes for a run that ends by itself (1, "unexpected internal error", is a bug). */
@@ -46,7 +54,7 @@ test.skipIf(!hasBinary())(
       const env: Record<string, string> = args.includes("--url") ? {} : { MSGBUS_URL: workerRng.pick(urls) };
       const mayRun = sub === "sub" || sub === "on" || sub === "serve" || args.includes("--wait") || args.includes("--reconnect");
       const stdin = new TextEncoder().encode(workerRng.pick(["", "line1\nline2\n", "x".repeat(workerRng.int(70000)), "\u0000\u0001"]));
-      const proc = spawnTracked([BINARY, ...args], { env: testEnv(env), stdin });
+      const proc = spawnTracked([BINARY, ...args], { env: testEnv(env), stdin, cwd });
       const stdout = new Output(proc.stdout);
       const stderr = new Output(proc.stderr);
       let stopped = false;
