@@ -39,7 +39,7 @@ const getArgs = {
 };
 
 /** `--wait` takes an optional value: a following argument that is not a duration is not its value. */
-function optionalWaitValue(rawArgs: string[]): string[] {
+export function normalizeArgs(rawArgs: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < rawArgs.length; i++) {
     const arg = rawArgs[i]!;
@@ -70,7 +70,7 @@ export default defineCommand({
   args: getArgs,
   run: ({ rawArgs }) =>
     guarded(async () => {
-      const args = parseArgs(optionalWaitValue(rawArgs), getArgs) as Record<string, unknown> & { _: string[] };
+      const args = parseArgs(normalizeArgs(rawArgs), getArgs) as Record<string, unknown> & { _: string[] };
       const topic = topicArg(args, "get", "msgbus get <topic> [file] [--wait [duration]] [--lease duration]");
       if (args._.length > 2) throw usage(`get takes a topic and at most one file (got ${args._.length} arguments)`);
       const file = typeof args.file === "string" ? resolve(args.file) : undefined;
