@@ -5,7 +5,8 @@
 import { BusError, type ErrorCode } from "../core/errors.ts";
 import { decodeEnvelope } from "../protocol/envelope.ts";
 import { SseParser } from "../protocol/sse.ts";
-import type { Client, ConnectOptions, ConsumeOptions, GetOptions, ReceivedMessage, Stream, SubscribeOptions, WriteResult } from "./client.ts";
+import { bunTls, certificateHint } from "./client.ts";
+import type { Client, ConnectOptions, TlsOptions, ConsumeOptions, GetOptions, ReceivedMessage, Stream, SubscribeOptions, WriteResult } from "./client.ts";
 
 const CODES = new Set<string>(["BAD_TOPIC", "TOO_LARGE", "TOPIC_FULL", "BUS_FULL", "UNAUTHORIZED", "FORBIDDEN", "NO_MESSAGE", "NO_LEASE", "BAD_REQUEST", "NOT_FOUND", "SLOW_CONSUMER", "UNAVAILABLE", "STORAGE"]);
 
@@ -49,10 +50,12 @@ export class HttpClient implements Client {
   private readonly held = new Map<string, InFlight>();
   private readonly consumers = new Set<Consumer>();
   private closed = false;
+  private readonly tls: ReturnType<typeof bunTls>;
 
-  constructor(url: URL, token: string | undefined) {
+  constructor(url: URL, token: string | undefined, tls?: TlsOptions) {
     this.base = `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, "")}`;
     this.headers = token ? { authorization: `Bearer ${token}` } : {};
+    this.tls = bunTls(tls);
   }
 
   /** One request; network failures and error replies become BusErrors. */
@@ -67,10 +70,12 @@ export class HttpClient implements Client {
         signal: init.signal,
         // Long polls and streams last as long as they need to.
         timeout: false,
+        ...(this.tls ? { tls: this.tls } : {}),
       } as RequestInit);
     } catch (error) {
       if (init.signal?.aborted) throw new BusError("UNAVAILABLE", "request cancelled");
-      throw new BusError("UNAVAILABLE", `cannot reach msgbus at ${this.base}: ${error instanceof Error ? error.message : String(error)}`);
+      const reason = error instanceof Error ? `${error.message}${(error as { code?: string }).code ? ` (${(error as { code?: string }).code})` : ""}` : String(error);
+      throw new BusError("UNAVAILABLE", `cannot reach msgbus at ${this.base}: ${certificateHint(reason)}`);
     }
     if (response.status >= 400) throw await errorOf(response);
     return response;
@@ -301,5 +306,5 @@ async function errorOf(response: Response): Promise<BusError> {
 
 /** Connects to msgbus over HTTP(S): http://host:6553, or https://proxy/prefix. */
 export async function connectHttp(url: URL, options: ConnectOptions = {}): Promise<Client> {
-  return new HttpClient(url, options.token);
+  return new HttpClient(url, options.token, options.tls);
 }

@@ -5,6 +5,7 @@
 import type { Socket } from "bun";
 import { BusError, type ErrorCode } from "../core/errors.ts";
 import { RespErrorValue, RespPush, RespReader, encodeCommand, type RespValue } from "../protocol/resp.ts";
+import { bunTls, certificateHint, type TlsOptions } from "./client.ts";
 import type { Client, ConnectOptions, ConsumeOptions, GetOptions, ReceivedMessage, Stream, SubscribeOptions, WriteResult } from "./client.ts";
 
 const DEFAULT_PORT = 6552;
@@ -51,6 +52,7 @@ interface Target {
   /** tcp://host:port, for messages. */
   label: string;
   token?: string;
+  tlsOptions?: TlsOptions;
 }
 
 interface Waiting {
@@ -143,7 +145,7 @@ class RespConnection {
     const connecting = Bun.connect({
       hostname,
       port,
-      ...(tls ? { tls: true } : {}),
+      ...(tls ? { tls: bunTls(this.target.tlsOptions) ?? true } : {}),
       socket: {
         data(_socket, chunk) {
           self.received(chunk);
@@ -164,8 +166,9 @@ class RespConnection {
           // The promise rejects with the same error.
         },
         handshake(socket, success, authorizationError) {
-          if (!success || authorizationError) {
-            const error = new Error(`TLS handshake failed: ${authorizationError?.message ?? "unknown reason"}`);
+          const insecure = self.target.tlsOptions?.rejectUnauthorized === false;
+          if (!success || (authorizationError && !insecure)) {
+            const error = new Error(`TLS handshake failed: ${certificateHint(authorizationError?.message ?? "unknown reason")}`);
             handshaken(error);
             self.lost(error);
             socket.end();
@@ -479,7 +482,7 @@ export async function connectTcp(url: URL, options: ConnectOptions = {}): Promis
   const port = url.port ? Number(url.port) : DEFAULT_PORT;
   const tls = url.protocol === "tls:";
   const label = `${tls ? "tls" : "tcp"}://${url.hostname || "127.0.0.1"}:${port}`;
-  const target: Target = { hostname, port, tls, label, ...(options.token ? { token: options.token } : {}) };
+  const target: Target = { hostname, port, tls, label, ...(options.token ? { token: options.token } : {}), ...(options.tls ? { tlsOptions: options.tls } : {}) };
   const main = await RespConnection.open(target);
   return new TcpClient(main, target);
 }

@@ -18,7 +18,8 @@ export function rejectUnknownFlags(command: string, args: ArgsDef, rawArgs: stri
   for (const [name, def] of Object.entries(args)) {
     if (def.type === "positional") continue;
     const type = def.type === "boolean" ? "boolean" : "string";
-    const aliases = Array.isArray(def.alias) ? def.alias : def.alias ? [def.alias] : [];
+    const alias = (def as { alias?: string | string[] }).alias;
+    const aliases = Array.isArray(alias) ? alias : alias ? [alias] : [];
     for (const n of new Set([name, camel(name), kebab(name), ...aliases])) {
       options[n] = n.length === 1 ? { type, short: n } : { type };
       if (type === "boolean") booleans.add(n);

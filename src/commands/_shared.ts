@@ -1,12 +1,12 @@
 // What every subcommand shares: the client settings' arguments, the exit-code table, and the
 // one place a failure becomes one line on stderr and an exit code.
 
-import { createReadStream } from "node:fs";
+import { createReadStream, readFileSync } from "node:fs";
 import { concatBytes } from "../protocol/bytes.ts";
 import { encodeEnvelope } from "../protocol/envelope.ts";
 import { BusError, isBusError, type ErrorCode } from "../core/errors.ts";
 import { SETTINGS, clientUrl, parseDuration, resolveConfig, settingArgs, type Config, type Flags } from "../config.ts";
-import { connect, type Client, type ReceivedMessage } from "../client/client.ts";
+import { connect, type Client, type ReceivedMessage, type TlsOptions } from "../client/client.ts";
 
 /** The CLI side of the error table (documented in the README). */
 export const EXIT_CODES: Record<ErrorCode | "OK" | "INTERNAL", number> = {
@@ -87,7 +87,7 @@ export interface Connected {
 export async function connectFromArgs(args: Flags): Promise<Connected> {
   const config = resolveConfig(args);
   const url = clientUrl(config);
-  const client = await connect(url, { token: config.token });
+  const client = await connect(url, { token: config.token, tls: tlsFrom(config) });
   return {
     client,
     url,
@@ -95,6 +95,21 @@ export async function connectFromArgs(args: Flags): Promise<Connected> {
     maxMessageSize: isExplicit(args, "maxMessageSize") ? config.maxMessageSize : undefined,
     maxDeliveries: isExplicit(args, "maxDeliveries") ? config.maxDeliveries : undefined,
   };
+}
+
+/** --cacert (read here, so a missing file is a usage error) and --insecure. */
+function tlsFrom(config: Config): TlsOptions | undefined {
+  if (config.cacert === undefined && !config.insecure) return undefined;
+  let ca: string | undefined;
+  if (config.cacert !== undefined) {
+    try {
+      ca = readFileSync(config.cacert, "utf8");
+    } catch (error) {
+      throw usage(`--cacert: cannot read ${config.cacert}: ${(error as Error).message}`);
+    }
+    if (!ca.includes("-----BEGIN CERTIFICATE-----")) throw usage(`--cacert: ${config.cacert} holds no PEM certificate ("-----BEGIN CERTIFICATE-----")`);
+  }
+  return { ...(ca !== undefined ? { ca } : {}), ...(config.insecure ? { rejectUnauthorized: false } : {}) };
 }
 
 /** Whether a setting was given by its flag or a variable, rather than left to its default. */
