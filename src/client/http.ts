@@ -211,6 +211,18 @@ export class HttpClient implements Client {
     return () => this.controllers.delete(controller);
   }
 
+  async maxMessageSize(): Promise<number | undefined> {
+    try {
+      const response = await this.request("GET", "/_/health");
+      await response.body?.cancel();
+      const n = Number(response.headers.get("msgbus-max-message-size") ?? NaN);
+      return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+    } catch (error) {
+      if (error instanceof BusError && error.code === "UNAVAILABLE") throw error;
+      return undefined;
+    }
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.consumers].map((c) => c.close()));
     for (const controller of this.controllers) controller.abort();

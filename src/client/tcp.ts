@@ -468,6 +468,19 @@ class TcpClient implements Client {
     return stream;
   }
 
+  async maxMessageSize(): Promise<number | undefined> {
+    try {
+      const reply = await this.main.send(["CONFIG", "GET", "proto-max-bulk-len"]);
+      const items = Array.isArray(reply) ? reply : [];
+      const value = items[1];
+      const n = value instanceof Uint8Array ? Number(decoder.decode(value)) : typeof value === "string" ? Number(value) : NaN;
+      return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+    } catch (error) {
+      if (error instanceof BusError && error.code === "UNAVAILABLE") throw error;
+      return undefined; // an older server, or a token without the right: the caller's default applies
+    }
+  }
+
   async close(): Promise<void> {
     for (const connection of this.streams) connection.close();
     this.streams.clear();

@@ -151,6 +151,10 @@ class WsClient implements Client {
     };
   }
 
+  maxMessageSize(): Promise<number | undefined> {
+    return this.http.maxMessageSize();
+  }
+
   async close(): Promise<void> {
     const settled = [...this.publishers.values()].map((p) => p.then((publisher) => publisher.close(), () => {}));
     await Promise.all(settled);

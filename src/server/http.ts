@@ -282,7 +282,10 @@ class HttpRoutes {
     }
     if (method !== "GET" && method !== "HEAD") return methodNotAllowed(method, `/_/${name}`, ["GET", "HEAD"]);
     if (name === "health") {
-      return this.ctx.stopping ? json({ status: "stopping" }, 503) : json({ status: "ok" });
+      const health = this.ctx.stopping ? json({ status: "stopping" }, 503) : json({ status: "ok" });
+      // Clients read their limit here, so that `msgbus put` stops reading stdin at it.
+      health.headers.set("msgbus-max-message-size", String(this.ctx.config.maxMessageSize));
+      return health;
     }
     this.authorize(req, query, null);
     query.only([]);
