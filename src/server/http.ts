@@ -23,7 +23,7 @@ export interface HttpListener {
   stop(): Promise<void>;
 }
 
-const ROUTES_HINT = "topics are /{topic}, leases /{topic}/{id}/ack and /{topic}/{id}/nack, server endpoints /_/topics, /_/health, /_/metrics";
+const ROUTES_HINT = "topics are /{topic}, leases /{topic}/{id}/ack, /{topic}/{id}/nack and /{topic}/{id}/touch, server endpoints /_/topics, /_/health, /_/metrics";
 /** Answers to CORS preflight; read at request time, after configureCors set CORS_HEADERS. */
 function preflightHeaders(): Record<string, string> {
   if (!CORS_HEADERS["access-control-allow-origin"]) return {};
@@ -134,7 +134,7 @@ class HttpRoutes {
       throw new BusError("UNAVAILABLE", `too many connections (--max-connections ${this.ctx.config.maxConnections})`);
     }
     if (parts.length === 2 && parts[1] !== "") return this.topicRoute(req, server, method, path, parts[1]!, query);
-    if (parts.length === 4 && (parts[3] === "ack" || parts[3] === "nack")) return this.leaseRoute(req, method, path, parts, query);
+    if (parts.length === 4 && (parts[3] === "ack" || parts[3] === "nack" || parts[3] === "touch")) return this.leaseRoute(req, method, path, parts, query);
     throw new BusError("NOT_FOUND", `no route ${method} ${path.slice(0, 200)}: ${ROUTES_HINT}`);
   }
 
@@ -264,6 +264,12 @@ class HttpRoutes {
       this.ctx.bus.ack(topic, id, query.has("delivery") ? query.integer("delivery", 1) : undefined);
       await this.committed();
       return json({ topic, id, acked: true });
+    }
+    if (parts[3] === "touch") {
+      query.only(["lease", "delivery"]);
+      const lease = query.has("lease") ? query.duration("lease", this.ctx.config.leaseTime) : undefined;
+      const leaseExpires = this.ctx.bus.touch(topic, id, lease, query.has("delivery") ? query.integer("delivery", 1) : undefined);
+      return json({ id, leaseExpires });
     }
     query.only(["delay", "delivery"]);
     const delay = query.has("delay") ? query.duration("delay", 0) : 0;
