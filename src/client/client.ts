@@ -61,6 +61,8 @@ export interface Client {
   get(topic: string, options?: GetOptions): Promise<ReceivedMessage | null>;
   ack(topic: string, id: number, delivery?: number): Promise<void>;
   nack(topic: string, id: number, options?: { delay?: number; delivery?: number }): Promise<void>;
+  /** Renews a lease still being worked on: it runs `lease` ms from now (default: its own length). Resolves with the new expiry (server ms). */
+  touch(topic: string, id: number, options?: { lease?: number; delivery?: number }): Promise<number>;
   /** Every message written from now on (fan-out, at-most-once). */
   subscribe(topic: string, options: SubscribeOptions, onMessage: (m: ReceivedMessage) => void): Promise<Stream>;
   /** Competing consumer with leases: ack or nack each message through this client. */

@@ -40,6 +40,7 @@ interface InFlight {
   id: number;
   delivery: number;
   consumer: Consumer;
+  lease: number;
 }
 
 export class HttpClient implements Client {
@@ -133,6 +134,16 @@ export class HttpClient implements Client {
     await this.request("POST", `/${encodeURIComponent(topic)}/${id}/nack${query.length ? "?" + query.join("&") : ""}`);
   }
 
+  async touch(topic: string, id: number, options: { lease?: number; delivery?: number } = {}): Promise<number> {
+    const query: string[] = [];
+    if (options.lease !== undefined) query.push(`lease=${ms(Math.max(1, options.lease))}`);
+    if (options.delivery !== undefined) query.push(`delivery=${options.delivery}`);
+    const response = await this.request("POST", `/${encodeURIComponent(topic)}/${id}/touch${query.length ? "?" + query.join("&") : ""}`);
+    const reply = (await response.json()) as { leaseExpires: number };
+    this.renewHold(topic, id, options.lease);
+    return reply.leaseExpires;
+  }
+
   /** SSE with ?json: resolves once the server has subscribed (its first bytes arrived). */
   async subscribe(topic: string, options: SubscribeOptions, onMessage: (m: ReceivedMessage) => void): Promise<Stream> {
     const controller = new AbortController();
@@ -183,7 +194,15 @@ export class HttpClient implements Client {
   hold(consumer: Consumer, message: ReceivedMessage, lease: number): void {
     const key = `${message.topic}\u0000${message.id}`;
     const timer = setTimeout(() => this.release(message.topic, message.id), lease);
-    this.held.set(key, { timer, topic: message.topic, id: message.id, delivery: message.deliveries, consumer });
+    this.held.set(key, { timer, topic: message.topic, id: message.id, delivery: message.deliveries, consumer, lease });
+  }
+
+  /** A renewed lease keeps its consumer slot for another lease time. */
+  private renewHold(topic: string, id: number, lease: number | undefined): void {
+    const entry = this.held.get(`${topic}\u0000${id}`);
+    if (!entry) return;
+    clearTimeout(entry.timer);
+    entry.timer = setTimeout(() => this.release(topic, id), lease ?? entry.lease);
   }
 
   private release(topic: string, id: number): InFlight | undefined {

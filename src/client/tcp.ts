@@ -405,6 +405,13 @@ class TcpClient implements Client {
     expectOk(await this.connectionFor(topic).send(args), "NACK");
   }
 
+  async touch(topic: string, id: number, options: { lease?: number; delivery?: number } = {}): Promise<number> {
+    const args: (string | number)[] = ["TOUCH", topic, id];
+    if (options.lease !== undefined) args.push("LEASE", ms(Math.max(1, options.lease)));
+    if (options.delivery !== undefined) args.push("DELIVERY", options.delivery);
+    return expectInteger(await this.connectionFor(topic).send(args), "TOUCH");
+  }
+
   private connectionFor(topic: string): RespConnection {
     return this.consumers.get(topic) ?? this.main;
   }

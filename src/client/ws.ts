@@ -114,6 +114,10 @@ class WsClient implements Client {
     return this.http.nack(topic, id, options);
   }
 
+  touch(topic: string, id: number, options?: { lease?: number; delivery?: number }): Promise<number> {
+    return this.http.touch(topic, id, options);
+  }
+
   consume(topic: string, options: ConsumeOptions, onMessage: (m: ReceivedMessage) => void): Promise<Stream> {
     return this.http.consume(topic, options, onMessage);
   }

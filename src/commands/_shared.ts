@@ -2,6 +2,7 @@
 // one place a failure becomes one line on stderr and an exit code.
 
 import { createReadStream, readFileSync } from "node:fs";
+import { setLongTimeout } from "../long-timeout.ts";
 import { concatBytes } from "../protocol/bytes.ts";
 import { encodeEnvelope } from "../protocol/envelope.ts";
 import { BusError, isBusError, type ErrorCode } from "../core/errors.ts";
@@ -266,16 +267,17 @@ export function runHandler(command: string[], m: ReceivedMessage, options: Handl
   };
   let timedOut = false;
   let graceTimer: ReturnType<typeof setTimeout> | undefined;
+  // A long --timeout (25d) would overflow setTimeout and fire at once: setLongTimeout re-arms.
   const timer =
     options.timeoutMs !== undefined
-      ? setTimeout(() => {
+      ? setLongTimeout(() => {
           timedOut = true;
           kill("SIGTERM");
           graceTimer = setTimeout(() => kill("SIGKILL"), Math.min(KILL_GRACE_MS, Math.max(100, options.timeoutMs!)));
         }, options.timeoutMs)
       : undefined;
   const exited = proc.exited.then((code) => {
-    clearTimeout(timer);
+    timer?.clear();
     clearTimeout(graceTimer);
     // What the handler left running in its group goes with it.
     if (POSIX && timedOut) kill("SIGKILL");
