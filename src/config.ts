@@ -27,7 +27,7 @@ export const SETTINGS: Setting[] = [
   { key: "token", flag: "token", env: "MSGBUS_TOKEN", kind: "string", default: undefined, side: "both", description: "auth token (server: required of clients; client: sent)" },
   { key: "data", flag: "data", env: "MSGBUS_DATA", kind: "string", default: undefined, side: "server", description: "directory for durable storage (default: memory only)" },
   { key: "fsync", flag: "fsync", env: "MSGBUS_FSYNC", kind: "choice", choices: ["process", "always"], default: "process", side: "server", description: "durable mode: survive a process crash (process) or a power cut too (always)" },
-  { key: "maxMessageSize", flag: "max-message-size", env: "MSGBUS_MAX_MESSAGE_SIZE", fallbackEnv: ["BMAXMESSAGESIZE"], kind: "size", default: "1048576", side: "server", description: "largest payload in bytes" },
+  { key: "maxMessageSize", flag: "max-message-size", env: "MSGBUS_MAX_MESSAGE_SIZE", fallbackEnv: ["BMAXMESSAGESIZE"], kind: "size", default: "1048576", side: "both", description: "largest payload in bytes (client: put/pub refuse larger ones before sending; default: the server's)" },
   { key: "maxQueue", flag: "max-queue", env: "MSGBUS_MAX_QUEUE", kind: "count", default: "100000", side: "server", description: "most messages queued per topic" },
   { key: "maxQueueBytes", flag: "max-queue-bytes", env: "MSGBUS_MAX_QUEUE_BYTES", kind: "size", default: "64MiB", side: "server", description: "most bytes queued per topic (payload + 96 bytes per message)" },
   { key: "maxMemory", flag: "max-memory", env: "MSGBUS_MAX_MEMORY", kind: "size", default: "256MiB", side: "server", description: "most bytes queued over all topics (same measure)" },

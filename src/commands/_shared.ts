@@ -68,10 +68,11 @@ export function usage(message: string): BusError {
 // ---- client commands: connecting, arguments, output, handlers ----
 
 /**
- * The connection flags of every client command (--host, --port, --url, --token). The other
- * client-side settings (--max-deliveries) are declared by the commands they make sense for.
+ * The connection flags of every client command (--host, --port, --url, --token, --cacert,
+ * --insecure). The other client-side settings (--max-deliveries, --max-message-size) are declared
+ * by the commands they make sense for.
  */
-export const connectionArgs = Object.fromEntries(Object.entries(clientArgs).filter(([flag]) => flag !== "max-deliveries"));
+export const connectionArgs = Object.fromEntries(Object.entries(clientArgs).filter(([flag]) => flag !== "max-deliveries" && flag !== "max-message-size"));
 
 /** The client's connection, and what it was told (for messages and for handlers' environment). */
 export interface Connected {

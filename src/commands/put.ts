@@ -4,7 +4,7 @@
 import { defineCommand } from "citty";
 import type { WriteResult } from "../client/client.ts";
 import { connectRetrying, LONG_LINES, writeLines, type LongLines } from "./_lines.ts";
-import { Backoff, connectionArgs, connectFromArgs, countOption, guarded, isUnavailable, messageLimit, readStdin, tooLarge, topicArg, usage, writeStdout } from "./_shared.ts";
+import { Backoff, clientArgs, connectionArgs, connectFromArgs, countOption, guarded, isUnavailable, messageLimit, readStdin, tooLarge, topicArg, usage, writeStdout } from "./_shared.ts";
 
 export const writeArgs = {
   topic: { type: "positional" as const, required: false, description: "topic to write to (1-128 characters: A-Z a-z 0-9 . _ - :)" },
@@ -30,6 +30,7 @@ export const writeArgs = {
   },
   json: { type: "boolean" as const, description: 'print {"id":N,"topic":"..."} per message written (default: print nothing)' },
   "print-id": { type: "boolean" as const, description: "print the id of each message written, one per line" },
+  "max-message-size": clientArgs["max-message-size"]!,
   ...connectionArgs,
 };
 
