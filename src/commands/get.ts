@@ -126,7 +126,7 @@ export default defineCommand({
 });
 
 /** How long a plain `get` holds its message while writing it out, before it is acked. */
-const WRITE_LEASE_MS = 5 * 60000;
+const WRITE_LEASE_MS = 60000;
 
 interface Output {
   write(payload: Uint8Array): void;
