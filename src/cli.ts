@@ -7,7 +7,7 @@
 export {}; // a module, so that it may await at the top level
 const noColor = process.env.NO_COLOR;
 if (!process.stdout.isTTY || noColor) process.env.NO_COLOR = "1";
-const { defineCommand, runCommand, runMain } = await import("citty");
+const { defineCommand, renderUsage, runCommand, runMain } = await import("citty");
 if (noColor === undefined) delete process.env.NO_COLOR;
 else process.env.NO_COLOR = noColor;
 
@@ -20,24 +20,39 @@ const main = defineCommand({
     version,
     description: "A message bus server and command-line client in one binary",
   },
+  // Each subcommand refuses flags it does not declare (src/commands/_flags.ts).
   subCommands: {
-    serve: () => import("./commands/serve.ts").then((m) => m.default),
-    put: () => import("./commands/put.ts").then((m) => m.default),
-    get: () => import("./commands/get.ts").then((m) => m.default),
-    on: () => import("./commands/on.ts").then((m) => m.default),
-    pub: () => import("./commands/pub.ts").then((m) => m.default),
-    sub: () => import("./commands/sub.ts").then((m) => m.default),
-    ack: () => import("./commands/ack.ts").then((m) => m.default),
-    nack: () => import("./commands/nack.ts").then((m) => m.default),
+    serve: () => strict(import("./commands/serve.ts")),
+    put: () => strict(import("./commands/put.ts")),
+    get: () => strict(import("./commands/get.ts")),
+    on: () => strict(import("./commands/on.ts")),
+    pub: () => strict(import("./commands/pub.ts")),
+    sub: () => strict(import("./commands/sub.ts")),
+    ack: () => strict(import("./commands/ack.ts")),
+    nack: () => strict(import("./commands/nack.ts")),
   },
 });
+
+type Loaded = { default: import("citty").CommandDef<any>; normalizeArgs?: (rawArgs: string[]) => string[] };
+async function strict(loading: Promise<Loaded>) {
+  const [module, { withStrictFlags }] = await Promise.all([loading, import("./commands/_flags.ts")]);
+  return withStrictFlags(module.default, module.normalizeArgs);
+}
 
 const rawArgs = process.argv.slice(2);
 const dashes = rawArgs.indexOf("--");
 const ownArgs = dashes < 0 ? rawArgs : rawArgs.slice(0, dashes);
 const asksForHelp = ownArgs.some((a) => a === "--help" || a === "-h");
 
-if (asksForHelp || ownArgs.length === 0 || (ownArgs.length === 1 && (ownArgs[0] === "--version" || ownArgs[0] === "-v"))) {
+if (rawArgs.length === 0) {
+  // A bare `msgbus` is a usage error: the usage goes to stderr, so a script that forgot its
+  // subcommand fails (exit 2) rather than carrying on with help text on stdout.
+  process.stderr.write((await renderUsage(main)) + "\n");
+  process.exit(2);
+} else if (rawArgs[0]!.startsWith("-") && !["--help", "-h", "--version", "-v"].includes(rawArgs[0]!)) {
+  process.stderr.write(`msgbus: unknown option ${rawArgs[0]} (the command comes first: msgbus <command> [options]; see msgbus --help)\n`);
+  process.exit(2);
+} else if (asksForHelp || ownArgs.length === 0 || (ownArgs.length === 1 && (ownArgs[0] === "--version" || ownArgs[0] === "-v"))) {
   runMain(main, { rawArgs }); // usage and version, citty's way
 } else {
   // Not runMain: it would take a handler's own `--help` (after `--`) as ours, and it exits 1 on a

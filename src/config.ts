@@ -3,7 +3,7 @@
 
 import { BusError } from "./core/errors.ts";
 
-type Kind = "string" | "port" | "size" | "count" | "duration" | "choice";
+type Kind = "string" | "port" | "size" | "count" | "duration" | "choice" | "boolean";
 
 export interface Setting {
   key: keyof Config;
@@ -27,7 +27,7 @@ export const SETTINGS: Setting[] = [
   { key: "token", flag: "token", env: "MSGBUS_TOKEN", kind: "string", default: undefined, side: "both", description: "auth token (server: required of clients; client: sent)" },
   { key: "data", flag: "data", env: "MSGBUS_DATA", kind: "string", default: undefined, side: "server", description: "directory for durable storage (default: memory only)" },
   { key: "fsync", flag: "fsync", env: "MSGBUS_FSYNC", kind: "choice", choices: ["process", "always"], default: "process", side: "server", description: "durable mode: survive a process crash (process) or a power cut too (always)" },
-  { key: "maxMessageSize", flag: "max-message-size", env: "MSGBUS_MAX_MESSAGE_SIZE", fallbackEnv: ["BMAXMESSAGESIZE"], kind: "size", default: "1048576", side: "server", description: "largest payload in bytes" },
+  { key: "maxMessageSize", flag: "max-message-size", env: "MSGBUS_MAX_MESSAGE_SIZE", fallbackEnv: ["BMAXMESSAGESIZE"], kind: "size", default: "1048576", side: "both", description: "largest payload in bytes (client: put/pub refuse larger ones before sending; default: the server's)" },
   { key: "maxQueue", flag: "max-queue", env: "MSGBUS_MAX_QUEUE", kind: "count", default: "100000", side: "server", description: "most messages queued per topic" },
   { key: "maxQueueBytes", flag: "max-queue-bytes", env: "MSGBUS_MAX_QUEUE_BYTES", kind: "size", default: "64MiB", side: "server", description: "most bytes queued per topic (payload + 96 bytes per message)" },
   { key: "maxMemory", flag: "max-memory", env: "MSGBUS_MAX_MEMORY", kind: "size", default: "256MiB", side: "server", description: "most bytes queued over all topics (same measure)" },
@@ -43,6 +43,8 @@ export const SETTINGS: Setting[] = [
   { key: "allowOrigin", flag: "allow-origin", env: "MSGBUS_ALLOW_ORIGIN", kind: "string", default: "*", side: "server", description: "browser pages that may use the HTTP API and WebSockets: * (any), one origin (https://app.example), or none (same origin only)" },
   { key: "tlsCert", flag: "tls-cert", env: "MSGBUS_TLS_CERT", kind: "string", default: undefined, side: "server", description: "PEM certificate: TLS on every listener" },
   { key: "tlsKey", flag: "tls-key", env: "MSGBUS_TLS_KEY", kind: "string", default: undefined, side: "server", description: "PEM private key for --tls-cert" },
+  { key: "cacert", flag: "cacert", env: "MSGBUS_CACERT", kind: "string", default: undefined, side: "client", description: "PEM file of the certificate (or its CA) to trust for tls://, https://, wss://, e.g. a self-signed server's --tls-cert" },
+  { key: "insecure", flag: "insecure", env: "MSGBUS_INSECURE", kind: "boolean", default: "false", side: "client", description: "tls://, https://, wss:// without checking the server's certificate (tests only: anyone in between can read and change everything)" },
   { key: "logLevel", flag: "log-level", env: "MSGBUS_LOG_LEVEL", kind: "choice", choices: ["error", "warn", "info", "debug"], default: "info", side: "server", description: "log level" },
   { key: "logFormat", flag: "log-format", env: "MSGBUS_LOG_FORMAT", kind: "choice", choices: ["text", "json"], default: "text", side: "server", description: "log format (json: one object per line)" },
 ];
@@ -71,6 +73,8 @@ export interface Config {
   allowOrigin: string;
   tlsCert: string | undefined;
   tlsKey: string | undefined;
+  cacert: string | undefined;
+  insecure: boolean;
   logLevel: "error" | "warn" | "info" | "debug";
   logFormat: "text" | "json";
 }
@@ -126,6 +130,12 @@ function parseSetting(setting: Setting, raw: string, source: string): unknown {
       const n = parseDuration(raw);
       if (n === undefined) throw bad("expected a duration, e.g. 500ms, 30s, 5m, 1h (a plain number is seconds)");
       return n;
+    }
+    case "boolean": {
+      const value = raw.trim().toLowerCase();
+      if (["1", "true", "yes", "on"].includes(value)) return true;
+      if (["0", "false", "no", "off"].includes(value)) return false;
+      throw bad("expected true or false (1 or 0)");
     }
     case "choice":
       if (!setting.choices!.includes(raw)) throw bad(`expected one of ${setting.choices!.join(", ")}`);
@@ -185,13 +195,13 @@ export function clientUrl(config: Config): string {
 }
 
 /** citty argument definitions for the settings one side reads, shared by every command. */
-export function settingArgs(side: "server" | "client"): Record<string, { type: "string"; description: string; valueHint?: string }> {
-  const args: Record<string, { type: "string"; description: string; valueHint?: string }> = {};
+export function settingArgs(side: "server" | "client"): Record<string, { type: "string" | "boolean"; description: string; valueHint?: string }> {
+  const args: Record<string, { type: "string" | "boolean"; description: string; valueHint?: string }> = {};
   for (const s of SETTINGS) {
     if (s.side !== side && s.side !== "both") continue;
     const fallback = s.fallbackEnv ? `, ${s.fallbackEnv.join(", ")}` : "";
     const dflt = s.default !== undefined ? `; default ${s.default}` : "";
-    args[s.flag] = { type: "string", description: `${s.description} (${s.env}${fallback}${dflt})` };
+    args[s.flag] = { type: s.kind === "boolean" ? "boolean" : "string", description: `${s.description} (${s.env}${fallback}${dflt})` };
   }
   return args;
 }

@@ -61,15 +61,39 @@ export interface Client {
   get(topic: string, options?: GetOptions): Promise<ReceivedMessage | null>;
   ack(topic: string, id: number, delivery?: number): Promise<void>;
   nack(topic: string, id: number, options?: { delay?: number; delivery?: number }): Promise<void>;
+  /** Renews a lease still being worked on: it runs `lease` ms from now (default: its own length). Resolves with the new expiry (server ms). */
+  touch(topic: string, id: number, options?: { lease?: number; delivery?: number }): Promise<number>;
   /** Every message written from now on (fan-out, at-most-once). */
   subscribe(topic: string, options: SubscribeOptions, onMessage: (m: ReceivedMessage) => void): Promise<Stream>;
   /** Competing consumer with leases: ack or nack each message through this client. */
   consume(topic: string, options: ConsumeOptions, onMessage: (m: ReceivedMessage) => void): Promise<Stream>;
+  /** The server's largest payload in bytes, when it says (RESP CONFIG GET proto-max-bulk-len, HTTP /_/health). */
+  maxMessageSize(): Promise<number | undefined>;
   close(): Promise<void>;
 }
 
 export interface ConnectOptions {
   token?: string;
+  /** For tls://, https://, wss://: extra certificates to trust (PEM), or no check at all. */
+  tls?: TlsOptions;
+}
+
+export interface TlsOptions {
+  /** PEM text of the certificates to trust besides the system's (--cacert). */
+  ca?: string;
+  /** false: do not check the server's certificate (--insecure). */
+  rejectUnauthorized?: boolean;
+}
+
+/** Bun's `tls` option for connect/fetch/WebSocket, or nothing when the defaults apply. */
+export function bunTls(tls: TlsOptions | undefined): { ca?: string; rejectUnauthorized?: boolean } | undefined {
+  if (!tls || (tls.ca === undefined && tls.rejectUnauthorized !== false)) return undefined;
+  return { ...(tls.ca !== undefined ? { ca: tls.ca } : {}), ...(tls.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}) };
+}
+
+/** A certificate failure, with the way to trust a self-signed server. */
+export function certificateHint(reason: string): string {
+  return /certificate|self[- ]signed|unable to verify|CERT_/i.test(reason) ? `${reason} (the server's certificate is not trusted: trust it with --cacert FILE or MSGBUS_CACERT)` : reason;
 }
 
 /** Connects to `url` (tcp://, tls://, http://, https://, ws://, wss://). */

@@ -5,7 +5,8 @@
 import { BusError, type ErrorCode } from "../core/errors.ts";
 import { decodeEnvelope } from "../protocol/envelope.ts";
 import { SseParser } from "../protocol/sse.ts";
-import type { Client, ConnectOptions, ConsumeOptions, GetOptions, ReceivedMessage, Stream, SubscribeOptions, WriteResult } from "./client.ts";
+import { bunTls, certificateHint } from "./client.ts";
+import type { Client, ConnectOptions, TlsOptions, ConsumeOptions, GetOptions, ReceivedMessage, Stream, SubscribeOptions, WriteResult } from "./client.ts";
 
 const CODES = new Set<string>(["BAD_TOPIC", "TOO_LARGE", "TOPIC_FULL", "BUS_FULL", "UNAUTHORIZED", "FORBIDDEN", "NO_MESSAGE", "NO_LEASE", "BAD_REQUEST", "NOT_FOUND", "SLOW_CONSUMER", "UNAVAILABLE", "STORAGE"]);
 
@@ -39,6 +40,7 @@ interface InFlight {
   id: number;
   delivery: number;
   consumer: Consumer;
+  lease: number;
 }
 
 export class HttpClient implements Client {
@@ -49,10 +51,12 @@ export class HttpClient implements Client {
   private readonly held = new Map<string, InFlight>();
   private readonly consumers = new Set<Consumer>();
   private closed = false;
+  private readonly tls: ReturnType<typeof bunTls>;
 
-  constructor(url: URL, token: string | undefined) {
+  constructor(url: URL, token: string | undefined, tls?: TlsOptions) {
     this.base = `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, "")}`;
     this.headers = token ? { authorization: `Bearer ${token}` } : {};
+    this.tls = bunTls(tls);
   }
 
   /** One request; network failures and error replies become BusErrors. */
@@ -67,10 +71,12 @@ export class HttpClient implements Client {
         signal: init.signal,
         // Long polls and streams last as long as they need to.
         timeout: false,
+        ...(this.tls ? { tls: this.tls } : {}),
       } as RequestInit);
     } catch (error) {
       if (init.signal?.aborted) throw new BusError("UNAVAILABLE", "request cancelled");
-      throw new BusError("UNAVAILABLE", `cannot reach msgbus at ${this.base}: ${error instanceof Error ? error.message : String(error)}`);
+      const reason = error instanceof Error ? `${error.message}${(error as { code?: string }).code ? ` (${(error as { code?: string }).code})` : ""}` : String(error);
+      throw new BusError("UNAVAILABLE", `cannot reach msgbus at ${this.base}: ${certificateHint(reason)}`);
     }
     if (response.status >= 400) throw await errorOf(response);
     return response;
@@ -128,6 +134,16 @@ export class HttpClient implements Client {
     await this.request("POST", `/${encodeURIComponent(topic)}/${id}/nack${query.length ? "?" + query.join("&") : ""}`);
   }
 
+  async touch(topic: string, id: number, options: { lease?: number; delivery?: number } = {}): Promise<number> {
+    const query: string[] = [];
+    if (options.lease !== undefined) query.push(`lease=${ms(Math.max(1, options.lease))}`);
+    if (options.delivery !== undefined) query.push(`delivery=${options.delivery}`);
+    const response = await this.request("POST", `/${encodeURIComponent(topic)}/${id}/touch${query.length ? "?" + query.join("&") : ""}`);
+    const reply = (await response.json()) as { leaseExpires: number };
+    this.renewHold(topic, id, options.lease);
+    return reply.leaseExpires;
+  }
+
   /** SSE with ?json: resolves once the server has subscribed (its first bytes arrived). */
   async subscribe(topic: string, options: SubscribeOptions, onMessage: (m: ReceivedMessage) => void): Promise<Stream> {
     const controller = new AbortController();
@@ -178,7 +194,15 @@ export class HttpClient implements Client {
   hold(consumer: Consumer, message: ReceivedMessage, lease: number): void {
     const key = `${message.topic}\u0000${message.id}`;
     const timer = setTimeout(() => this.release(message.topic, message.id), lease);
-    this.held.set(key, { timer, topic: message.topic, id: message.id, delivery: message.deliveries, consumer });
+    this.held.set(key, { timer, topic: message.topic, id: message.id, delivery: message.deliveries, consumer, lease });
+  }
+
+  /** A renewed lease keeps its consumer slot for another lease time. */
+  private renewHold(topic: string, id: number, lease: number | undefined): void {
+    const entry = this.held.get(`${topic}\u0000${id}`);
+    if (!entry) return;
+    clearTimeout(entry.timer);
+    entry.timer = setTimeout(() => this.release(topic, id), lease ?? entry.lease);
   }
 
   private release(topic: string, id: number): InFlight | undefined {
@@ -204,6 +228,18 @@ export class HttpClient implements Client {
   track(controller: AbortController): () => void {
     this.controllers.add(controller);
     return () => this.controllers.delete(controller);
+  }
+
+  async maxMessageSize(): Promise<number | undefined> {
+    try {
+      const response = await this.request("GET", "/_/health");
+      await response.body?.cancel();
+      const n = Number(response.headers.get("msgbus-max-message-size") ?? NaN);
+      return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+    } catch (error) {
+      if (error instanceof BusError && error.code === "UNAVAILABLE") throw error;
+      return undefined;
+    }
   }
 
   async close(): Promise<void> {
@@ -301,5 +337,5 @@ async function errorOf(response: Response): Promise<BusError> {
 
 /** Connects to msgbus over HTTP(S): http://host:6553, or https://proxy/prefix. */
 export async function connectHttp(url: URL, options: ConnectOptions = {}): Promise<Client> {
-  return new HttpClient(url, options.token);
+  return new HttpClient(url, options.token, options.tls);
 }

@@ -5,6 +5,7 @@
 import type { Socket } from "bun";
 import { BusError, type ErrorCode } from "../core/errors.ts";
 import { RespErrorValue, RespPush, RespReader, encodeCommand, type RespValue } from "../protocol/resp.ts";
+import { bunTls, certificateHint, type TlsOptions } from "./client.ts";
 import type { Client, ConnectOptions, ConsumeOptions, GetOptions, ReceivedMessage, Stream, SubscribeOptions, WriteResult } from "./client.ts";
 
 const DEFAULT_PORT = 6552;
@@ -51,6 +52,7 @@ interface Target {
   /** tcp://host:port, for messages. */
   label: string;
   token?: string;
+  tlsOptions?: TlsOptions;
 }
 
 interface Waiting {
@@ -143,7 +145,7 @@ class RespConnection {
     const connecting = Bun.connect({
       hostname,
       port,
-      ...(tls ? { tls: true } : {}),
+      ...(tls ? { tls: bunTls(this.target.tlsOptions) ?? true } : {}),
       socket: {
         data(_socket, chunk) {
           self.received(chunk);
@@ -164,8 +166,9 @@ class RespConnection {
           // The promise rejects with the same error.
         },
         handshake(socket, success, authorizationError) {
-          if (!success || authorizationError) {
-            const error = new Error(`TLS handshake failed: ${authorizationError?.message ?? "unknown reason"}`);
+          const insecure = self.target.tlsOptions?.rejectUnauthorized === false;
+          if (!success || (authorizationError && !insecure)) {
+            const error = new Error(`TLS handshake failed: ${certificateHint(authorizationError?.message ?? "unknown reason")}`);
             handshaken(error);
             self.lost(error);
             socket.end();
@@ -402,6 +405,13 @@ class TcpClient implements Client {
     expectOk(await this.connectionFor(topic).send(args), "NACK");
   }
 
+  async touch(topic: string, id: number, options: { lease?: number; delivery?: number } = {}): Promise<number> {
+    const args: (string | number)[] = ["TOUCH", topic, id];
+    if (options.lease !== undefined) args.push("LEASE", ms(Math.max(1, options.lease)));
+    if (options.delivery !== undefined) args.push("DELIVERY", options.delivery);
+    return expectInteger(await this.connectionFor(topic).send(args), "TOUCH");
+  }
+
   private connectionFor(topic: string): RespConnection {
     return this.consumers.get(topic) ?? this.main;
   }
@@ -465,6 +475,19 @@ class TcpClient implements Client {
     return stream;
   }
 
+  async maxMessageSize(): Promise<number | undefined> {
+    try {
+      const reply = await this.main.send(["CONFIG", "GET", "proto-max-bulk-len"]);
+      const items = Array.isArray(reply) ? reply : [];
+      const value = items[1];
+      const n = value instanceof Uint8Array ? Number(decoder.decode(value)) : typeof value === "string" ? Number(value) : NaN;
+      return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+    } catch (error) {
+      if (error instanceof BusError && error.code === "UNAVAILABLE") throw error;
+      return undefined; // an older server, or a token without the right: the caller's default applies
+    }
+  }
+
   async close(): Promise<void> {
     for (const connection of this.streams) connection.close();
     this.streams.clear();
@@ -479,7 +502,7 @@ export async function connectTcp(url: URL, options: ConnectOptions = {}): Promis
   const port = url.port ? Number(url.port) : DEFAULT_PORT;
   const tls = url.protocol === "tls:";
   const label = `${tls ? "tls" : "tcp"}://${url.hostname || "127.0.0.1"}:${port}`;
-  const target: Target = { hostname, port, tls, label, ...(options.token ? { token: options.token } : {}) };
+  const target: Target = { hostname, port, tls, label, ...(options.token ? { token: options.token } : {}), ...(options.tls ? { tlsOptions: options.tls } : {}) };
   const main = await RespConnection.open(target);
   return new TcpClient(main, target);
 }

@@ -5,7 +5,8 @@
 import { BusError } from "../core/errors.ts";
 import { checkTopicName } from "../core/topic-name.ts";
 import { decodeEnvelope } from "../protocol/envelope.ts";
-import type { Client, ConnectOptions, ConsumeOptions, GetOptions, ReceivedMessage, Stream, SubscribeOptions, WriteResult } from "./client.ts";
+import { bunTls } from "./client.ts";
+import type { Client, ConnectOptions, TlsOptions, ConsumeOptions, GetOptions, ReceivedMessage, Stream, SubscribeOptions, WriteResult } from "./client.ts";
 import { HttpClient, statusError } from "./http.ts";
 
 const OPEN_TIMEOUT_MS = 10000;
@@ -33,20 +34,27 @@ class WsClient implements Client {
   private readonly publishers = new Map<string, Promise<Publisher>>();
   private readonly sockets = new Set<WebSocket>();
 
+  private readonly tls: ReturnType<typeof bunTls>;
+
   constructor(
     url: URL,
     private readonly token: string | undefined,
+    tls?: TlsOptions,
   ) {
+    this.tls = bunTls(tls);
     this.base = `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, "")}`;
     const httpUrl = new URL(url.href);
     httpUrl.protocol = url.protocol === "wss:" ? "https:" : "http:";
-    this.http = new HttpClient(httpUrl, token);
+    this.http = new HttpClient(httpUrl, token, tls);
   }
 
   /** Opens `/{topic}?query` and waits for the handshake; a refused one is explained over HTTP. */
   async open(topic: string, query: string): Promise<WebSocket> {
     const url = `${this.base}/${encodeURIComponent(topic)}?${query}`;
-    const options = this.token ? { headers: { authorization: `Bearer ${this.token}` } } : undefined;
+    const options = {
+      ...(this.token ? { headers: { authorization: `Bearer ${this.token}` } } : {}),
+      ...(this.tls ? { tls: this.tls } : {}),
+    };
     const ws = new WebSocket(url, options as unknown as string[]);
     ws.binaryType = "arraybuffer";
     const opened = await new Promise<boolean>((resolve) => {
@@ -106,6 +114,10 @@ class WsClient implements Client {
     return this.http.nack(topic, id, options);
   }
 
+  touch(topic: string, id: number, options?: { lease?: number; delivery?: number }): Promise<number> {
+    return this.http.touch(topic, id, options);
+  }
+
   consume(topic: string, options: ConsumeOptions, onMessage: (m: ReceivedMessage) => void): Promise<Stream> {
     return this.http.consume(topic, options, onMessage);
   }
@@ -141,6 +153,10 @@ class WsClient implements Client {
         ws.close(1000);
       },
     };
+  }
+
+  maxMessageSize(): Promise<number | undefined> {
+    return this.http.maxMessageSize();
   }
 
   async close(): Promise<void> {
@@ -197,5 +213,5 @@ class Publisher {
 
 /** Connects to msgbus over WebSocket: ws://host:6553, or wss://proxy/prefix. */
 export async function connectWs(url: URL, options: ConnectOptions = {}): Promise<Client> {
-  return new WsClient(url, options.token);
+  return new WsClient(url, options.token, options.tls);
 }

@@ -1,12 +1,13 @@
 // What every subcommand shares: the client settings' arguments, the exit-code table, and the
 // one place a failure becomes one line on stderr and an exit code.
 
-import { createReadStream } from "node:fs";
+import { createReadStream, readFileSync } from "node:fs";
+import { setLongTimeout } from "../long-timeout.ts";
 import { concatBytes } from "../protocol/bytes.ts";
 import { encodeEnvelope } from "../protocol/envelope.ts";
 import { BusError, isBusError, type ErrorCode } from "../core/errors.ts";
 import { SETTINGS, clientUrl, parseDuration, resolveConfig, settingArgs, type Config, type Flags } from "../config.ts";
-import { connect, type Client, type ReceivedMessage } from "../client/client.ts";
+import { connect, type Client, type ReceivedMessage, type TlsOptions } from "../client/client.ts";
 
 /** The CLI side of the error table (documented in the README). */
 export const EXIT_CODES: Record<ErrorCode | "OK" | "INTERNAL", number> = {
@@ -67,10 +68,11 @@ export function usage(message: string): BusError {
 // ---- client commands: connecting, arguments, output, handlers ----
 
 /**
- * The connection flags of every client command (--host, --port, --url, --token). The other
- * client-side settings (--max-deliveries) are declared by the commands they make sense for.
+ * The connection flags of every client command (--host, --port, --url, --token, --cacert,
+ * --insecure). The other client-side settings (--max-deliveries, --max-message-size) are declared
+ * by the commands they make sense for.
  */
-export const connectionArgs = Object.fromEntries(Object.entries(clientArgs).filter(([flag]) => flag !== "max-deliveries"));
+export const connectionArgs = Object.fromEntries(Object.entries(clientArgs).filter(([flag]) => flag !== "max-deliveries" && flag !== "max-message-size"));
 
 /** The client's connection, and what it was told (for messages and for handlers' environment). */
 export interface Connected {
@@ -87,7 +89,7 @@ export interface Connected {
 export async function connectFromArgs(args: Flags): Promise<Connected> {
   const config = resolveConfig(args);
   const url = clientUrl(config);
-  const client = await connect(url, { token: config.token });
+  const client = await connect(url, { token: config.token, tls: tlsFrom(config) });
   return {
     client,
     url,
@@ -95,6 +97,21 @@ export async function connectFromArgs(args: Flags): Promise<Connected> {
     maxMessageSize: isExplicit(args, "maxMessageSize") ? config.maxMessageSize : undefined,
     maxDeliveries: isExplicit(args, "maxDeliveries") ? config.maxDeliveries : undefined,
   };
+}
+
+/** --cacert (read here, so a missing file is a usage error) and --insecure. */
+function tlsFrom(config: Config): TlsOptions | undefined {
+  if (config.cacert === undefined && !config.insecure) return undefined;
+  let ca: string | undefined;
+  if (config.cacert !== undefined) {
+    try {
+      ca = readFileSync(config.cacert, "utf8");
+    } catch (error) {
+      throw usage(`--cacert: cannot read ${config.cacert}: ${(error as Error).message}`);
+    }
+    if (!ca.includes("-----BEGIN CERTIFICATE-----")) throw usage(`--cacert: ${config.cacert} holds no PEM certificate ("-----BEGIN CERTIFICATE-----")`);
+  }
+  return { ...(ca !== undefined ? { ca } : {}), ...(config.insecure ? { rejectUnauthorized: false } : {}) };
 }
 
 /** Whether a setting was given by its flag or a variable, rather than left to its default. */
@@ -251,16 +268,17 @@ export function runHandler(command: string[], m: ReceivedMessage, options: Handl
   };
   let timedOut = false;
   let graceTimer: ReturnType<typeof setTimeout> | undefined;
+  // A long --timeout (25d) would overflow setTimeout and fire at once: setLongTimeout re-arms.
   const timer =
     options.timeoutMs !== undefined
-      ? setTimeout(() => {
+      ? setLongTimeout(() => {
           timedOut = true;
           kill("SIGTERM");
           graceTimer = setTimeout(() => kill("SIGKILL"), Math.min(KILL_GRACE_MS, Math.max(100, options.timeoutMs!)));
         }, options.timeoutMs)
       : undefined;
   const exited = proc.exited.then((code) => {
-    clearTimeout(timer);
+    timer?.clear();
     clearTimeout(graceTimer);
     // What the handler left running in its group goes with it.
     if (POSIX && timedOut) kill("SIGKILL");
@@ -333,17 +351,36 @@ export async function* stdinChunks(): AsyncGenerator<Uint8Array> {
   for await (const chunk of stream) yield chunk as Buffer;
 }
 
-/** The largest bulk the protocol carries: past it, stdin is not read further. */
-const STDIN_HARD_LIMIT = 512 * 1048576;
-
-/** All of stdin, refused with TOO_LARGE as soon as it passes `limit` bytes (never read whole into memory). */
-export async function readStdin(limit = STDIN_HARD_LIMIT): Promise<Uint8Array> {
+/** All of stdin, refused with TOO_LARGE as soon as it passes `limit` bytes: never read further than that. */
+export async function readStdin(limit: MessageLimit): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let size = 0;
   for await (const chunk of stdinChunks()) {
     size += chunk.length;
-    if (size > limit) throw new BusError("TOO_LARGE", `message of more than ${limit} bytes on stdin is larger than the limit of ${limit} bytes`);
+    if (size > limit.bytes) throw tooLarge(`stdin holds more than ${limit.bytes} bytes`, limit);
     chunks.push(chunk);
   }
   return chunks.length === 0 ? new Uint8Array(0) : concatBytes(chunks, size);
+}
+
+/** The largest payload a write may have, and where that number came from (for the error line). */
+export interface MessageLimit {
+  bytes: number;
+  source: string;
+}
+
+export function tooLarge(what: string, limit: MessageLimit): BusError {
+  return new BusError("TOO_LARGE", `${what}: larger than the limit of ${limit.bytes} bytes (${limit.source})`);
+}
+
+/**
+ * The limit a client write is held to before anything is sent: the client's own
+ * --max-message-size when given, else what the server says, else the default (1 MiB).
+ */
+export async function messageLimit(connected: Connected): Promise<MessageLimit> {
+  if (connected.maxMessageSize !== undefined) return { bytes: connected.maxMessageSize, source: "--max-message-size" };
+  const server = await connected.client.maxMessageSize();
+  if (server !== undefined) return { bytes: server, source: "the server's --max-message-size" };
+  const fallback = Number(SETTINGS.find((s) => s.key === "maxMessageSize")!.default);
+  return { bytes: fallback, source: "the default; the server did not say its own, set --max-message-size to raise it" };
 }

@@ -3,6 +3,8 @@
 // and exit 0 acks, anything else nacks. SIGTERM/SIGINT: finish what runs, settle it, exit 0.
 
 import { defineCommand } from "citty";
+import { SETTINGS } from "../config.ts";
+import { checkDelay, checkLease } from "../core/durations.ts";
 import type { ReceivedMessage, Stream } from "../client/client.ts";
 import {
   Backoff,
@@ -28,6 +30,8 @@ import {
 } from "./_shared.ts";
 
 const MAX_CONCURRENCY = 10000;
+/** The server's default --max-deliveries, assumed when the client is not told (for the log line only). */
+const DEFAULT_MAX_DELIVERIES = Number(SETTINGS.find((s) => s.key === "maxDeliveries")!.default);
 
 export default defineCommand({
   meta: {
@@ -44,7 +48,11 @@ export default defineCommand({
         "exit 0 acks, anything else nacks. Without it, each payload is printed (a newline added unless it ends with one) and acked once written. " +
         "SIGTERM/SIGINT: running handlers finish and are settled, then exit 0; a second signal kills them. The server going away: exit code 4, unless --reconnect",
     },
-    lease: { type: "string" as const, valueHint: "duration", description: "how long a handler may take before its message is delivered again to someone else (default: the server's --lease-time, 30s); keep it longer than your handlers run" },
+    lease: {
+      type: "string" as const,
+      valueHint: "duration",
+      description: "lease per message (default: the server's --lease-time, 30s; at most 12h), renewed every third of it while the handler runs, so a long handler keeps its message; if this process dies, the message goes to another consumer after at most this long",
+    },
     concurrency: { type: "string" as const, valueHint: "n", description: "handlers running at once, and messages held at once (default 1)" },
     timeout: { type: "string" as const, valueHint: "duration", description: "kill a handler that runs longer (SIGTERM, then SIGKILL) and nack its message" },
     "max-deliveries": { type: "string" as const, valueHint: "n", description: "after n deliveries a failed message goes to <topic>.dead (MSGBUS_MAX_DELIVERIES; default: the server's, 5)" },
@@ -58,16 +66,15 @@ export default defineCommand({
       const command = commandAfterDashes(rawArgs);
       const topic = topicArg(args, "on", "msgbus on <topic> [-- command…]");
       if (args._.length - (command?.length ?? 0) > 1) throw usage("on takes one topic; put the command to run after --");
-      const lease = durationOption(args.lease, "lease");
+      const leaseOption = durationOption(args.lease, "lease");
+      const lease = leaseOption === undefined ? undefined : checkLease(leaseOption, "--lease");
       const concurrency = countOption(args.concurrency, "concurrency") ?? 1;
       if (concurrency > MAX_CONCURRENCY) throw usage(`--concurrency: at most ${MAX_CONCURRENCY}`);
       const timeoutMs = durationOption(args.timeout, "timeout");
       countOption(args["max-deliveries"], "max-deliveries"); // checked here; connectFromArgs resolves it with MSGBUS_MAX_DELIVERIES
-      const retryDelay = durationOption(args["retry-delay"], "retry-delay");
+      const retryDelayOption = durationOption(args["retry-delay"], "retry-delay");
+      const retryDelay = retryDelayOption === undefined ? undefined : checkDelay(retryDelayOption, "--retry-delay");
       if (command) checkRunnable(command);
-      if (timeoutMs !== undefined && lease !== undefined && timeoutMs > lease) {
-        process.stderr.write(`msgbus: warning: --timeout ${args.timeout} is longer than --lease ${args.lease}: a slow handler's message is delivered again while it still runs\n`);
-      }
 
       const received: ReceivedMessage[] = [];
       const running = new Set<HandlerRun>();
@@ -93,15 +100,50 @@ export default defineCommand({
         }
       };
 
+      /** What a failure does to the message: back to the topic, or on to <topic>.dead at its last delivery. */
+      const failed = (m: ReceivedMessage) => {
+        const max = connected?.maxDeliveries ?? DEFAULT_MAX_DELIVERIES;
+        return m.deliveries >= max && !topic.endsWith(".dead") ? `moved to ${topic}.dead` : "nacked";
+      };
+
       const handle = async (m: ReceivedMessage) => {
         const run = runHandler(command!, m, { timeoutMs, env: handlerEnv });
         running.add(run);
         const result = await run.exited;
         running.delete(run);
-        if (result.error) warn(`${result.error}; message ${m.id} nacked`);
-        else if (result.timedOut) warn(`handler ran longer than ${args.timeout} for message ${m.id} of ${topic} (delivery ${m.deliveries}): killed, nacked`);
-        else if (result.code !== 0) warn(`handler exited with code ${result.code} for message ${m.id} of ${topic} (delivery ${m.deliveries}): nacked`);
+        if (result.error) warn(`${result.error}; message ${m.id} ${failed(m)}`);
+        else if (result.timedOut) warn(`handler ran longer than ${args.timeout} for message ${m.id} of ${topic} (delivery ${m.deliveries}): killed, ${failed(m)}`);
+        else if (result.code !== 0) warn(`handler exited with code ${result.code} for message ${m.id} of ${topic} (delivery ${m.deliveries}): ${failed(m)}`);
         await settle(m, result.code === 0);
+      };
+
+      /**
+       * Renews a message's lease every third of its length while it is worked on, so a long job
+       * is not delivered again meanwhile. Without --lease the length is the server's: the first
+       * renewal (after 1 s) answers when the lease now ends. A failed renewal is a warning.
+       */
+      const renewWhileWorking = (m: ReceivedMessage): (() => void) => {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        let done = false;
+        const schedule = (ms: number) => {
+          if (!done) timer = setTimeout(renew, ms);
+        };
+        const renew = async () => {
+          const client = connected?.client;
+          if (done || !client) return;
+          try {
+            const expires = await client.touch(topic, m.id, { lease, delivery: m.deliveries });
+            schedule(lease !== undefined ? lease / 3 : Math.min(10000, Math.max(250, (expires - Date.now()) / 3)));
+          } catch (error) {
+            if (done || isUnavailable(error)) return; // a lost connection gives the lease back anyway
+            warn(`could not renew the lease on message ${m.id} of ${topic}: ${error instanceof Error ? error.message : String(error)}; it may be delivered again while its handler runs`);
+          }
+        };
+        schedule(lease !== undefined ? lease / 3 : 1000);
+        return () => {
+          done = true;
+          clearTimeout(timer);
+        };
       };
 
       const print = async (m: ReceivedMessage) => {
@@ -118,7 +160,9 @@ export default defineCommand({
 
       const work = (m: ReceivedMessage) => {
         busy++;
+        const stopRenewing = renewWhileWorking(m);
         (command ? handle(m) : print(m)).finally(() => {
+          stopRenewing();
           busy--;
           pump();
         });

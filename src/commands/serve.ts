@@ -4,7 +4,8 @@ import { defineCommand } from "citty";
 import { resolveConfig } from "../config.ts";
 import { configureLog, log } from "../log.ts";
 import { startServer } from "../server/index.ts";
-import { guarded, serverArgs } from "./_shared.ts";
+import { accessSync, constants } from "node:fs";
+import { guarded, serverArgs, usage } from "./_shared.ts";
 
 export default defineCommand({
   meta: { name: "serve", description: "Run the message bus server (TCP/RESP, HTTP, SSE, WebSocket)" },
@@ -12,6 +13,7 @@ export default defineCommand({
   run: ({ args }) =>
     guarded(async () => {
       const config = resolveConfig(args);
+      checkTls(config.tlsCert, config.tlsKey);
       configureLog(config.logLevel, config.logFormat);
       const server = await startServer(config);
       let stopping = false;
@@ -34,3 +36,17 @@ export default defineCommand({
       process.on("SIGINT", () => stop("SIGINT"));
     }),
 });
+
+/** TLS needs both files: with one of them the listeners would serve plain text under a tls:// banner. */
+function checkTls(cert: string | undefined, key: string | undefined): void {
+  if (cert === undefined && key === undefined) return;
+  if (cert === undefined) throw usage("--tls-key needs --tls-cert (MSGBUS_TLS_CERT) too: TLS takes both the certificate and its private key");
+  if (key === undefined) throw usage("--tls-cert needs --tls-key (MSGBUS_TLS_KEY) too: TLS takes both the certificate and its private key");
+  for (const [flag, file] of [["--tls-cert", cert], ["--tls-key", key]] as const) {
+    try {
+      accessSync(file, constants.R_OK);
+    } catch {
+      throw usage(`${flag}: cannot read ${file}`);
+    }
+  }
+}

@@ -1,6 +1,7 @@
 // The bus: topics, ids, queues, fan-out, competing consumers, leases and limits.
 // No sockets, no timers: transports call in, and the server calls tick() to let time pass.
 
+import { checkLease } from "./durations.ts";
 import { BusError } from "./errors.ts";
 import { MinHeap } from "./heap.ts";
 import { type Message, messageCost } from "./message.ts";
@@ -255,6 +256,7 @@ export class Bus {
       topic,
       delivery: message.deliveries,
       expires: this.now() + Math.max(1, lease),
+      length: Math.max(1, lease),
       maxDeliveries: maxDeliveries ?? this.limits.maxDeliveries,
       consumer: consumer?.streaming ? consumer : undefined,
       active: true,
@@ -364,6 +366,19 @@ export class Bus {
   nack(topicName: string, id: number, delay = 0, delivery?: number): void {
     const lease = this.leaseOf(topicName, id, delivery);
     this.endLease(lease, "return", delay);
+  }
+
+  /**
+   * Renews a lease while its consumer still works on the message: it now expires `leaseMs` from
+   * now (default: the length it was granted for). Returns the new expiry (ms, bus clock).
+   */
+  touch(topicName: string, id: number, leaseMs?: number, delivery?: number): number {
+    const lease = this.leaseOf(topicName, id, delivery);
+    const length = leaseMs === undefined ? lease.length : checkLease(leaseMs);
+    lease.expires = this.now() + length;
+    // The heap keeps the old entry; tick() skips it while the lease is not yet due.
+    this.leaseTimers.push(lease.expires, lease);
+    return lease.expires;
   }
 
   private leaseOf(topicName: string, id: number, delivery: number | undefined): Lease {

@@ -33,6 +33,8 @@ export interface Lease {
   /** The delivery this lease is for: an ack naming an older delivery is refused. */
   readonly delivery: number;
   expires: number;
+  /** How long it was granted for: what a touch without a length extends it by. */
+  readonly length: number;
   readonly maxDeliveries: number;
   readonly consumer?: Consumer;
   active: boolean;

@@ -25,7 +25,7 @@ export interface HttpListener {
   stop(): Promise<void>;
 }
 
-const ROUTES_HINT = "topics are /{topic}, leases /{topic}/{id}/ack and /{topic}/{id}/nack, server endpoints /_/topics, /_/health, /_/metrics";
+const ROUTES_HINT = "topics are /{topic}, leases /{topic}/{id}/ack, /{topic}/{id}/nack and /{topic}/{id}/touch, server endpoints /_/topics, /_/health, /_/metrics";
 /** Answers to CORS preflight; read at request time, after configureCors set CORS_HEADERS. */
 function preflightHeaders(): Record<string, string> {
   if (!CORS_HEADERS["access-control-allow-origin"]) return {};
@@ -143,7 +143,7 @@ class HttpRoutes {
       throw new BusError("UNAVAILABLE", `too many connections (--max-connections ${this.ctx.config.maxConnections})`);
     }
     if (parts.length === 2 && parts[1] !== "") return this.topicRoute(req, server, method, path, parts[1]!, query);
-    if (parts.length === 4 && (parts[3] === "ack" || parts[3] === "nack")) return this.leaseRoute(req, method, path, parts, query);
+    if (parts.length === 4 && (parts[3] === "ack" || parts[3] === "nack" || parts[3] === "touch")) return this.leaseRoute(req, method, path, parts, query);
     throw new BusError("NOT_FOUND", `no route ${method} ${path.slice(0, 200)}: ${ROUTES_HINT}`);
   }
 
@@ -278,6 +278,12 @@ class HttpRoutes {
       await this.committed();
       return json({ topic, id, acked: true });
     }
+    if (parts[3] === "touch") {
+      query.only(["lease", "delivery"]);
+      const lease = query.has("lease") ? query.duration("lease", this.ctx.config.leaseTime) : undefined;
+      const leaseExpires = this.ctx.bus.touch(topic, id, lease, query.has("delivery") ? query.integer("delivery", 1) : undefined);
+      return json({ id, leaseExpires });
+    }
     query.only(["delay", "delivery"]);
     const delay = query.has("delay") ? checkDelay(query.duration("delay", 0), "?delay") : 0;
     this.ctx.bus.nack(topic, id, delay, query.has("delivery") ? query.integer("delivery", 1) : undefined);
@@ -295,7 +301,10 @@ class HttpRoutes {
     }
     if (method !== "GET" && method !== "HEAD") return methodNotAllowed(method, `/_/${name}`, ["GET", "HEAD"]);
     if (name === "health") {
-      return this.ctx.stopping ? json({ status: "stopping" }, 503) : json({ status: "ok" });
+      const health = this.ctx.stopping ? json({ status: "stopping" }, 503) : json({ status: "ok" });
+      // Clients read their limit here, so that `msgbus put` stops reading stdin at it.
+      health.headers.set("msgbus-max-message-size", String(this.ctx.config.maxMessageSize));
+      return health;
     }
     this.authorize(req, query, null);
     query.only([]);

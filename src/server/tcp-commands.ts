@@ -47,7 +47,7 @@ const BEFORE_AUTH = new Set(["AUTH", "HELLO", "QUIT", "PING"]);
 /** Commands allowed while subscribed (RESP2), as in Redis; RESP3 connections may send anything. */
 const WHILE_SUBSCRIBED = new Set(["SUBSCRIBE", "UNSUBSCRIBE", "SUB", "UNSUB", "PING", "QUIT", "RESET"]);
 /** Commands allowed while consuming with ON: its acks and more ONs. */
-const WHILE_CONSUMING = new Set(["ACK", "NACK", "ON", "OFF", "PING", "QUIT"]);
+const WHILE_CONSUMING = new Set(["ACK", "NACK", "TOUCH", "ON", "OFF", "PING", "QUIT"]);
 
 export function runCommand(c: Connection, cmd: RespCommand): void {
   const entry = lookup(cmd);
@@ -63,7 +63,7 @@ export function runCommand(c: Connection, cmd: RespCommand): void {
         throw new BusError("BAD_REQUEST", `Can't execute '${name.toLowerCase()}': only SUBSCRIBE / UNSUBSCRIBE / SUB / UNSUB / PING / QUIT are allowed in this context`);
       }
       if (c.mode === "consuming" && !WHILE_CONSUMING.has(name)) {
-        throw new BusError("BAD_REQUEST", `Can't execute '${name.toLowerCase()}': only ACK / NACK / ON / OFF / PING / QUIT are allowed while consuming`);
+        throw new BusError("BAD_REQUEST", `Can't execute '${name.toLowerCase()}': only ACK / NACK / TOUCH / ON / OFF / PING / QUIT are allowed while consuming`);
       }
     }
     entry.handler(c, cmd);
@@ -295,6 +295,15 @@ function nack(c: Connection, cmd: RespCommand): void {
   const delivery = opts.has("DELIVERY") ? integer(opts.get("DELIVERY"), "DELIVERY") : undefined;
   c.ctx.bus.nack(cmd.text(1), integer(cmd.text(2), "id"), delay, delivery);
   c.out.ok();
+}
+
+/** TOUCH topic id [LEASE d] [DELIVERY n]: renews a lease; answers its new expiry (server ms). */
+function touch(c: Connection, cmd: RespCommand): void {
+  arity(cmd, 3);
+  const opts = options(cmd, 3, ["LEASE", "DELIVERY"]);
+  const lease = opts.has("LEASE") ? duration(opts.get("LEASE"), "LEASE") : undefined;
+  const delivery = opts.has("DELIVERY") ? integer(opts.get("DELIVERY"), "DELIVERY") : undefined;
+  c.out.integer(c.ctx.bus.touch(cmd.text(1), integer(cmd.text(2), "id"), lease, delivery));
 }
 
 /** ON topic [LEASE d] [PREFETCH n] [MAXDELIVERIES n]: a streaming consumer; messages come as pushes. */
@@ -574,6 +583,7 @@ const COMMANDS: Record<string, Handler> = {
   UNSUB: unsub,
   ACK: ack,
   NACK: nack,
+  TOUCH: touch,
   STATS: stats,
   TOPICS: topics,
   PURGE: purge,

@@ -193,8 +193,12 @@ describe.skipIf(!hasBinary())("msgbus client commands", () => {
 
     test("a payload one byte over --max-message-size is refused with exit code 6, and the server keeps serving", async () => {
       const topic = freshTopic("big");
+      // The client stops reading stdin at the server's limit ...
       const refused = await cli(["put", topic], { stdin: randomBytes(MiB + 1) });
-      expectOneLineError(refused, 6, /1048577 bytes is larger than the limit of 1048576/);
+      expectOneLineError(refused, 6, /stdin holds more than 1048576 bytes: larger than the limit of 1048576 bytes \(the server's --max-message-size\)/);
+      // ... and told a larger one, it sends the message, which the server refuses.
+      const sent = await cli(["put", topic, "--max-message-size", "2MiB"], { stdin: randomBytes(MiB + 1) });
+      expectOneLineError(sent, 6, /1048577 bytes is larger than the limit of 1048576/);
       expect((await cli(["put", topic, "small"])).code).toBe(0);
       expect((await cli(["get", topic])).stdoutText).toBe("small");
     });

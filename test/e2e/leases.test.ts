@@ -62,7 +62,7 @@ describe.skipIf(!hasBinary() || !POSIX)("leases, retries and dead letters", () =
     expect(await on.stop()).toBe(0);
     expect(linesOf(tries)).toEqual(["1", "2", "3"]);
     expect(await topicStats(server.port, topic)).toMatchObject({ depth: 0, inflight: 0, acked: 0, dead_lettered: 1 });
-    expect(on.stderrText()).toContain(`handler exited with code 1 for message 1 of ${topic} (delivery 3): nacked`);
+    expect(on.stderrText()).toContain(`handler exited with code 1 for message 1 of ${topic} (delivery 3): moved to ${topic}.dead`);
   });
 
   test("get --json on <topic>.dead shows the number of tries in origin, and its own first delivery", async () => {

@@ -44,6 +44,8 @@ describe("defaults", () => {
       allowOrigin: "*",
       tlsCert: undefined,
       tlsKey: undefined,
+      cacert: undefined,
+      insecure: false,
       logLevel: "info",
       logFormat: "text",
     });
