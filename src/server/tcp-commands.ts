@@ -41,7 +41,7 @@ const BEFORE_AUTH = new Set(["AUTH", "HELLO", "QUIT", "PING"]);
 /** Commands allowed while subscribed (RESP2), as in Redis; RESP3 connections may send anything. */
 const WHILE_SUBSCRIBED = new Set(["SUBSCRIBE", "UNSUBSCRIBE", "SUB", "UNSUB", "PING", "QUIT", "RESET"]);
 /** Commands allowed while consuming with ON: its acks and more ONs. */
-const WHILE_CONSUMING = new Set(["ACK", "NACK", "ON", "OFF", "PING", "QUIT"]);
+const WHILE_CONSUMING = new Set(["ACK", "NACK", "TOUCH", "ON", "OFF", "PING", "QUIT"]);
 
 export function runCommand(c: Connection, cmd: RespCommand): void {
   const entry = lookup(cmd);
@@ -56,7 +56,7 @@ export function runCommand(c: Connection, cmd: RespCommand): void {
         throw new BusError("BAD_REQUEST", `Can't execute '${name.toLowerCase()}': only SUBSCRIBE / UNSUBSCRIBE / SUB / UNSUB / PING / QUIT are allowed in this context`);
       }
       if (c.mode === "consuming" && !WHILE_CONSUMING.has(name)) {
-        throw new BusError("BAD_REQUEST", `Can't execute '${name.toLowerCase()}': only ACK / NACK / ON / OFF / PING / QUIT are allowed while consuming`);
+        throw new BusError("BAD_REQUEST", `Can't execute '${name.toLowerCase()}': only ACK / NACK / TOUCH / ON / OFF / PING / QUIT are allowed while consuming`);
       }
     }
     entry.handler(c, cmd);
@@ -221,6 +221,10 @@ function block(
       c.scheduleFlush();
     },
   };
+  // All or nothing: a refusal (BUSFULL, a bad name) throws having registered nowhere, so the
+  // connection is not blocked and its next command is answered in turn.
+  c.ctx.bus.consumeAny(topics, consumer);
+  if (consumer.credit <= 0) return; // served while registering: nothing left to wait for
   const timer =
     waitMs > 0
       ? setTimeout(() => {
@@ -230,10 +234,6 @@ function block(
         }, waitMs)
       : undefined;
   c.blocked = { consumer, topics, timer };
-  for (const topic of topics) {
-    if (consumer.credit <= 0) break;
-    c.ctx.bus.consume(topic, consumer);
-  }
 }
 
 function llen(c: Connection, cmd: RespCommand): void {
@@ -261,6 +261,15 @@ function nack(c: Connection, cmd: RespCommand): void {
   c.out.ok();
 }
 
+/** TOUCH topic id [LEASE d] [DELIVERY n]: renews a lease (a consumer still at work); replies its new expiry (server ms). */
+function touch(c: Connection, cmd: RespCommand): void {
+  arity(cmd, 3);
+  const opts = options(cmd, 3, ["LEASE", "DELIVERY"]);
+  const lease = opts.has("LEASE") ? duration(opts.get("LEASE"), "LEASE") : undefined;
+  const delivery = opts.has("DELIVERY") ? integer(opts.get("DELIVERY"), "DELIVERY") : undefined;
+  c.out.integer(c.ctx.bus.touch(cmd.text(1), integer(cmd.text(2), "id"), lease, delivery));
+}
+
 /** ON topic [LEASE d] [PREFETCH n] [MAXDELIVERIES n]: a streaming consumer; messages come as pushes. */
 function on(c: Connection, cmd: RespCommand): void {
   arity(cmd, 2);
@@ -271,20 +280,25 @@ function on(c: Connection, cmd: RespCommand): void {
   if (prefetch < 1 || prefetch > 10000) throw new BusError("BAD_REQUEST", "PREFETCH must be from 1 to 10000");
   const lease = opts.has("LEASE") ? Math.max(1, duration(opts.get("LEASE"), "LEASE")) : c.ctx.config.leaseTime;
   const maxDeliveries = opts.has("MAXDELIVERIES") ? integer(opts.get("MAXDELIVERIES"), "MAXDELIVERIES") : undefined;
+  // Messages handed out while registering wait for the +OK: the reply goes out before the first push.
+  let early: Message[] | undefined = [];
   const consumer: Consumer = {
     credit: prefetch,
     lease,
     maxDeliveries,
     streaming: true,
     deliver(message) {
+      if (early) return void early.push(message);
       writeMessage(c.out, message, true);
       c.scheduleFlush();
     },
   };
+  c.ctx.bus.consume(topic, consumer); // a refusal (bad lease, BUSFULL) throws having registered nothing
   c.mode = "consuming";
   c.consumers.set(topic, consumer);
-  c.out.ok(); // the reply goes out before the first push: written now, the pushes follow
-  c.ctx.bus.consume(topic, consumer);
+  c.out.ok();
+  for (const message of early) writeMessage(c.out, message, true);
+  early = undefined;
 }
 
 /**
@@ -391,6 +405,23 @@ function topics(c: Connection, cmd: RespCommand): void {
 function purge(c: Connection, cmd: RespCommand): void {
   arity(cmd, 2, 2);
   c.out.integer(c.ctx.bus.purge(cmd.text(1)));
+}
+
+/** DEL topic [topic ...] (Redis): deletes the topics; replies how many existed. None is deleted while one is in use. */
+function del(c: Connection, cmd: RespCommand): void {
+  arity(cmd, 2);
+  const names: string[] = [];
+  for (let i = 1; i < cmd.count; i++) names.push(cmd.text(i));
+  c.out.integer(c.ctx.bus.deleteTopics(names));
+}
+
+/** RM topic: deletes one topic; replies how many messages it dropped, -NOTFOUND when there is no such topic. */
+function rm(c: Connection, cmd: RespCommand): void {
+  arity(cmd, 2, 2);
+  const topic = cmd.text(1);
+  const dropped = c.ctx.bus.deleteTopic(topic);
+  if (dropped === undefined) throw new BusError("NOT_FOUND", `no topic ${topic.slice(0, 128)}`);
+  c.out.integer(dropped);
 }
 
 // ---- connection ----
@@ -535,9 +566,12 @@ const COMMANDS: Record<string, Handler> = {
   UNSUB: unsub,
   ACK: ack,
   NACK: nack,
+  TOUCH: touch,
   STATS: stats,
   TOPICS: topics,
   PURGE: purge,
+  DEL: del,
+  RM: rm,
   LPUSH: push,
   RPUSH: push,
   LPOP: pop,
