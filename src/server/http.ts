@@ -1,4 +1,4 @@
-// The HTTP transport on Bun.serve: topics at the root (write, take, lease, purge), SSE and
+// The HTTP transport on Bun.serve: topics at the root (write, take, lease, purge, delete), SSE and
 // WebSocket on GET /{topic}, server endpoints under /_/. Requests translate to the bus here;
 // SSE streams live in sse.ts, sockets in ws.ts, errors map to statuses in http-errors.ts.
 
@@ -23,7 +23,7 @@ export interface HttpListener {
   stop(): Promise<void>;
 }
 
-const ROUTES_HINT = "topics are /{topic}, leases /{topic}/{id}/ack and /{topic}/{id}/nack, server endpoints /_/topics, /_/health, /_/metrics";
+const ROUTES_HINT = "topics are /{topic}, leases /{topic}/{id}/ack, /{topic}/{id}/nack and /{topic}/{id}/touch, server endpoints /_/topics, /_/health, /_/metrics";
 /** Answers to CORS preflight; read at request time, after configureCors set CORS_HEADERS. */
 function preflightHeaders(): Record<string, string> {
   if (!CORS_HEADERS["access-control-allow-origin"]) return {};
@@ -134,7 +134,7 @@ class HttpRoutes {
       throw new BusError("UNAVAILABLE", `too many connections (--max-connections ${this.ctx.config.maxConnections})`);
     }
     if (parts.length === 2 && parts[1] !== "") return this.topicRoute(req, server, method, path, parts[1]!, query);
-    if (parts.length === 4 && (parts[3] === "ack" || parts[3] === "nack")) return this.leaseRoute(req, method, path, parts, query);
+    if (parts.length === 4 && (parts[3] === "ack" || parts[3] === "nack" || parts[3] === "touch")) return this.leaseRoute(req, method, path, parts, query);
     throw new BusError("NOT_FOUND", `no route ${method} ${path.slice(0, 200)}: ${ROUTES_HINT}`);
   }
 
@@ -156,8 +156,8 @@ class HttpRoutes {
       }
       case "DELETE": {
         const topic = this.authorize(req, query, "write", segment);
-        query.only([]);
-        return this.purge(topic);
+        query.only(["purge"]);
+        return query.flag("purge") ? this.purge(topic) : this.deleteTopic(topic);
       }
       default:
         return methodNotAllowed(method, path, ["GET", "POST", "PUT", "DELETE"]);
@@ -253,7 +253,15 @@ class HttpRoutes {
     return json({ topic, purged });
   }
 
-  // ---- /{topic}/{id}/ack|nack ----
+  /** DELETE /{topic}: the topic goes, with every message it held; its ids do not restart. */
+  private async deleteTopic(topic: string): Promise<Response> {
+    const dropped = this.ctx.bus.deleteTopic(topic);
+    if (dropped === undefined) throw new BusError("NOT_FOUND", `no topic ${topic}`);
+    await this.committed();
+    return json({ topic, deleted: true, dropped });
+  }
+
+  // ---- /{topic}/{id}/ack|nack|touch ----
 
   private async leaseRoute(req: Request, method: string, path: string, parts: string[], query: Query): Promise<Response> {
     if (method !== "POST") return methodNotAllowed(method, path, ["POST"]);
@@ -264,6 +272,12 @@ class HttpRoutes {
       this.ctx.bus.ack(topic, id, query.has("delivery") ? query.integer("delivery", 1) : undefined);
       await this.committed();
       return json({ topic, id, acked: true });
+    }
+    if (parts[3] === "touch") {
+      query.only(["lease", "delivery"]);
+      const lease = query.has("lease") && query.get("lease") !== "" ? query.duration("lease", 0) : undefined;
+      const leaseExpires = this.ctx.bus.touch(topic, id, lease, query.has("delivery") ? query.integer("delivery", 1) : undefined);
+      return json({ topic, id, leaseExpires });
     }
     query.only(["delay", "delivery"]);
     const delay = query.has("delay") ? query.duration("delay", 0) : 0;
