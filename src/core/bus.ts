@@ -290,7 +290,11 @@ export class Bus {
    * credit. One-shot consumers leave after one message; streaming ones stay until cancelled.
    */
   consume(topicName: string, consumer: Consumer): void {
-    this.consumeAny([topicName], consumer);
+    checkTopicName(topicName);
+    if (consumer.lease !== undefined) checkLease(consumer.lease);
+    const topic = this.topics.use(topicName); // BUS_FULL here registers nothing
+    this.register(topic, consumer);
+    this.topics.settle(topic);
   }
 
   /**
@@ -307,14 +311,18 @@ export class Bus {
       if (consumer.credit <= 0) break;
       const topic = this.topics.use(name);
       registered.push(topic);
-      if (consumer.streaming) topic.streamingConsumers.add(consumer);
-      this.enqueueWaiting(topic, consumer);
-      this.dispatch(topic);
+      this.register(topic, consumer);
     }
     if (!consumer.streaming && consumer.credit <= 0) {
       for (const topic of registered) this.leave(topic, consumer);
     }
     for (const topic of registered) this.topics.settle(topic);
+  }
+
+  private register(topic: Topic, consumer: Consumer): void {
+    if (consumer.streaming) topic.streamingConsumers.add(consumer);
+    this.enqueueWaiting(topic, consumer);
+    this.dispatch(topic);
   }
 
   /** Takes a consumer off a topic's waiting list. */

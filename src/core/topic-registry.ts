@@ -43,7 +43,7 @@ export class TopicRegistry {
     let needed = 0;
     for (const name of new Set(names)) {
       const topic = this.live.get(name);
-      if (!topic || this.idle.has(topic)) needed++;
+      if (!topic || topic.listedIdle) needed++;
     }
     if (needed > 0 && this.inUse + needed > this.maxTopics) throw this.full();
   }
@@ -55,7 +55,7 @@ export class TopicRegistry {
   use(name: string, restoring = false): Topic {
     let topic = this.live.get(name);
     if (topic) {
-      this.idle.delete(topic);
+      if (topic.listedIdle) this.unlist(topic);
       return topic;
     }
     checkTopicName(name);
@@ -69,13 +69,15 @@ export class TopicRegistry {
 
   /** After a change to `topic`: an idle one is let go (never written) or listed as idle. */
   settle(topic: Topic): void {
-    if (this.live.get(topic.name) !== topic) return;
     if (!topic.idle) {
-      this.idle.delete(topic);
-    } else if (topic.lastId === 0) {
+      if (topic.listedIdle) this.unlist(topic);
+      return;
+    }
+    if (topic.listedIdle || this.live.get(topic.name) !== topic) return;
+    if (topic.lastId === 0) {
       this.live.delete(topic.name);
-      this.idle.delete(topic);
     } else {
+      topic.listedIdle = true;
       this.idle.add(topic);
     }
   }
@@ -84,8 +86,13 @@ export class TopicRegistry {
   remove(topic: Topic): void {
     if (this.live.get(topic.name) !== topic) return;
     this.live.delete(topic.name);
-    this.idle.delete(topic);
+    if (topic.listedIdle) this.unlist(topic);
     this.tombstones.bury(topic.name, topic.lastId);
+  }
+
+  private unlist(topic: Topic): void {
+    topic.listedIdle = false;
+    this.idle.delete(topic);
   }
 
   /** A stored topic with no message left: only its last id comes back. */

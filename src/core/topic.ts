@@ -87,6 +87,8 @@ export class Topic {
   rateIn = 0;
   rateOut = 0;
   lastCounted = { published: 0, consumed: 0, at: 0 };
+  /** In the registry's idle list (kept here so the busy path costs no Set lookup). */
+  listedIdle = false;
 
   constructor(readonly name: string) {}
 
