@@ -1,16 +1,17 @@
 // The bus: topics, ids, queues, fan-out, competing consumers, leases and limits.
 // No sockets, no timers: transports call in, and the server calls tick() to let time pass.
 
-import { checkLease } from "./durations.ts";
+import { checkDelay, checkLease } from "./durations.ts";
 import { BusError } from "./errors.ts";
 import { MinHeap } from "./heap.ts";
 import { type Message, messageCost } from "./message.ts";
-import { type Consumer, type Lease, type Subscriber, Topic } from "./topic.ts";
+import type { Consumer, Delayed, Lease, Subscriber, Topic } from "./topic.ts";
+import { TopicRegistry } from "./topic-registry.ts";
 import { checkTopicName, deadTopicOf, DEAD_SUFFIX } from "./topic-name.ts";
 import { MemoryStore, type Store } from "../store/store.ts";
 
 export type OverflowPolicy = "drop-oldest" | "reject";
-export type DropReason = "overflow" | "memory" | "age" | "purge";
+export type DropReason = "overflow" | "memory" | "age" | "purge" | "delete";
 
 export interface BusLimits {
   /** Largest payload in bytes. */
@@ -29,8 +30,10 @@ export interface BusLimits {
   defaultLease: number;
   /** Deliveries before a returned message goes to `<topic>.dead`, unless the consumer says. */
   maxDeliveries: number;
-  /** Most topics the bus keeps (ids must never be reused, so topics are not forgotten). */
+  /** Most topics in use at once (holding a message, a subscriber or a consumer); idle ones do not count. */
   maxTopics: number;
+  /** Most last ids of let-go topics remembered by name; older ones raise a bus-wide id floor. */
+  maxTombstones: number;
 }
 
 export const DEFAULT_LIMITS: BusLimits = {
@@ -43,6 +46,7 @@ export const DEFAULT_LIMITS: BusLimits = {
   defaultLease: 30000,
   maxDeliveries: 5,
   maxTopics: 10000,
+  maxTombstones: 10000,
 };
 
 export interface BusEvents {
@@ -75,11 +79,6 @@ export interface BusTotals {
   acked: number;
 }
 
-interface Delayed {
-  message: Message;
-  topic: Topic;
-}
-
 export class Bus {
   readonly limits: BusLimits;
   readonly store: Store;
@@ -92,10 +91,11 @@ export class Bus {
     deadLettered: 0,
     acked: 0,
   };
-  private readonly topics = new Map<string, Topic>();
+  private readonly topics: TopicRegistry;
   private readonly leaseTimers = new MinHeap<Lease>();
   private liveLeases = 0;
   private readonly delayedTimers = new MinHeap<Delayed>();
+  private liveDelayed = 0;
   private readonly consumerLeases = new Map<Consumer, Set<Lease>>();
   private readonly events: BusEvents;
   private readonly now: () => number;
@@ -107,6 +107,7 @@ export class Bus {
     this.store = options.store ?? new MemoryStore();
     this.events = options.events ?? {};
     this.now = options.now ?? Date.now;
+    this.topics = new TopicRegistry(this.limits.maxTopics, this.limits.maxTombstones, this.now);
     this.restore();
   }
 
@@ -128,8 +129,13 @@ export class Bus {
         `message of ${payload.length} bytes is larger than the limit of ${this.limits.maxMessageSize} bytes`,
       );
     }
-    const topic = this.topicFor(topicName);
-    return this.append(topic, payload, undefined, 0);
+    const topic = this.topics.use(topicName);
+    try {
+      return this.append(topic, payload, undefined, 0);
+    } catch (error) {
+      this.topics.settle(topic); // a refused write to a new topic leaves no topic behind
+      throw error;
+    }
   }
 
   /** How many subscribers a write to this topic reaches now. */
@@ -221,6 +227,7 @@ export class Bus {
 
   /** Takes the oldest queued message, or undefined when there is none. */
   take(topicName: string, options: TakeOptions = {}): Message | undefined {
+    if (options.lease !== undefined) checkLease(options.lease);
     const topic = this.topics.get(topicName);
     if (!topic) {
       checkTopicName(topicName);
@@ -228,8 +235,8 @@ export class Bus {
     }
     if (this.limits.maxAge > 0) this.expireOld(topic, this.now());
     const message = topic.queue.shift();
-    if (!message) return undefined;
-    this.handOut(topic, message, options.lease, options.maxDeliveries, undefined);
+    if (message) this.handOut(topic, message, options.lease, options.maxDeliveries, undefined);
+    this.topics.settle(topic);
     return message;
   }
 
@@ -251,23 +258,25 @@ export class Bus {
       this.forget(topic, message);
       return;
     }
+    const expires = this.now() + Math.max(1, lease);
     const entry: Lease = {
       message,
       topic,
       delivery: message.deliveries,
-      expires: this.now() + Math.max(1, lease),
+      expires,
       length: Math.max(1, lease),
+      timer: expires,
       maxDeliveries: maxDeliveries ?? this.limits.maxDeliveries,
       consumer: consumer?.streaming ? consumer : undefined,
       active: true,
     };
     topic.leased.set(message.id, entry);
-    this.leaseTimers.push(entry.expires, entry);
+    this.leaseTimers.push(expires, entry);
     this.liveLeases++;
     // Ended leases leave their entry in the heap until it is due: at a high ack rate that is
     // rate x lease time entries. Compact when they outnumber the live ones, so the heap stays
     // within twice the leases actually held (which the topics' limits bound).
-    if (this.leaseTimers.size > 2 * this.liveLeases + 1024) this.leaseTimers.retain((lease) => lease.active);
+    this.compactLeaseTimers();
     if (entry.consumer) {
       let set = this.consumerLeases.get(entry.consumer);
       if (!set) this.consumerLeases.set(entry.consumer, (set = new Set()));
@@ -282,10 +291,43 @@ export class Bus {
    */
   consume(topicName: string, consumer: Consumer): void {
     checkTopicName(topicName);
-    const topic = this.topicFor(topicName);
+    if (consumer.lease !== undefined) checkLease(consumer.lease);
+    const topic = this.topics.use(topicName); // BUS_FULL here registers nothing
+    this.register(topic, consumer);
+    this.topics.settle(topic);
+  }
+
+  /**
+   * Registers one consumer on several topics (BLPOP a b c): it gets the first message any of them
+   * has. All or nothing: a bad name, a bad lease or too many topics throws having registered
+   * nowhere. A one-shot consumer served during registration is left registered nowhere either.
+   */
+  consumeAny(topicNames: string[], consumer: Consumer): void {
+    for (const name of topicNames) checkTopicName(name);
+    if (consumer.lease !== undefined) checkLease(consumer.lease);
+    this.topics.reserve(topicNames);
+    const registered: Topic[] = [];
+    for (const name of topicNames) {
+      if (consumer.credit <= 0) break;
+      const topic = this.topics.use(name);
+      registered.push(topic);
+      this.register(topic, consumer);
+    }
+    if (!consumer.streaming && consumer.credit <= 0) {
+      for (const topic of registered) this.leave(topic, consumer);
+    }
+    for (const topic of registered) this.topics.settle(topic);
+  }
+
+  private register(topic: Topic, consumer: Consumer): void {
     if (consumer.streaming) topic.streamingConsumers.add(consumer);
     this.enqueueWaiting(topic, consumer);
     this.dispatch(topic);
+  }
+
+  /** Takes a consumer off a topic's waiting list. */
+  private leave(topic: Topic, consumer: Consumer): void {
+    if (topic.waitingSet.delete(consumer)) topic.waiting.removeFirst((c) => c === consumer);
   }
 
   /** Gives a consumer more credit (a streaming at-most-once consumer that is ready for more). */
@@ -304,11 +346,12 @@ export class Bus {
   cancel(topicName: string, consumer: Consumer): void {
     const topic = this.topics.get(topicName);
     if (!topic) return;
-    if (topic.waitingSet.delete(consumer)) topic.waiting.removeFirst((c) => c === consumer);
+    this.leave(topic, consumer);
     topic.streamingConsumers.delete(consumer);
     const leases = this.consumerLeases.get(consumer);
     this.consumerLeases.delete(consumer);
     if (leases) this.returnToQueues([...leases], []);
+    this.topics.settle(topic);
   }
 
   /**
@@ -319,8 +362,9 @@ export class Bus {
   stopConsuming(topicName: string, consumer: Consumer): void {
     const topic = this.topics.get(topicName);
     if (!topic) return;
-    if (topic.waitingSet.delete(consumer)) topic.waiting.removeFirst((c) => c === consumer);
+    this.leave(topic, consumer);
     topic.streamingConsumers.delete(consumer);
+    this.topics.settle(topic);
   }
 
   private enqueueWaiting(topic: Topic, consumer: Consumer): void {
@@ -349,6 +393,7 @@ export class Bus {
     } finally {
       this.dispatching.delete(topic);
     }
+    this.topics.settle(topic);
   }
 
   // ---- leases ----
@@ -364,21 +409,36 @@ export class Bus {
    * dead-letter topic once it has been delivered `maxDeliveries` times.
    */
   nack(topicName: string, id: number, delay = 0, delivery?: number): void {
+    checkDelay(delay);
     const lease = this.leaseOf(topicName, id, delivery);
     this.endLease(lease, "return", delay);
   }
 
   /**
-   * Renews a lease while its consumer still works on the message: it now expires `leaseMs` from
-   * now (default: the length it was granted for). Returns the new expiry (ms, bus clock).
+   * Renews a lease (a consumer still at work): it now expires `leaseMs` from now, by default its
+   * own length. Returns the new expiry (server ms). NO_LEASE when the message is not leased, or
+   * `delivery` names an older delivery.
    */
   touch(topicName: string, id: number, leaseMs?: number, delivery?: number): number {
+    if (leaseMs !== undefined) checkLease(leaseMs);
     const lease = this.leaseOf(topicName, id, delivery);
-    const length = leaseMs === undefined ? lease.length : checkLease(leaseMs);
-    lease.expires = this.now() + length;
-    // The heap keeps the old entry; tick() skips it while the lease is not yet due.
-    this.leaseTimers.push(lease.expires, lease);
+    if (leaseMs !== undefined) lease.length = Math.max(1, leaseMs);
+    lease.expires = this.now() + lease.length;
+    // A later expiry needs no new heap entry: tick re-arms the lease when its entry comes due. An
+    // earlier one does; the old entry is then stale (tick skips it, compaction drops it).
+    if (lease.expires < lease.timer) {
+      lease.timer = lease.expires;
+      this.leaseTimers.push(lease.expires, lease);
+      this.compactLeaseTimers();
+    }
     return lease.expires;
+  }
+
+  /** Ended or renewed leases leave stale heap entries: drop them once they outnumber the live ones. */
+  private compactLeaseTimers(): void {
+    if (this.leaseTimers.size > 2 * this.liveLeases + 1024) {
+      this.leaseTimers.retain((lease, key) => lease.active && key === lease.timer);
+    }
   }
 
   private leaseOf(topicName: string, id: number, delivery: number | undefined): Lease {
@@ -411,8 +471,10 @@ export class Bus {
       // carry their failed count, and moving them again would only renumber them.)
       this.deadLetter(topic, message);
     } else if (delay > 0) {
-      topic.delayed++;
-      this.delayedTimers.push(this.now() + delay, { message, topic });
+      const delayed: Delayed = { message, topic, active: true };
+      topic.delayedMessages.add(delayed);
+      this.liveDelayed++;
+      this.delayedTimers.push(this.now() + delay, delayed);
     } else {
       topic.queue.unshift(message);
     }
@@ -434,11 +496,18 @@ export class Bus {
       if ("delivery" in item) {
         this.endLease(item, "return", 0, false);
       } else {
-        item.topic.delayed--;
+        this.endDelay(item);
         item.topic.queue.unshift(item.message);
       }
     }
     for (const topic of topics) this.dispatch(topic);
+  }
+
+  /** A delayed message is no longer held back (returned or dropped). */
+  private endDelay(delayed: Delayed): void {
+    delayed.active = false;
+    delayed.topic.delayedMessages.delete(delayed);
+    this.liveDelayed--;
   }
 
   private deadLetter(topic: Topic, message: Message): void {
@@ -447,9 +516,13 @@ export class Bus {
     let dead: Topic;
     let moved: Message;
     try {
-      dead = this.topicFor(deadTopicOf(origin.topic));
+      dead = this.topics.use(deadTopicOf(origin.topic));
       // A new message of the dead topic: its own id, deliveries from 0; the failed count is in origin.
-      moved = this.append(dead, message.payload, origin, 0);
+      try {
+        moved = this.append(dead, message.payload, origin, 0);
+      } finally {
+        this.topics.settle(dead);
+      }
     } catch (error) {
       // No room for it (too many topics, or a dead topic full of leased messages): a counted
       // drop, rather than an exception out of tick() or a nack that leaves the lease half-ended.
@@ -471,13 +544,16 @@ export class Bus {
    */
   subscribe(topicName: string, subscriber: Subscriber, since?: number): () => void {
     checkTopicName(topicName);
-    const topic = this.topicFor(topicName);
+    const topic = this.topics.use(topicName);
     if (since !== undefined) {
       const replay = [...topic.queue].filter((m) => m.id > since).sort((a, b) => a.id - b.id);
       for (const message of replay) subscriber.send(message);
     }
     topic.subscribers.add(subscriber);
-    return () => topic.subscribers.delete(subscriber);
+    return () => {
+      topic.subscribers.delete(subscriber);
+      this.topics.settle(topic);
+    };
   }
 
   // ---- time ----
@@ -485,15 +561,27 @@ export class Bus {
   /** Lets time pass: expires leases and old messages, releases delayed nacks, refreshes rates. */
   tick(now = this.now()): void {
     const expired: Lease[] = [];
-    while ((this.leaseTimers.peekKey() ?? Infinity) <= now) {
+    for (let key = this.leaseTimers.peekKey(); key !== undefined && key <= now; key = this.leaseTimers.peekKey()) {
       const lease = this.leaseTimers.pop()!;
-      if (lease.active && lease.expires <= now) expired.push(lease);
+      if (!lease.active || key !== lease.timer) continue; // ended, or a stale entry of a renewed lease
+      if (lease.expires <= now) {
+        expired.push(lease);
+      } else {
+        lease.timer = lease.expires; // renewed since: wait for the new expiry
+        this.leaseTimers.push(lease.expires, lease);
+      }
     }
     const released: Delayed[] = [];
-    while ((this.delayedTimers.peekKey() ?? Infinity) <= now) released.push(this.delayedTimers.pop()!);
+    while ((this.delayedTimers.peekKey() ?? Infinity) <= now) {
+      const delayed = this.delayedTimers.pop()!;
+      if (delayed.active) released.push(delayed);
+    }
     this.returnToQueues(expired, released);
     for (const topic of this.topics.values()) {
-      if (this.limits.maxAge > 0) this.expireOld(topic, now);
+      if (this.limits.maxAge > 0) {
+        this.expireOld(topic, now);
+        this.topics.settle(topic);
+      }
       const elapsed = now - topic.lastCounted.at;
       if (elapsed >= 1000) {
         const c = topic.counters;
@@ -518,23 +606,90 @@ export class Bus {
 
   // ---- administration ----
 
-  /** Drops every queued message of a topic (leased ones stay until acked). Returns how many. */
+  /**
+   * Drops every queued message of a topic and every one nacked with a delay. Leased ones stay
+   * until acked, nacked or expired (a consumer is working on them). Returns how many were dropped.
+   */
   purge(topicName: string): number {
     checkTopicName(topicName);
     const topic = this.topics.get(topicName);
     if (!topic) return 0;
     const purged = [...topic.queue];
     topic.queue.clear();
-    for (const message of purged) {
+    for (const delayed of [...topic.delayedMessages]) {
+      this.endDelay(delayed);
+      purged.push(delayed.message);
+    }
+    this.dropAll(topic, purged, "purge");
+    this.topics.settle(topic);
+    return purged.length;
+  }
+
+  /**
+   * Deletes a topic: its queued, delayed and leased messages are dropped (a later ack of one is
+   * NO_LEASE) and counted, and the topic no longer exists. Its ids do not restart: a topic of the
+   * same name written later continues after the last one. Refused (BAD_REQUEST) while the topic has
+   * subscribers or consumers. Returns how many messages were dropped; undefined: no such topic.
+   */
+  deleteTopic(topicName: string): number | undefined {
+    checkTopicName(topicName);
+    const topic = this.topics.get(topicName);
+    if (!topic) return undefined;
+    this.checkUnused(topic);
+    const dropped = [...topic.queue];
+    topic.queue.clear();
+    for (const delayed of [...topic.delayedMessages]) {
+      this.endDelay(delayed);
+      dropped.push(delayed.message);
+    }
+    for (const lease of [...topic.leased.values()]) {
+      lease.active = false;
+      this.liveLeases--;
+      if (lease.consumer) this.consumerLeases.get(lease.consumer)?.delete(lease);
+      dropped.push(lease.message);
+    }
+    topic.leased.clear();
+    this.dropAll(topic, dropped, "delete");
+    this.topics.remove(topic);
+    return dropped.length;
+  }
+
+  /**
+   * Deletes several topics (RESP DEL): every name is checked, and none is deleted while any of
+   * them is in use. Returns how many topics existed and were deleted.
+   */
+  deleteTopics(topicNames: string[]): number {
+    for (const name of topicNames) checkTopicName(name);
+    for (const name of topicNames) {
+      const topic = this.topics.get(name);
+      if (topic) this.checkUnused(topic);
+    }
+    let deleted = 0;
+    for (const name of new Set(topicNames)) if (this.deleteTopic(name) !== undefined) deleted++;
+    return deleted;
+  }
+
+  private checkUnused(topic: Topic): void {
+    const subscribers = topic.subscribers.size;
+    const consumers = topic.consumerCount;
+    if (subscribers === 0 && consumers === 0) return;
+    const who = [subscribers ? `${subscribers} subscriber${subscribers === 1 ? "" : "s"}` : "", consumers ? `${consumers} consumer${consumers === 1 ? "" : "s"}` : ""];
+    throw new BusError("BAD_REQUEST", `topic ${topic.name} is in use (${who.filter(Boolean).join(", ")}): it can be deleted once they leave`);
+  }
+
+  /** Forgets messages a purge or delete took out of a topic, and counts them as drops. */
+  private dropAll(topic: Topic, messages: Message[], reason: DropReason): void {
+    for (const message of messages) {
       const cost = messageCost(message.payload.length);
       topic.bytes -= cost;
       this.bytesHeld -= cost;
     }
-    if (topic.leased.size === 0 && topic.delayed === 0) this.store.purged(topic.name);
-    else for (const message of purged) this.store.removed(topic.name, message.id);
-    const count = purged.length;
-    if (count > 0) this.reportDrop(topic, "purge", count);
-    return count;
+    // The whole topic at once when nothing of it is left (leases survive a purge).
+    if (topic.leased.size === 0) this.store.purged(topic.name);
+    else for (const message of messages) this.store.removed(topic.name, message.id);
+    if (messages.length > 0) this.reportDrop(topic, reason, messages.length);
+    // Delayed entries stay in their heap until due (tick skips them); compact like lease timers.
+    if (this.delayedTimers.size > 2 * this.liveDelayed + 1024) this.delayedTimers.retain((delayed) => delayed.active);
   }
 
   topic(name: string): Topic | undefined {
@@ -550,28 +705,18 @@ export class Bus {
     return this.store.flush();
   }
 
-  /** The topic of that name, created on first use; only names that pass checkTopicName get one. */
-  private topicFor(name: string, restoring = false): Topic {
-    let topic = this.topics.get(name);
-    if (!topic) {
-      checkTopicName(name);
-      if (this.topics.size >= this.limits.maxTopics && !restoring) {
-        throw new BusError("BUS_FULL", `too many topics (limit ${this.limits.maxTopics})`);
-      }
-      topic = new Topic(name);
-      topic.lastCounted.at = this.now();
-      this.topics.set(name, topic);
-    }
-    return topic;
-  }
-
   /**
    * Loads what the store kept: ids continue, leased messages are queued again. Everything stored
-   * comes back even past limits lowered since (a restart never loses what was acknowledged).
+   * comes back even past limits lowered since (a restart never loses what was acknowledged); a
+   * topic left empty comes back as its last id only (a tombstone).
    */
   private restore(): void {
     for (const stored of this.store.load()) {
-      const topic = this.topicFor(stored.name, true);
+      if (stored.messages.length === 0) {
+        this.topics.restoreEmpty(stored.name, stored.lastId);
+        continue;
+      }
+      const topic = this.topics.use(stored.name, true);
       topic.lastId = Math.max(topic.lastId, stored.lastId);
       for (const message of stored.messages) {
         const cost = messageCost(message.payload.length);

@@ -49,11 +49,11 @@ export class MinHeap<T> {
   }
 
   /** Keeps only the entries for which `keep` holds (O(n), then re-heaped). */
-  retain(keep: (value: T) => boolean): void {
+  retain(keep: (value: T, key: number) => boolean): void {
     const keys: number[] = [];
     const values: T[] = [];
     for (let i = 0; i < this.values.length; i++) {
-      if (!keep(this.values[i]!)) continue;
+      if (!keep(this.values[i]!, this.keys[i]!)) continue;
       keys.push(this.keys[i]!);
       values.push(this.values[i]!);
     }

@@ -33,10 +33,20 @@ export interface Lease {
   /** The delivery this lease is for: an ack naming an older delivery is refused. */
   readonly delivery: number;
   expires: number;
-  /** How long it was granted for: what a touch without a length extends it by. */
-  readonly length: number;
+  /** How long the lease runs (ms): what a renewal (touch) without a length extends it by. */
+  length: number;
+  /** The key of its live entry in the bus's expiry heap (<= expires; other entries are stale). */
+  timer: number;
   readonly maxDeliveries: number;
   readonly consumer?: Consumer;
+  active: boolean;
+}
+
+/** A message nacked with a delay, held back until `Bus.tick` returns it (or a purge drops it). */
+export interface Delayed {
+  readonly message: Message;
+  readonly topic: Topic;
+  /** False once returned or dropped: its entry in the bus's timer heap is then skipped. */
   active: boolean;
 }
 
@@ -56,7 +66,7 @@ export class Topic {
   readonly queue = new Deque<Message>();
   readonly leased = new Map<number, Lease>();
   /** Nacked with a delay: held back, still counted against the limits. */
-  delayed = 0;
+  readonly delayedMessages = new Set<Delayed>();
   /** Bytes (with overhead) of every message the topic owns: queued, leased and delayed. */
   bytes = 0;
   readonly subscribers = new Set<Subscriber>();
@@ -77,6 +87,8 @@ export class Topic {
   rateIn = 0;
   rateOut = 0;
   lastCounted = { published: 0, consumed: 0, at: 0 };
+  /** In the registry's idle list (kept here so the busy path costs no Set lookup). */
+  listedIdle = false;
 
   constructor(readonly name: string) {}
 
@@ -87,8 +99,27 @@ export class Topic {
     return this.streamingConsumers.size + oneShot;
   }
 
+  get delayed(): number {
+    return this.delayedMessages.size;
+  }
+
   /** Messages the topic owns, for its count limit. */
   get held(): number {
-    return this.queue.length + this.leased.size + this.delayed;
+    return this.queue.length + this.leased.size + this.delayedMessages.size;
+  }
+
+  /**
+   * Holds nothing and nobody: no message (queued, leased or delayed), no subscriber, no consumer.
+   * Such a topic does not count against the topic limit (see TopicRegistry).
+   */
+  get idle(): boolean {
+    return (
+      this.queue.length === 0 &&
+      this.leased.size === 0 &&
+      this.delayedMessages.size === 0 &&
+      this.subscribers.size === 0 &&
+      this.waitingSet.size === 0 &&
+      this.streamingConsumers.size === 0
+    );
   }
 }

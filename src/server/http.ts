@@ -1,4 +1,4 @@
-// The HTTP transport on Bun.serve: topics at the root (write, take, lease, purge), SSE and
+// The HTTP transport on Bun.serve: topics at the root (write, take, lease, purge, delete), SSE and
 // WebSocket on GET /{topic}, server endpoints under /_/. Requests translate to the bus here;
 // SSE streams live in sse.ts, sockets in ws.ts, errors map to statuses in http-errors.ts.
 
@@ -168,8 +168,8 @@ class HttpRoutes {
       }
       case "DELETE": {
         const topic = this.authorize(req, query, "write", segment);
-        query.only([]);
-        return this.purge(topic);
+        query.only(["purge"]);
+        return query.flag("purge") ? this.purge(topic) : this.deleteTopic(topic);
       }
       default:
         return methodNotAllowed(method, path, ["GET", "POST", "PUT", "DELETE"]);
@@ -266,7 +266,15 @@ class HttpRoutes {
     return json({ topic, purged });
   }
 
-  // ---- /{topic}/{id}/ack|nack ----
+  /** DELETE /{topic}: the topic goes, with every message it held; its ids do not restart. */
+  private async deleteTopic(topic: string): Promise<Response> {
+    const dropped = this.ctx.bus.deleteTopic(topic);
+    if (dropped === undefined) throw new BusError("NOT_FOUND", `no topic ${topic}`);
+    await this.committed();
+    return json({ topic, deleted: true, dropped });
+  }
+
+  // ---- /{topic}/{id}/ack|nack|touch ----
 
   private async leaseRoute(req: Request, method: string, path: string, parts: string[], query: Query): Promise<Response> {
     if (method !== "POST") return methodNotAllowed(method, path, ["POST"]);
@@ -280,9 +288,9 @@ class HttpRoutes {
     }
     if (parts[3] === "touch") {
       query.only(["lease", "delivery"]);
-      const lease = query.has("lease") ? query.duration("lease", this.ctx.config.leaseTime) : undefined;
+      const lease = query.has("lease") && query.get("lease") !== "" ? query.duration("lease", 0) : undefined;
       const leaseExpires = this.ctx.bus.touch(topic, id, lease, query.has("delivery") ? query.integer("delivery", 1) : undefined);
-      return json({ id, leaseExpires });
+      return json({ topic, id, leaseExpires });
     }
     query.only(["delay", "delivery"]);
     const delay = query.has("delay") ? checkDelay(query.duration("delay", 0), "?delay") : 0;

@@ -129,7 +129,7 @@ class DropLog {
     this.timer = undefined;
     for (const [key, count] of this.pending) {
       const [topic, reason] = key.split("\u0000");
-      const why = reason === "age" ? "expired (older than --max-age)" : reason === "purge" ? "purged" : reason === "memory" ? "dropped (memory budget --max-memory reached)" : "dropped (topic full, --overflow drop-oldest)";
+      const why = reason === "age" ? "expired (older than --max-age)" : reason === "purge" ? "purged" : reason === "delete" ? "dropped (topic deleted)" : reason === "memory" ? "dropped (memory budget --max-memory reached)" : "dropped (topic full, --overflow drop-oldest)";
       serverLog.warn(`${topic}: ${count} message${count === 1 ? "" : "s"} ${why}`);
     }
     this.pending.clear();

@@ -244,24 +244,14 @@ function block(
       c.unblock();
     },
   };
-  const joined: string[] = [];
+  // All or nothing: a refusal (BUSFULL, a bad name) throws having registered nowhere, so the
+  // connection is not blocked and its next command is answered in turn.
   try {
-    for (const topic of topics) {
-      if (consumer.credit <= 0) break;
-      joined.push(topic);
-      c.ctx.bus.consume(topic, consumer);
-    }
-  } catch (error) {
-    for (const topic of joined) c.ctx.bus.cancel(topic, consumer);
-    throw error;
+    c.ctx.bus.consumeAny(topics, consumer);
   } finally {
     registering = false;
   }
-  if (consumer.credit <= 0) {
-    // Answered at once (the message is already taken): just leave the other topics' waiting lists.
-    for (const topic of joined) c.ctx.bus.cancel(topic, consumer);
-    return;
-  }
+  if (consumer.credit <= 0) return; // served while registering: nothing left to wait for
   const timer =
     waitMs > 0
       ? setLongTimeout(() => {
@@ -269,7 +259,7 @@ function block(
           c.unblock();
         }, waitMs)
       : undefined;
-  c.blocked = { consumer, topics: joined, timer };
+  c.blocked = { consumer, topics, timer };
 }
 
 function llen(c: Connection, cmd: RespCommand): void {
@@ -297,7 +287,7 @@ function nack(c: Connection, cmd: RespCommand): void {
   c.out.ok();
 }
 
-/** TOUCH topic id [LEASE d] [DELIVERY n]: renews a lease; answers its new expiry (server ms). */
+/** TOUCH topic id [LEASE d] [DELIVERY n]: renews a lease (a consumer still at work); replies its new expiry (server ms). */
 function touch(c: Connection, cmd: RespCommand): void {
   arity(cmd, 3);
   const opts = options(cmd, 3, ["LEASE", "DELIVERY"]);
@@ -316,20 +306,25 @@ function on(c: Connection, cmd: RespCommand): void {
   if (prefetch < 1 || prefetch > 10000) throw new BusError("BAD_REQUEST", "PREFETCH must be from 1 to 10000");
   const lease = opts.has("LEASE") ? checkLease(duration(opts.get("LEASE"), "LEASE"), "LEASE") : c.ctx.config.leaseTime;
   const maxDeliveries = opts.has("MAXDELIVERIES") ? integer(opts.get("MAXDELIVERIES"), "MAXDELIVERIES") : undefined;
+  // Messages handed out while registering wait for the +OK: the reply goes out before the first push.
+  let early: Message[] | undefined = [];
   const consumer: Consumer = {
     credit: prefetch,
     lease,
     maxDeliveries,
     streaming: true,
     deliver(message) {
+      if (early) return void early.push(message);
       // A delivery, not backlog: PREFETCH bounds how many are unacked.
       c.pushMessage(message, false, false);
     },
   };
+  c.ctx.bus.consume(topic, consumer); // a refusal (bad lease, BUSFULL) throws having registered nothing
   c.mode = "consuming";
   c.consumers.set(topic, consumer);
-  c.out.ok(); // the reply goes out before the first push: written now, the pushes follow
-  c.ctx.bus.consume(topic, consumer);
+  c.out.ok();
+  for (const message of early) writeMessage(c.out, message, true);
+  early = undefined;
 }
 
 /**
@@ -443,6 +438,23 @@ function topics(c: Connection, cmd: RespCommand): void {
 function purge(c: Connection, cmd: RespCommand): void {
   arity(cmd, 2, 2);
   c.out.integer(c.ctx.bus.purge(cmd.text(1)));
+}
+
+/** DEL topic [topic ...] (Redis): deletes the topics; replies how many existed. None is deleted while one is in use. */
+function del(c: Connection, cmd: RespCommand): void {
+  arity(cmd, 2);
+  const names: string[] = [];
+  for (let i = 1; i < cmd.count; i++) names.push(cmd.text(i));
+  c.out.integer(c.ctx.bus.deleteTopics(names));
+}
+
+/** RM topic: deletes one topic; replies how many messages it dropped, -NOTFOUND when there is no such topic. */
+function rm(c: Connection, cmd: RespCommand): void {
+  arity(cmd, 2, 2);
+  const topic = cmd.text(1);
+  const dropped = c.ctx.bus.deleteTopic(topic);
+  if (dropped === undefined) throw new BusError("NOT_FOUND", `no topic ${topic.slice(0, 128)}`);
+  c.out.integer(dropped);
 }
 
 // ---- connection ----
@@ -587,6 +599,8 @@ const COMMANDS: Record<string, Handler> = {
   STATS: stats,
   TOPICS: topics,
   PURGE: purge,
+  DEL: del,
+  RM: rm,
   LPUSH: push,
   RPUSH: push,
   LPOP: pop,

@@ -1303,12 +1303,21 @@ describe("dead-letter topics and restore", () => {
     expect(bus.topic("jobs.dead.dead")).toBeUndefined();
   });
 
-  test("restore brings back every stored topic even past maxTopics", () => {
-    const stored = ["a", "b", "c"].map((name) => ({ name, lastId: 5, messages: [] }));
-    const store = { load: () => stored, added() {}, removed() {}, delivered() {}, purged() {}, flush: () => null, close() {} };
+  test("restore brings back every stored topic that holds messages even past maxTopics", () => {
+    const kept = ["a", "b", "c"].map((name) => ({ name, lastId: 5, messages: [stored(name, 5, "x")] }));
+    const store = { load: () => kept, added() {}, removed() {}, delivered() {}, purged() {}, flush: () => null, close() {} };
     const bus = new Bus({ store, limits: { maxTopics: 2 } });
     expect(bus.topicList().map((t) => t.name)).toEqual(["a", "b", "c"]);
     expect(() => bus.publish("d", bytes("x"))).toThrow("too many topics");
+  });
+
+  test("a stored topic with no message left comes back as its last id only: it takes no place, its ids go on", () => {
+    const empty = ["a", "b", "c"].map((name) => ({ name, lastId: 5, messages: [] }));
+    const store = { load: () => empty, added() {}, removed() {}, delivered() {}, purged() {}, flush: () => null, close() {} };
+    const bus = new Bus({ store, limits: { maxTopics: 2 } });
+    expect(bus.topicList()).toEqual([]);
+    expect(bus.publish("d", bytes("x")).id).toBe(1);
+    expect(bus.publish("a", bytes("x")).id).toBe(6);
   });
 });
 
@@ -1341,5 +1350,318 @@ describe("lease bookkeeping stays bounded", () => {
     const back = bus.take("keep")!;
     expect(back.id).toBe(held.id);
     expect(back.deliveries).toBe(2);
+  });
+});
+
+describe("blocking on several topics is all or nothing", () => {
+  test("a consumer on several topics is registered on none when one of them is one topic too many", () => {
+    const { bus } = setup({ maxTopics: 2 });
+    bus.subscribe("t0", subscriber());
+    const c = consumer();
+    expectBusError(() => bus.consumeAny(["t0", "brandnew", "other"], c), "BUS_FULL");
+    expect(bus.topic("t0")!.consumerCount).toBe(0);
+    expect(bus.topicList().map((t) => t.name)).toEqual(["t0"]);
+    bus.publish("t0", bytes("x"));
+    expect(c.got).toEqual([]);
+    expect(queued(bus, "t0")).toEqual([1]);
+  });
+
+  test("a bad name or a bad lease anywhere in the list registers nothing", () => {
+    const { bus } = setup();
+    bus.subscribe("t0", subscriber());
+    expectBusError(() => bus.consumeAny(["t0", "bad name"], consumer()), "BAD_TOPIC");
+    expectBusError(() => bus.consumeAny(["t0", "t1"], consumer({ lease: Infinity })), "BAD_REQUEST");
+    expect(bus.topic("t0")!.consumerCount).toBe(0);
+    expect(bus.topic("t1")).toBeUndefined();
+  });
+
+  test("a one-shot consumer served while registering waits nowhere afterwards", () => {
+    const { bus } = setup();
+    bus.subscribe("a", subscriber());
+    bus.publish("b", bytes("x"));
+    const c = consumer();
+    bus.consumeAny(["a", "b", "c"], c);
+    expect(c.got.map(text)).toEqual(["x"]);
+    expect(bus.topic("a")!.consumerCount).toBe(0);
+    expect(bus.topic("c")).toBeUndefined();
+    bus.publish("a", bytes("y"));
+    expect(queued(bus, "a")).toEqual([1]);
+  });
+
+  test("topics named twice count once against maxTopics", () => {
+    const { bus } = setup({ maxTopics: 1 });
+    const c = consumer();
+    bus.consumeAny(["q", "q"], c);
+    bus.publish("q", bytes("x"));
+    expect(c.got.map(text)).toEqual(["x"]);
+  });
+});
+
+describe("purge and delayed messages", () => {
+  test("purge drops messages nacked with a delay too, counts them, and they never come back", () => {
+    const { drops, events } = dropRecorder();
+    const { bus, advance } = setup({}, { events });
+    bus.publish("q", bytes("delayed"));
+    bus.publish("q", bytes("queued"));
+    bus.nack("q", bus.take("q", { lease: 1000 })!.id, 5000);
+    expect(bus.topic("q")!.delayed).toBe(1);
+    expect(bus.purge("q")).toBe(2);
+    expect(drops).toEqual([["q", "purge", 2]]);
+    expect(bus.topic("q")?.delayed ?? 0).toBe(0);
+    expect(bus.bytes).toBe(0);
+    advance(10000);
+    expect(bus.take("q")).toBeUndefined();
+    expect(bus.totals.dropped).toBe(2);
+  });
+
+  test("a purge that leaves no lease tells the store the whole topic went", () => {
+    const store = new RecordingStore();
+    const { bus } = setup({}, { store });
+    bus.publish("a", bytes("1"));
+    bus.nack("a", bus.take("a", { lease: 1000 })!.id, 5000);
+    bus.purge("a");
+    expect(store.calls.at(-1)).toBe("purged a");
+  });
+
+  test("purging and nacking with delays again and again keeps the delay heap near the messages held", () => {
+    const { bus } = setup();
+    for (let i = 0; i < 20000; i++) {
+      bus.publish("q", bytes("x"));
+      bus.nack("q", bus.take("q", { lease: 1000 })!.id, 60000);
+      bus.purge("q");
+    }
+    const heapSize = (bus as unknown as { delayedTimers: { size: number } }).delayedTimers.size;
+    expect(heapSize).toBeLessThanOrEqual(1025);
+  });
+});
+
+describe("topics live as long as they hold something", () => {
+  test("a topic nobody wrote is let go when its last reader or subscriber leaves", () => {
+    const { bus } = setup();
+    const c = consumer();
+    bus.consume("waited", c);
+    bus.cancel("waited", c);
+    const unsubscribe = bus.subscribe("watched", subscriber());
+    expect(bus.topicList().map((t) => t.name)).toEqual(["watched"]);
+    unsubscribe();
+    expect(bus.topicList()).toEqual([]);
+  });
+
+  test("readers of topics nobody writes do not use up maxTopics", () => {
+    const { bus } = setup({ maxTopics: 3 });
+    for (let i = 0; i < 100; i++) {
+      const c = consumer();
+      bus.consumeAny([`r${i}a`, `r${i}b`], c);
+      bus.cancel(`r${i}a`, c);
+      bus.cancel(`r${i}b`, c);
+    }
+    for (const name of ["w1", "w2", "w3"]) expect(bus.publish(name, bytes("x")).id).toBe(1);
+  });
+
+  test("a drained topic stays listed with its counters until a new topic needs its place, and its ids go on", () => {
+    const { bus } = setup({ maxTopics: 2 });
+    bus.publish("a", bytes("1"));
+    bus.take("a");
+    bus.publish("b", bytes("1"));
+    bus.take("b");
+    expect(bus.topic("a")!.counters.consumed).toBe(1);
+    bus.publish("c", bytes("1"));
+    expect(bus.topicList().map((t) => t.name)).toEqual(["b", "c"]);
+    expect(bus.publish("a", bytes("2")).id).toBe(2);
+    expect(bus.topicList().map((t) => t.name).sort()).toEqual(["a", "c"]);
+  });
+
+  test("a topic holding a lease, a delayed message, a subscriber or a consumer counts against maxTopics", () => {
+    const { bus } = setup({ maxTopics: 1 });
+    bus.publish("a", bytes("1"));
+    const leased = bus.take("a", { lease: 1000 })!;
+    expectBusError(() => bus.publish("b", bytes("x")), "BUS_FULL");
+    bus.nack("a", leased.id, 1000);
+    expectBusError(() => bus.publish("b", bytes("x")), "BUS_FULL");
+    bus.purge("a");
+    const unsubscribe = bus.subscribe("a", subscriber());
+    expectBusError(() => bus.publish("b", bytes("x")), "BUS_FULL");
+    unsubscribe();
+    const c = consumer({ streaming: true });
+    bus.consume("a", c);
+    expectBusError(() => bus.subscribe("b", subscriber()), "BUS_FULL");
+    bus.cancel("a", c);
+    expect(bus.publish("b", bytes("x")).id).toBe(1);
+    expect(bus.topic("b")).toBeDefined();
+  });
+
+  test("a write refused for lack of memory leaves no new topic behind", () => {
+    const { bus } = setup({ maxMemory: 200, overflow: "reject" });
+    expectBusError(() => bus.publish("big", new Uint8Array(150)), "BUS_FULL");
+    expect(bus.topicList()).toEqual([]);
+  });
+
+  test("past maxTombstones the oldest last ids are forgotten, yet a forgotten topic never reuses an id", () => {
+    const { bus } = setup({ maxTopics: 1, maxTombstones: 2 });
+    for (let i = 1; i <= 5; i++) {
+      for (let n = 0; n < i * 10; n++) bus.publish(`t${i}`, bytes("x"));
+      while (bus.take(`t${i}`));
+    }
+    // t1 (last id 10) and t2 (20) were forgotten; t3 and t4 are tombstones; t5 is listed.
+    expect(bus.publish("t4", bytes("x")).id).toBe(41);
+    bus.take("t4");
+    expect(bus.publish("t2", bytes("x")).id).toBeGreaterThan(20);
+    bus.take("t2");
+    expect(bus.publish("t1", bytes("x")).id).toBeGreaterThan(10);
+    bus.take("t1");
+    expect(bus.publish("brand-new", bytes("x")).id).toBe(1);
+  });
+});
+
+describe("deleting a topic", () => {
+  test("delete drops queued, delayed and leased messages, counts them, and a later ack is NO_LEASE", () => {
+    const { drops, events } = dropRecorder();
+    const { bus, advance } = setup({}, { events });
+    for (let i = 1; i <= 4; i++) bus.publish("q", bytes(String(i)));
+    const leased = bus.take("q", { lease: 1000 })!;
+    bus.nack("q", bus.take("q", { lease: 1000 })!.id, 1000);
+    expect(bus.deleteTopic("q")).toBe(4);
+    expect(drops).toEqual([["q", "delete", 4]]);
+    expect(bus.totals.dropped).toBe(4);
+    expect(bus.topic("q")).toBeUndefined();
+    expect(bus.bytes).toBe(0);
+    expectBusError(() => bus.ack("q", leased.id), "NO_LEASE");
+    advance(5000);
+    expect(bus.topic("q")).toBeUndefined();
+  });
+
+  test("a deleted topic's ids do not restart", () => {
+    const { bus } = setup();
+    bus.publish("q", bytes("1"));
+    bus.publish("q", bytes("2"));
+    bus.deleteTopic("q");
+    expect(bus.publish("q", bytes("3")).id).toBe(3);
+  });
+
+  test("delete of a topic with subscribers or consumers is refused, and changes nothing", () => {
+    const { bus } = setup();
+    bus.publish("q", bytes("1"));
+    const unsubscribe = bus.subscribe("q", subscriber());
+    expect(expectBusError(() => bus.deleteTopic("q"), "BAD_REQUEST").message).toContain("1 subscriber");
+    unsubscribe();
+    const c = consumer({ streaming: true, lease: 1000 });
+    bus.consume("q", c);
+    expect(expectBusError(() => bus.deleteTopic("q"), "BAD_REQUEST").message).toContain("1 consumer");
+    bus.cancel("q", c);
+    expect(queued(bus, "q")).toEqual([1]);
+    expect(bus.deleteTopic("q")).toBe(1);
+  });
+
+  test("delete of an unknown topic returns undefined; deleteTopics counts the topics that existed", () => {
+    const { bus } = setup();
+    expect(bus.deleteTopic("nothing")).toBeUndefined();
+    bus.publish("a", bytes("1"));
+    bus.publish("b", bytes("1"));
+    expect(bus.deleteTopics(["a", "b", "c", "a"])).toBe(2);
+    expect(bus.topicList()).toEqual([]);
+  });
+
+  test("deleteTopics deletes none while any named topic is in use", () => {
+    const { bus } = setup();
+    bus.publish("a", bytes("1"));
+    bus.subscribe("b", subscriber());
+    expectBusError(() => bus.deleteTopics(["a", "b"]), "BAD_REQUEST");
+    expect(queued(bus, "a")).toEqual([1]);
+  });
+
+  test("the store forgets a deleted topic's messages", () => {
+    const store = new RecordingStore();
+    const { bus } = setup({}, { store });
+    bus.publish("a", bytes("1"));
+    bus.take("a", { lease: 1000 });
+    bus.deleteTopic("a");
+    expect(store.calls.at(-1)).toBe("purged a");
+  });
+});
+
+describe("lease and delay limits, and lease renewal", () => {
+  const tooLong = [Infinity, NaN, -1, 12 * 3600000 + 1];
+
+  test.each(tooLong)("a take with a lease of %p is BAD_REQUEST and the message stays queued", (lease) => {
+    const { bus } = setup();
+    bus.publish("q", bytes("x"));
+    expect(expectBusError(() => bus.take("q", { lease }), "BAD_REQUEST").message).toContain("lease");
+    expect(queued(bus, "q")).toEqual([1]);
+  });
+
+  test.each(tooLong)("a consumer with a lease of %p is refused and registered nowhere", (lease) => {
+    const { bus } = setup();
+    bus.publish("q", bytes("x"));
+    const c = consumer({ lease, streaming: true });
+    expectBusError(() => bus.consume("q", c), "BAD_REQUEST");
+    expect(c.got).toEqual([]);
+    expect(bus.topic("q")!.consumerCount).toBe(0);
+  });
+
+  test.each(tooLong)("a nack with a delay of %p is BAD_REQUEST and the lease is still held", (delay) => {
+    const { bus } = setup();
+    bus.publish("q", bytes("x"));
+    const m = bus.take("q", { lease: 1000 })!;
+    expect(expectBusError(() => bus.nack("q", m.id, delay), "BAD_REQUEST").message).toContain("delay");
+    expect(bus.topic("q")!.leased.size).toBe(1);
+  });
+
+  test("the longest lease and delay (12h) are accepted", () => {
+    const { bus } = setup();
+    bus.publish("q", bytes("x"));
+    const m = bus.take("q", { lease: 12 * 3600000 })!;
+    bus.nack("q", m.id, 12 * 3600000);
+    expect(bus.topic("q")!.delayed).toBe(1);
+  });
+
+  test("touch renews a lease for its own length and returns the new expiry: no redelivery while renewed", () => {
+    const { bus, clock, advance } = setup();
+    bus.publish("q", bytes("x"));
+    const m = bus.take("q", { lease: 1000 })!;
+    for (let i = 0; i < 5; i++) {
+      advance(800);
+      expect(bus.touch("q", m.id)).toBe(clock.now + 1000);
+    }
+    expect(bus.topic("q")!.queue.length).toBe(0);
+    advance(999);
+    expect(bus.topic("q")!.queue.length).toBe(0);
+    advance(1);
+    expect(queued(bus, "q")).toEqual([m.id]);
+  });
+
+  test("touch with a length sets it, also for later renewals", () => {
+    const { bus, clock, advance } = setup();
+    bus.publish("q", bytes("x"));
+    const m = bus.take("q", { lease: 1000 })!;
+    expect(bus.touch("q", m.id, 5000)).toBe(clock.now + 5000);
+    advance(4000);
+    expect(bus.touch("q", m.id)).toBe(clock.now + 5000);
+    expect(queued(bus, "q")).toEqual([]);
+  });
+
+  test("touch of a message not leased, or naming an older delivery, is NO_LEASE; a too long lease is BAD_REQUEST", () => {
+    const { bus, advance } = setup();
+    bus.publish("q", bytes("x"));
+    expectBusError(() => bus.touch("q", 1), "NO_LEASE");
+    bus.take("q", { lease: 1000 });
+    advance(1000);
+    const again = bus.take("q", { lease: 1000 })!;
+    expect(again.deliveries).toBe(2);
+    expectBusError(() => bus.touch("q", 1, undefined, 1), "NO_LEASE");
+    expectBusError(() => bus.touch("q", 1, Infinity), "BAD_REQUEST");
+    expectBusError(() => bus.touch("q", 1, 13 * 3600000), "BAD_REQUEST");
+    bus.touch("q", 1, 2000, 2);
+  });
+
+  test("renewing one lease a hundred thousand times, longer and shorter, keeps the expiry heap bounded", () => {
+    const { bus, clock } = setup();
+    bus.publish("q", bytes("x"));
+    const m = bus.take("q", { lease: 30000 })!;
+    for (let i = 0; i < 100000; i++) {
+      clock.now += 1;
+      bus.touch("q", m.id, i % 2 === 0 ? 30000 : 20000);
+    }
+    const heapSize = (bus as unknown as { leaseTimers: { size: number } }).leaseTimers.size;
+    expect(heapSize).toBeLessThanOrEqual(1027);
   });
 });

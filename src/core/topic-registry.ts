@@ -1,0 +1,115 @@
+// Which topics exist: created on first use under the topic limit, let go when they hold nothing
+// and nobody, and remembered by their last id (tombstones.ts) so that ids never go back.
+
+import { BusError } from "./errors.ts";
+import { Tombstones } from "./tombstones.ts";
+import { Topic } from "./topic.ts";
+import { checkTopicName } from "./topic-name.ts";
+
+/**
+ * Only topics in use count against `maxTopics`. A topic that was never written is dropped as soon
+ * as it is idle (its last reader left); a written one stays listed, with its counters, until a new
+ * topic needs its place: then the one idle the longest becomes a tombstone.
+ */
+export class TopicRegistry {
+  private readonly live = new Map<string, Topic>();
+  /** Written topics that hold nothing and nobody, longest idle first. */
+  private readonly idle = new Set<Topic>();
+  private readonly tombstones: Tombstones;
+
+  constructor(
+    private readonly maxTopics: number,
+    maxTombstones: number,
+    private readonly now: () => number,
+  ) {
+    this.tombstones = new Tombstones(maxTombstones);
+  }
+
+  get(name: string): Topic | undefined {
+    return this.live.get(name);
+  }
+
+  values(): IterableIterator<Topic> {
+    return this.live.values();
+  }
+
+  /** Topics that count against the limit: those holding something or someone. */
+  get inUse(): number {
+    return this.live.size - this.idle.size;
+  }
+
+  /** Throws BUS_FULL, creating nothing, unless every named topic can be in use at once. */
+  reserve(names: Iterable<string>): void {
+    let needed = 0;
+    for (const name of new Set(names)) {
+      const topic = this.live.get(name);
+      if (!topic || topic.listedIdle) needed++;
+    }
+    if (needed > 0 && this.inUse + needed > this.maxTopics) throw this.full();
+  }
+
+  /**
+   * The topic of that name, created on first use, about to be used: it leaves the idle list, so
+   * the caller must `settle` it once done. Only names that pass checkTopicName get one.
+   */
+  use(name: string, restoring = false): Topic {
+    let topic = this.live.get(name);
+    if (topic) {
+      if (topic.listedIdle) this.unlist(topic);
+      return topic;
+    }
+    checkTopicName(name);
+    if (!restoring) this.makeRoom();
+    topic = new Topic(name);
+    topic.lastId = this.tombstones.raise(name);
+    topic.lastCounted.at = this.now();
+    this.live.set(name, topic);
+    return topic;
+  }
+
+  /** After a change to `topic`: an idle one is let go (never written) or listed as idle. */
+  settle(topic: Topic): void {
+    if (!topic.idle) {
+      if (topic.listedIdle) this.unlist(topic);
+      return;
+    }
+    if (topic.listedIdle || this.live.get(topic.name) !== topic) return;
+    if (topic.lastId === 0) {
+      this.live.delete(topic.name);
+    } else {
+      topic.listedIdle = true;
+      this.idle.add(topic);
+    }
+  }
+
+  /** Removes a topic for good (deletion); its last id stays as a tombstone. */
+  remove(topic: Topic): void {
+    if (this.live.get(topic.name) !== topic) return;
+    this.live.delete(topic.name);
+    if (topic.listedIdle) this.unlist(topic);
+    this.tombstones.bury(topic.name, topic.lastId);
+  }
+
+  private unlist(topic: Topic): void {
+    topic.listedIdle = false;
+    this.idle.delete(topic);
+  }
+
+  /** A stored topic with no message left: only its last id comes back. */
+  restoreEmpty(name: string, lastId: number): void {
+    if (!this.live.has(name)) this.tombstones.bury(name, lastId);
+  }
+
+  /** Frees a place for a new topic: the longest idle topic becomes a tombstone; none idle is BUS_FULL. */
+  private makeRoom(): void {
+    if (this.inUse >= this.maxTopics) throw this.full();
+    for (const topic of this.idle) {
+      if (this.live.size < this.maxTopics) break;
+      this.remove(topic);
+    }
+  }
+
+  private full(): BusError {
+    return new BusError("BUS_FULL", `too many topics (limit ${this.maxTopics})`);
+  }
+}
