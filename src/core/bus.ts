@@ -6,6 +6,7 @@ import { MinHeap } from "./heap.ts";
 import { type Message, messageCost } from "./message.ts";
 import { type Consumer, type Lease, type Subscriber, Topic } from "./topic.ts";
 import { checkTopicName, deadTopicOf, DEAD_SUFFIX } from "./topic-name.ts";
+import { type Change, Uncommitted } from "./uncommitted.ts";
 import { MemoryStore, type Store } from "../store/store.ts";
 
 export type OverflowPolicy = "drop-oldest" | "reject";
@@ -100,12 +101,14 @@ export class Bus {
   private readonly now: () => number;
   private bytesHeld = 0;
   private dispatching = new Set<Topic>();
+  private readonly uncommitted: Uncommitted;
 
   constructor(options: BusOptions = {}) {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.store = options.store ?? new MemoryStore();
     this.events = options.events ?? {};
     this.now = options.now ?? Date.now;
+    this.uncommitted = new Uncommitted(this.store, (changes) => this.undoUncommitted(changes));
     this.restore();
   }
 
@@ -154,6 +157,7 @@ export class Bus {
     topic.counters.bytesIn += payload.length;
     this.totals.messagesIn++;
     this.store.added(message);
+    this.uncommitted.record({ kind: "added", topic, message, deliveries });
     for (const subscriber of topic.subscribers) subscriber.send(message);
     if (topic.waiting.length > 0) this.dispatch(topic);
     return message;
@@ -208,12 +212,13 @@ export class Bus {
     this.events.dropped?.(topic.name, reason, count);
   }
 
-  /** A message leaves its topic for good: memory and store forget it. */
-  private forget(topic: Topic, message: Message): void {
+  /** A message leaves its topic for good: memory and store forget it. `deliveries`: its count before, for an undo. */
+  private forget(topic: Topic, message: Message, deliveries = message.deliveries): void {
     const cost = messageCost(message.payload.length);
     topic.bytes -= cost;
     this.bytesHeld -= cost;
     this.store.removed(topic.name, message.id);
+    this.uncommitted.record({ kind: "removed", topic, message, deliveries });
   }
 
   // ---- taking ----
@@ -247,7 +252,7 @@ export class Bus {
       this.totals.redelivered++;
     }
     if (lease === undefined) {
-      this.forget(topic, message);
+      this.forget(topic, message, message.deliveries - 1);
       return;
     }
     const entry: Lease = {
@@ -272,6 +277,7 @@ export class Bus {
       set.add(entry);
     }
     this.store.delivered(message);
+    this.uncommitted.record({ kind: "leased", topic, message, deliveries: message.deliveries - 1, lease: entry });
   }
 
   /**
@@ -533,6 +539,47 @@ export class Bus {
   /** Resolves when every change so far is as durable as the store promises; null: nothing to wait for. */
   flush(): Promise<void> | null {
     return this.store.flush();
+  }
+
+  /**
+   * The store could not write a batch and forgot it (disk full): undoes its changes, newest
+   * first, so memory is again what the disk holds. Taken, acked, dropped and expired messages
+   * go back to the head of their queue with the delivery count they had; leases granted in the
+   * batch end; messages written in the batch leave (their writers were answered STORAGE; ids
+   * are not reused). Nothing is dispatched: waiting consumers get the messages at the next write
+   * or grant, not in a loop of failing commits.
+   */
+  private undoUncommitted(changes: Change[]): void {
+    for (let i = changes.length - 1; i >= 0; i--) {
+      const change = changes[i]!;
+      const { topic, message } = change;
+      message.deliveries = change.deliveries;
+      const cost = messageCost(message.payload.length);
+      if (change.kind === "added") {
+        const queue = topic.queue;
+        const removed = queue.at(queue.length - 1) === message ? queue.pop() : queue.removeFirst((m) => m === message);
+        if (removed) {
+          topic.bytes -= cost;
+          this.bytesHeld -= cost;
+        }
+      } else if (change.kind === "removed") {
+        topic.queue.unshift(message);
+        topic.bytes += cost;
+        this.bytesHeld += cost;
+      } else {
+        const lease = change.lease;
+        if (!lease.active) continue;
+        lease.active = false;
+        this.liveLeases--;
+        topic.leased.delete(message.id);
+        if (lease.consumer) {
+          this.consumerLeases.get(lease.consumer)?.delete(lease);
+          lease.consumer.credit++;
+          this.enqueueWaiting(topic, lease.consumer);
+        }
+        topic.queue.unshift(message);
+      }
+    }
   }
 
   /** The topic of that name, created on first use; only names that pass checkTopicName get one. */

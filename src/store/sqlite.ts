@@ -6,7 +6,7 @@ import { mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { BusError } from "../core/errors.ts";
 import type { Message } from "../core/message.ts";
-import type { Store, StoredTopic } from "./store.ts";
+import { StoreCommitError, type Store, type StoredTopic } from "./store.ts";
 
 /** `process`: an acknowledged write survives a crash of msgbus; `always`: also a power cut. */
 export type FsyncMode = "process" | "always";
@@ -247,6 +247,14 @@ class Batch {
   readonly purges = new Set<string>();
   readonly lastIds = new Map<string, number>();
   waiter?: { promise: Promise<void>; resolve: () => void; reject: (e: BusError) => void };
+
+  /** What is kept of a batch that failed: its highest ids (never reused) and its purges. */
+  leftover(): Batch {
+    const next = new Batch();
+    for (const [name, id] of this.lastIds) next.lastIds.set(name, id);
+    for (const name of this.purges) next.purges.add(name);
+    return next;
+  }
 }
 
 /** What a transaction changes in the store's memory, applied only once it has committed. */
@@ -277,7 +285,10 @@ export class SqliteStore implements Store {
   commits = 0;
   failures = 0;
   private batch = new Batch();
+  /** Changes were reported since the last commit attempt: a flush has something to wait for. */
   private dirty = false;
+  /** The batch holds what a failed one kept (its ids and purges): written by the retry, awaited by nobody. */
+  private leftover = false;
   private scheduled = false;
   private closed = false;
   private lostAfterClose = false;
@@ -398,7 +409,7 @@ export class SqliteStore implements Store {
 
   /** Everything a restarted bus needs: every topic with its last id and messages, oldest first. */
   load(): StoredTopic[] {
-    if (this.dirty) this.commit(true);
+    if (this.dirty || this.leftover) this.commit(true);
     try {
       const list = this.db.query("SELECT tid, name, last_id FROM topics ORDER BY tid").values() as [number, string, number][];
       const stored = new Map<number, StoredTopic>();
@@ -445,7 +456,7 @@ export class SqliteStore implements Store {
     clearTimeout(this.retryTimer);
     let failure: unknown;
     try {
-      if (this.dirty && !this.refused) this.commit(true);
+      if ((this.dirty || this.leftover) && !this.refused) this.commit(true);
     } catch (e) {
       failure = e;
     }
@@ -556,8 +567,9 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Applies the batch in one transaction. On failure the batch stays pending (and later
-   * changes join it) and is tried again; its waiters are told now, so nobody gets a false ack.
+   * Applies the batch in one transaction. On failure its waiters get a StoreCommitError now (so
+   * nobody gets a false ack) and the batch is forgotten but for its ids and purges, which are
+   * tried again (see Store.flush): a removal whose taker got the error is never written later.
    * The store's memory of where messages are changes only once the transaction has committed.
    */
   private commit(throwOnError: boolean): void {
@@ -584,11 +596,16 @@ export class SqliteStore implements Store {
       for (const name of changes.newTopics) this.topics.delete(name);
       this.nextSeq = nextSeq;
       this.failures++;
-      const error = storageError(`cannot write to ${this.path}`, e, "check free disk space and the disk");
+      const error = new StoreCommitError(storageError(`cannot write to ${this.path}`, e, "check free disk space and the disk").message);
+      // The batch is forgotten (its writers, takers and ackers get the error, the bus undoes its
+      // changes in memory), except what forgetting would lose: the ids it gave, and its purges.
+      this.batch = batch.leftover();
+      this.dirty = false;
+      this.leftover = this.batch.lastIds.size + this.batch.purges.size > 0;
       batch.waiter?.reject(error);
       batch.waiter = undefined;
       this.onError(error);
-      if (!this.closed) this.retryTimer = setTimeout(() => this.dirty && !this.closed && this.commit(false), RETRY_MS);
+      if (!this.closed) this.retryTimer = setTimeout(() => (this.dirty || this.leftover) && !this.closed && this.commit(false), RETRY_MS);
       this.retryTimer?.unref?.();
       if (throwOnError) throw error;
       return;
@@ -596,6 +613,7 @@ export class SqliteStore implements Store {
     this.committed(changes);
     this.batch = new Batch();
     this.dirty = false;
+    this.leftover = false;
     this.commits++;
     this.lastCommit = Date.now();
     this.needsMaintenance = true;
@@ -713,7 +731,7 @@ export class SqliteStore implements Store {
    * file does not grow.
    */
   private maintain(): void {
-    if (this.closed || this.refused || this.dirty || !this.needsMaintenance || Date.now() - this.lastCommit < IDLE_MS) return;
+    if (this.closed || this.refused || this.dirty || this.leftover || !this.needsMaintenance || Date.now() - this.lastCommit < IDLE_MS) return;
     try {
       const free = (this.db.query("PRAGMA freelist_count").values()[0]?.[0] as number) ?? 0;
       if (free >= VACUUM_MIN_PAGES) this.db.exec(`PRAGMA incremental_vacuum(${VACUUM_STEP_PAGES})`);
