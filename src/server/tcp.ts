@@ -8,6 +8,7 @@ import type { Message } from "../core/message.ts";
 import { logFor } from "../log.ts";
 import type { ServerContext } from "./context.ts";
 import { runCommand } from "./tcp-commands.ts";
+import { HeldReplies } from "./held-replies.ts";
 
 const tcpLog = logFor("tcp");
 
@@ -37,8 +38,14 @@ export class Connection {
   private unsent: Uint8Array[] = [];
   private unsentBytes = 0;
   /** Replies held until the store has committed the writes they acknowledge. */
-  private held: Uint8Array[] = [];
-  private gate: Promise<void> | null = null;
+  private readonly held = new HeldReplies(
+    (bytes) => this.send(bytes),
+    () => this.quitting && this.close(),
+  );
+  /** Replies written to `out` since the last endBatch (pushes not counted). */
+  private replies = 0;
+  /** How many blocked commands have replied: a command that blocked and woke at once replied once. */
+  private woken = 0;
   private flushScheduled = false;
 
   constructor(
@@ -73,47 +80,35 @@ export class Connection {
       if (isProblem(item)) {
         this.ctx.stats.protocolErrors++;
         this.out.error(item.code === "TOO_LARGE" ? `TOOLARGE ${item.error}` : `ERR ${item.error}`);
+        this.replies++;
         if (item.fatal) {
           this.quitting = true;
           break;
         }
         continue;
       }
+      const woken = this.woken;
       runCommand(this, item);
+      if (!this.blocked && this.woken === woken) this.replies++;
     }
     this.endBatch();
   }
 
-  /** Sends what the batch produced, after the store commits when there was a write. */
+  /**
+   * Sends what the batch produced, after the store commits when there was a write. A batch the
+   * store could not write answers -STORAGE to each of its commands instead (HeldReplies), and
+   * the connection carries on.
+   */
   endBatch(): void {
     const durable = this.ctx.bus.flush();
-    if (this.out.length > 0) {
-      if (!durable && !this.gate) this.sendOut();
-      else this.held.push(this.out.take().slice());
+    const replies = this.replies;
+    this.replies = 0;
+    if (!durable && this.held.empty) {
+      if (this.out.length > 0) this.sendOut();
+      if (this.quitting) this.close();
+    } else {
+      this.held.hold(durable, this.out.take(), replies);
     }
-    if (durable) this.waitFor(durable);
-    else if (this.quitting && !this.gate) this.close();
-  }
-
-  private waitFor(durable: Promise<void>): void {
-    this.gate = durable;
-    durable.then(
-      () => {
-        if (this.gate !== durable) return;
-        this.gate = null;
-        const held = this.held;
-        this.held = [];
-        for (const bytes of held) this.send(bytes);
-        if (this.quitting) this.close();
-      },
-      (error: unknown) => {
-        tcpLog.error(`store commit failed; closing a client connection: ${String(error)}`);
-        this.held = [];
-        this.out.error(`ERR storage failed: ${error instanceof Error ? error.message : String(error)}`);
-        this.send(this.out.take());
-        this.close();
-      },
-    );
   }
 
   /** Output produced outside a read (a push, a woken blocked command): write it soon, batched. */
@@ -175,7 +170,7 @@ export class Connection {
       this.unsent.shift();
       this.unsentBytes -= bytes.length;
     }
-    if (this.quitting && !this.gate) this.socket.end();
+    if (this.quitting && this.held.empty) this.socket.end();
   }
 
   /** Wakes a blocked command (message delivered or timed out) and carries on with the input. */
@@ -183,6 +178,8 @@ export class Connection {
     const blocked = this.blocked;
     if (!blocked) return;
     this.blocked = undefined;
+    this.woken++;
+    this.replies++;
     if (blocked.timer) clearTimeout(blocked.timer);
     for (const topic of blocked.topics) this.ctx.bus.cancel(topic, blocked.consumer);
     // Not inside the bus's delivery: carry on once the current call returns.
@@ -241,7 +238,7 @@ export class Connection {
     this.subscriptions.clear();
     this.releaseConsumers();
     this.unsent = [];
-    this.held = [];
+    this.held.clear();
   }
 }
 
