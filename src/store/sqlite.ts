@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { BusError } from "../core/errors.ts";
 import type { Message } from "../core/message.ts";
 import { StoreCommitError, type Store, type StoredTopic } from "./store.ts";
+import { checkDataFiles, checkMarks, writeMarks } from "./damage.ts";
 
 /** `process`: an acknowledged write survives a crash of msgbus; `always`: also a power cut. */
 export type FsyncMode = "process" | "always";
@@ -303,6 +304,8 @@ export class SqliteStore implements Store {
   private readonly topics = new Map<string, TopicRows>();
   private nextTid = 1;
   private nextSeq = 1;
+  /** The ids msgbus.ids recorded (checked by load()); undefined when there was no such file. */
+  expectedIds?: Map<string, number>;
   /** Topics whose messages were refused, reported to onError once each. */
   private readonly reported = new Set<string>();
   private readonly statements: Statements;
@@ -319,8 +322,8 @@ export class SqliteStore implements Store {
     this.path = join(dir, DATABASE_FILE);
     this.fsync = options.fsync ?? "process";
     this.onError = options.onError ?? (() => {});
-    // A migration leaves the dropped index's pages free: give them back once idle.
-    this.needsMaintenance = migration !== undefined;
+    // Once idle after start: a migration's free pages go back, and msgbus.ids is brought up to date.
+    this.needsMaintenance = true;
     for (const [tid, name] of db.query("SELECT tid, name FROM topics").values() as [number, string][]) {
       this.topics.set(name, new TopicRows(tid));
       this.nextTid = Math.max(this.nextTid, tid + 1);
@@ -439,6 +442,7 @@ export class SqliteStore implements Store {
         },
         (tid) => stored.get(tid)!.messages.sort((x, y) => x.id - y.id),
       );
+      if (this.expectedIds) checkMarks(this.path, this.expectedIds, new Map([...stored.values()].map((t) => [t.name, t.lastId])));
       return [...stored.values()];
     } catch (e) {
       this.refused = true;
@@ -471,7 +475,8 @@ export class SqliteStore implements Store {
       closeUntouched(this.db, this.path);
     } else {
       try {
-        this.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+        const [busy] = this.db.query("PRAGMA wal_checkpoint(TRUNCATE)").values()[0] as number[];
+        if (busy === 0) this.markIds();
       } catch {
         // The WAL stays and is replayed on the next open: nothing is lost.
       }
@@ -722,6 +727,14 @@ export class SqliteStore implements Store {
     for (const rows of removedFrom) rows.trim();
   }
 
+  /**
+   * Everything committed is in msgbus.db and on the device (a checkpoint just ended): msgbus.ids
+   * records each topic's highest id, a mark a damaged or emptied database cannot hide (damage.ts).
+   */
+  private markIds(): void {
+    writeMarks(this.dir, this.db.query("SELECT name, last_id FROM topics").values() as [string, number][]);
+  }
+
   // ---- file growth ----
 
   /**
@@ -736,6 +749,7 @@ export class SqliteStore implements Store {
       const free = (this.db.query("PRAGMA freelist_count").values()[0]?.[0] as number) ?? 0;
       if (free >= VACUUM_MIN_PAGES) this.db.exec(`PRAGMA incremental_vacuum(${VACUUM_STEP_PAGES})`);
       const [busy] = this.db.query("PRAGMA wal_checkpoint(TRUNCATE)").values()[0] as number[];
+      if (busy === 0) this.markIds();
       this.needsMaintenance = busy !== 0 || free - VACUUM_STEP_PAGES >= VACUUM_MIN_PAGES;
     } catch (e) {
       this.onError(storageError(`cannot checkpoint ${this.path}`, e, "check free disk space and the disk"));
@@ -760,9 +774,12 @@ export function openSqliteStore(dir: string, options: SqliteStoreOptions = {}): 
   const lock = takeLock(dir);
   let db: Database | undefined;
   try {
+    const expectedIds = checkDataFiles(dir, join(dir, DATABASE_FILE));
     const opened = openDatabase(join(dir, DATABASE_FILE), fsync);
     db = opened.db;
     const store = new SqliteStore(dir, db, lock, { ...options, fsync }, opened.migration);
+    store.expectedIds = expectedIds;
+    if (opened.created) writeMarks(dir, []);
     if (opened.migration) options.onNotice?.(opened.migration);
     return store;
   } catch (e) {
@@ -808,7 +825,7 @@ function takeLock(dir: string): Database {
  * every page): a current msgbus database is not written before load() has read it whole, so a
  * damaged file the store refuses is left exactly as it was.
  */
-function openDatabase(path: string, fsync: FsyncMode): { db: Database; migration?: string } {
+function openDatabase(path: string, fsync: FsyncMode): { db: Database; migration?: string; created: boolean } {
   const db = new Database(path, { create: true, readwrite: true });
   try {
     db.exec("PRAGMA busy_timeout = 0");
@@ -847,7 +864,7 @@ function openDatabase(path: string, fsync: FsyncMode): { db: Database; migration
       if (db.inTransaction) db.exec("ROLLBACK");
       throw e;
     }
-    return { db, migration };
+    return { db, migration, created: tables === 0 };
   } catch (e) {
     closeUntouched(db, path);
     throw e;
