@@ -550,6 +550,9 @@ export class Bus {
    * or grant, not in a loop of failing commits.
    */
   private undoUncommitted(changes: Change[]): void {
+    // Messages put back at the head, per topic: re-sorted at the end, since an acked message
+    // did not come from the head and would otherwise land behind the ones taken after it.
+    const returned = new Map<Topic, number>();
     for (let i = changes.length - 1; i >= 0; i--) {
       const change = changes[i]!;
       const { topic, message } = change;
@@ -564,6 +567,7 @@ export class Bus {
         }
       } else if (change.kind === "removed") {
         topic.queue.unshift(message);
+        returned.set(topic, (returned.get(topic) ?? 0) + 1);
         topic.bytes += cost;
         this.bytesHeld += cost;
       } else {
@@ -578,7 +582,14 @@ export class Bus {
           this.enqueueWaiting(topic, lease.consumer);
         }
         topic.queue.unshift(message);
+        returned.set(topic, (returned.get(topic) ?? 0) + 1);
       }
+    }
+    for (const [topic, count] of returned) {
+      const head: Message[] = [];
+      for (let i = 0; i < count && topic.queue.length > 0; i++) head.push(topic.queue.shift()!);
+      head.sort((a, b) => b.id - a.id);
+      for (const message of head) topic.queue.unshift(message);
     }
   }
 

@@ -190,6 +190,23 @@ describe("a commit that failed is undone in memory", () => {
     expect(queued(bus, "b").map(([id]) => id)).toEqual([1]);
   });
 
+  test("an ack and takes in one failed commit: every message back at the head in id order", async () => {
+    const { bus, store } = setup();
+    await written(bus, store, "q", "a", "b", "c", "d");
+    bus.take("q", { lease: 30000 });
+    await store.settle(true);
+    bus.take("q");
+    bus.take("q");
+    bus.ack("q", 1);
+    await store.settle(false);
+    expect(queued(bus, "q")).toEqual([
+      [1, 1],
+      [2, 0],
+      [3, 0],
+      [4, 0],
+    ]);
+  });
+
   test("a commit that was written changes nothing", async () => {
     const { bus, store } = setup();
     await written(bus, store, "q", "a", "b");
