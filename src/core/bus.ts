@@ -8,6 +8,7 @@ import { type Message, messageCost } from "./message.ts";
 import type { Consumer, Delayed, Lease, Subscriber, Topic } from "./topic.ts";
 import { TopicRegistry } from "./topic-registry.ts";
 import { checkTopicName, deadTopicOf, DEAD_SUFFIX } from "./topic-name.ts";
+import { type Change, Uncommitted } from "./uncommitted.ts";
 import { MemoryStore, type Store } from "../store/store.ts";
 
 export type OverflowPolicy = "drop-oldest" | "reject";
@@ -101,6 +102,7 @@ export class Bus {
   private readonly now: () => number;
   private bytesHeld = 0;
   private dispatching = new Set<Topic>();
+  private readonly uncommitted: Uncommitted;
 
   constructor(options: BusOptions = {}) {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
@@ -108,6 +110,7 @@ export class Bus {
     this.events = options.events ?? {};
     this.now = options.now ?? Date.now;
     this.topics = new TopicRegistry(this.limits.maxTopics, this.limits.maxTombstones, this.now);
+    this.uncommitted = new Uncommitted(this.store, (changes) => this.undoUncommitted(changes));
     this.restore();
   }
 
@@ -161,6 +164,7 @@ export class Bus {
     topic.counters.bytesIn += payload.length;
     this.totals.messagesIn++;
     this.store.added(message);
+    this.uncommitted.record({ kind: "added", topic, message, deliveries });
     for (const subscriber of topic.subscribers) subscriber.send(message);
     if (topic.waiting.length > 0) this.dispatch(topic);
     return message;
@@ -215,12 +219,13 @@ export class Bus {
     this.events.dropped?.(topic.name, reason, count);
   }
 
-  /** A message leaves its topic for good: memory and store forget it. */
-  private forget(topic: Topic, message: Message): void {
+  /** A message leaves its topic for good: memory and store forget it. `deliveries`: its count before, for an undo. */
+  private forget(topic: Topic, message: Message, deliveries = message.deliveries): void {
     const cost = messageCost(message.payload.length);
     topic.bytes -= cost;
     this.bytesHeld -= cost;
     this.store.removed(topic.name, message.id);
+    this.uncommitted.record({ kind: "removed", topic, message, deliveries });
   }
 
   // ---- taking ----
@@ -255,7 +260,7 @@ export class Bus {
       this.totals.redelivered++;
     }
     if (lease === undefined) {
-      this.forget(topic, message);
+      this.forget(topic, message, message.deliveries - 1);
       return;
     }
     const expires = this.now() + Math.max(1, lease);
@@ -283,6 +288,7 @@ export class Bus {
       set.add(entry);
     }
     this.store.delivered(message);
+    this.uncommitted.record({ kind: "leased", topic, message, deliveries: message.deliveries - 1, lease: entry });
   }
 
   /**
@@ -703,6 +709,60 @@ export class Bus {
   /** Resolves when every change so far is as durable as the store promises; null: nothing to wait for. */
   flush(): Promise<void> | null {
     return this.store.flush();
+  }
+
+  /**
+   * The store could not write a batch and forgot it (disk full): undoes its changes, newest
+   * first, so memory is again what the disk holds. Taken, acked, dropped and expired messages
+   * go back to the head of their queue with the delivery count they had; leases granted in the
+   * batch end; messages written in the batch leave (their writers were answered STORAGE; ids
+   * are not reused). Nothing is dispatched: waiting consumers get the messages at the next write
+   * or grant, not in a loop of failing commits.
+   */
+  private undoUncommitted(changes: Change[]): void {
+    // Messages put back at the head, per topic: re-sorted at the end, since an acked message
+    // did not come from the head and would otherwise land behind the ones taken after it.
+    const returned = new Map<Topic, number>();
+    for (let i = changes.length - 1; i >= 0; i--) {
+      const change = changes[i]!;
+      const { topic, message } = change;
+      message.deliveries = change.deliveries;
+      const cost = messageCost(message.payload.length);
+      if (change.kind === "added") {
+        const queue = topic.queue;
+        const removed = queue.at(queue.length - 1) === message ? queue.pop() : queue.removeFirst((m) => m === message);
+        if (removed) {
+          topic.bytes -= cost;
+          this.bytesHeld -= cost;
+        }
+      } else if (change.kind === "removed") {
+        topic.queue.unshift(message);
+        returned.set(topic, (returned.get(topic) ?? 0) + 1);
+        topic.bytes += cost;
+        this.bytesHeld += cost;
+      } else {
+        const lease = change.lease;
+        if (!lease.active) continue;
+        lease.active = false;
+        this.liveLeases--;
+        topic.leased.delete(message.id);
+        if (lease.consumer) {
+          this.consumerLeases.get(lease.consumer)?.delete(lease);
+          lease.consumer.credit++;
+          this.enqueueWaiting(topic, lease.consumer);
+        }
+        topic.queue.unshift(message);
+        returned.set(topic, (returned.get(topic) ?? 0) + 1);
+      }
+    }
+    for (const [topic, count] of returned) {
+      const head: Message[] = [];
+      for (let i = 0; i < count && topic.queue.length > 0; i++) head.push(topic.queue.shift()!);
+      head.sort((a, b) => b.id - a.id);
+      for (const message of head) topic.queue.unshift(message);
+    }
+    // A topic emptied by the batch may have been let go meanwhile: it holds messages again.
+    for (const change of changes) this.topics.readmit(change.topic);
   }
 
   /**

@@ -38,6 +38,16 @@ export class Deque<T> {
     return item;
   }
 
+  pop(): T | undefined {
+    if (this.count === 0) return undefined;
+    const at = (this.head + this.count - 1) % this.items.length;
+    const item = this.items[at];
+    this.items[at] = undefined;
+    this.count--;
+    if (this.count === 0) this.head = 0;
+    return item;
+  }
+
   peek(): T | undefined {
     return this.count === 0 ? undefined : this.items[this.head];
   }

@@ -95,6 +95,21 @@ export class TopicRegistry {
     this.idle.delete(topic);
   }
 
+  /**
+   * A topic whose changes were undone (a failed store commit) holds messages again: it is in use,
+   * and listed again if it was let go meanwhile (its tombstone, if any, is taken back).
+   */
+  readmit(topic: Topic): void {
+    const listed = this.live.get(topic.name);
+    if (listed === undefined) {
+      this.tombstones.raise(topic.name);
+      this.live.set(topic.name, topic);
+    } else if (listed !== topic) {
+      return; // a newer topic of that name took its place; the store still has the messages
+    }
+    this.settle(topic);
+  }
+
   /** A stored topic with no message left: only its last id comes back. */
   restoreEmpty(name: string, lastId: number): void {
     if (!this.live.has(name)) this.tombstones.bury(name, lastId);

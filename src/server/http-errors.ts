@@ -17,7 +17,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   NO_MESSAGE: 404,
   TOO_LARGE: 413,
   TOPIC_FULL: 429,
-  STORAGE: 500,
+  STORAGE: 507,
   UNAVAILABLE: 503,
   SLOW_CONSUMER: 503,
   BUS_FULL: 507,

@@ -11,6 +11,7 @@ import { logFor } from "../log.ts";
 import type { LongTimeout } from "../long-timeout.ts";
 import type { ServerContext } from "./context.ts";
 import { runCommand } from "./tcp-commands.ts";
+import { HeldReplies } from "./held-replies.ts";
 
 const tcpLog = logFor("tcp");
 
@@ -72,8 +73,14 @@ export class Connection {
   private inputSince = Date.now();
   private outputSince = Date.now();
   /** Replies held until the store has committed the writes they acknowledge. */
-  private held: Uint8Array[] = [];
-  private gate: Promise<void> | null = null;
+  private readonly held = new HeldReplies(
+    (bytes) => this.send(bytes),
+    () => this.quitting && this.close(),
+  );
+  /** Replies written to `out` since the last endBatch (pushes not counted). */
+  private replies = 0;
+  /** How many blocked commands have replied: a command that blocked and woke at once replied once. */
+  private woken = 0;
   private flushScheduled = false;
 
   constructor(
@@ -135,13 +142,16 @@ export class Connection {
       if (isProblem(item)) {
         this.ctx.stats.protocolErrors++;
         this.out.error(item.code === "TOO_LARGE" ? `TOOLARGE ${item.error}` : `ERR ${item.error}`);
+        this.replies++;
         if (item.fatal) {
           this.quitting = true;
           break;
         }
         continue;
       }
+      const woken = this.woken;
       runCommand(this, item);
+      if (!this.blocked && this.woken === woken) this.replies++;
     }
     this.inputSince = Date.now();
     this.endBatch();
@@ -186,16 +196,22 @@ export class Connection {
     if (now - this.inputSince > timeoutMs) this.failInput(`incomplete command idle for more than ${timeoutMs} ms (--input-timeout)`);
   }
 
-  /** Sends what the batch produced, after the store commits when there was a write. */
+  /**
+   * Sends what the batch produced, after the store commits when there was a write. A batch the
+   * store could not write answers -STORAGE to each of its commands instead (HeldReplies), and
+   * the connection carries on.
+   */
   endBatch(): void {
     const durable = this.ctx.bus.flush();
-    if (this.out.length > 0) {
-      if (!durable && !this.gate) this.sendOut();
-      else this.held.push(this.out.take().slice());
+    const replies = this.replies;
+    this.replies = 0;
+    if (!durable && this.held.empty) {
+      if (this.out.length > 0) this.sendOut();
+      if (this.quitting) this.close();
+    } else {
+      this.held.hold(durable, this.out.take(), replies);
     }
-    if (durable) this.waitFor(durable);
-    else if (this.quitting && !this.gate) this.close();
-    if (!this.gate) this.caughtUp();
+    if (this.held.empty) this.caughtUp();
   }
 
   /**
@@ -206,7 +222,7 @@ export class Connection {
     if (this.pumping || this.closed) return;
     this.pumping = true;
     try {
-      while (this.waiting.length > 0 && this.unsentBytes === 0 && !this.gate && !this.closed) {
+      while (this.waiting.length > 0 && this.unsentBytes === 0 && this.held.empty && !this.closed) {
         while (this.waiting.length > 0 && this.out.length < PUSH_CHUNK) this.writeWaiting(this.waiting.shift()!);
         this.endBatch();
       }
@@ -214,7 +230,7 @@ export class Connection {
       this.pumping = false;
     }
     if (this.closed) return;
-    if (this.quitting && !this.gate && this.unsentBytes === 0 && this.waiting.length === 0) this.socket.end();
+    if (this.quitting && this.held.empty && this.unsentBytes === 0 && this.waiting.length === 0) this.socket.end();
     if (this.stalled && !this.backedUp && !this.quitting) {
       this.stalled = false;
       queueMicrotask(() => {
@@ -235,27 +251,6 @@ export class Connection {
   private writePush(message: Message, redisFrame: boolean): void {
     if (redisFrame) this.out.push(3).bulkString("message").bulkString(message.topic).bulk(message.payload);
     else writeMessage(this.out, message, true);
-  }
-
-  private waitFor(durable: Promise<void>): void {
-    this.gate = durable;
-    durable.then(
-      () => {
-        if (this.gate !== durable) return;
-        this.gate = null;
-        const held = this.held;
-        this.held = [];
-        for (const bytes of held) this.send(bytes);
-        if (this.quitting) this.close();
-      },
-      (error: unknown) => {
-        tcpLog.error(`store commit failed; closing a client connection: ${String(error)}`);
-        this.held = [];
-        this.out.error(`ERR storage failed: ${error instanceof Error ? error.message : String(error)}`);
-        this.send(this.out.take());
-        this.close();
-      },
-    );
   }
 
   /** Output produced outside a read (a push, a woken blocked command): write it soon, batched. */
@@ -322,6 +317,8 @@ export class Connection {
     const blocked = this.blocked;
     if (!blocked) return;
     this.blocked = undefined;
+    this.woken++;
+    this.replies++;
     blocked.timer?.clear();
     for (const topic of blocked.topics) this.ctx.bus.cancel(topic, blocked.consumer);
     // Not inside the bus's delivery: carry on once the current call returns.
@@ -420,7 +417,7 @@ export class Connection {
     this.subscriptions.clear();
     this.releaseConsumers();
     this.dropOutput();
-    this.held = [];
+    this.held.clear();
     this.parser.discard();
     this.input.held -= this.inputHeld;
     this.inputHeld = 0;

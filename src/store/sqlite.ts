@@ -6,7 +6,8 @@ import { mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { BusError } from "../core/errors.ts";
 import type { Message } from "../core/message.ts";
-import type { Store, StoredTopic } from "./store.ts";
+import { StoreCommitError, type Store, type StoredTopic } from "./store.ts";
+import { checkDataFiles, checkMarks, writeMarks } from "./damage.ts";
 
 /** `process`: an acknowledged write survives a crash of msgbus; `always`: also a power cut. */
 export type FsyncMode = "process" | "always";
@@ -247,6 +248,14 @@ class Batch {
   readonly purges = new Set<string>();
   readonly lastIds = new Map<string, number>();
   waiter?: { promise: Promise<void>; resolve: () => void; reject: (e: BusError) => void };
+
+  /** What is kept of a batch that failed: its highest ids (never reused) and its purges. */
+  leftover(): Batch {
+    const next = new Batch();
+    for (const [name, id] of this.lastIds) next.lastIds.set(name, id);
+    for (const name of this.purges) next.purges.add(name);
+    return next;
+  }
 }
 
 /** What a transaction changes in the store's memory, applied only once it has committed. */
@@ -277,7 +286,10 @@ export class SqliteStore implements Store {
   commits = 0;
   failures = 0;
   private batch = new Batch();
+  /** Changes were reported since the last commit attempt: a flush has something to wait for. */
   private dirty = false;
+  /** The batch holds what a failed one kept (its ids and purges): written by the retry, awaited by nobody. */
+  private leftover = false;
   private scheduled = false;
   private closed = false;
   private lostAfterClose = false;
@@ -292,6 +304,8 @@ export class SqliteStore implements Store {
   private readonly topics = new Map<string, TopicRows>();
   private nextTid = 1;
   private nextSeq = 1;
+  /** The ids msgbus.ids recorded (checked by load()); undefined when there was no such file. */
+  expectedIds?: Map<string, number>;
   /** Topics whose messages were refused, reported to onError once each. */
   private readonly reported = new Set<string>();
   private readonly statements: Statements;
@@ -308,8 +322,8 @@ export class SqliteStore implements Store {
     this.path = join(dir, DATABASE_FILE);
     this.fsync = options.fsync ?? "process";
     this.onError = options.onError ?? (() => {});
-    // A migration leaves the dropped index's pages free: give them back once idle.
-    this.needsMaintenance = migration !== undefined;
+    // Once idle after start: a migration's free pages go back, and msgbus.ids is brought up to date.
+    this.needsMaintenance = true;
     for (const [tid, name] of db.query("SELECT tid, name FROM topics").values() as [number, string][]) {
       this.topics.set(name, new TopicRows(tid));
       this.nextTid = Math.max(this.nextTid, tid + 1);
@@ -398,7 +412,7 @@ export class SqliteStore implements Store {
 
   /** Everything a restarted bus needs: every topic with its last id and messages, oldest first. */
   load(): StoredTopic[] {
-    if (this.dirty) this.commit(true);
+    if (this.dirty || this.leftover) this.commit(true);
     try {
       const list = this.db.query("SELECT tid, name, last_id FROM topics ORDER BY tid").values() as [number, string, number][];
       const stored = new Map<number, StoredTopic>();
@@ -428,6 +442,7 @@ export class SqliteStore implements Store {
         },
         (tid) => stored.get(tid)!.messages.sort((x, y) => x.id - y.id),
       );
+      if (this.expectedIds) checkMarks(this.path, this.expectedIds, new Map([...stored.values()].map((t) => [t.name, t.lastId])));
       return [...stored.values()];
     } catch (e) {
       this.refused = true;
@@ -445,7 +460,7 @@ export class SqliteStore implements Store {
     clearTimeout(this.retryTimer);
     let failure: unknown;
     try {
-      if (this.dirty && !this.refused) this.commit(true);
+      if ((this.dirty || this.leftover) && !this.refused) this.commit(true);
     } catch (e) {
       failure = e;
     }
@@ -460,7 +475,8 @@ export class SqliteStore implements Store {
       closeUntouched(this.db, this.path);
     } else {
       try {
-        this.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+        const [busy] = this.db.query("PRAGMA wal_checkpoint(TRUNCATE)").values()[0] as number[];
+        if (busy === 0) this.markIds();
       } catch {
         // The WAL stays and is replayed on the next open: nothing is lost.
       }
@@ -556,8 +572,9 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Applies the batch in one transaction. On failure the batch stays pending (and later
-   * changes join it) and is tried again; its waiters are told now, so nobody gets a false ack.
+   * Applies the batch in one transaction. On failure its waiters get a StoreCommitError now (so
+   * nobody gets a false ack) and the batch is forgotten but for its ids and purges, which are
+   * tried again (see Store.flush): a removal whose taker got the error is never written later.
    * The store's memory of where messages are changes only once the transaction has committed.
    */
   private commit(throwOnError: boolean): void {
@@ -584,11 +601,16 @@ export class SqliteStore implements Store {
       for (const name of changes.newTopics) this.topics.delete(name);
       this.nextSeq = nextSeq;
       this.failures++;
-      const error = storageError(`cannot write to ${this.path}`, e, "check free disk space and the disk");
+      const error = new StoreCommitError(storageError(`cannot write to ${this.path}`, e, "check free disk space and the disk").message);
+      // The batch is forgotten (its writers, takers and ackers get the error, the bus undoes its
+      // changes in memory), except what forgetting would lose: the ids it gave, and its purges.
+      this.batch = batch.leftover();
+      this.dirty = false;
+      this.leftover = this.batch.lastIds.size + this.batch.purges.size > 0;
       batch.waiter?.reject(error);
       batch.waiter = undefined;
       this.onError(error);
-      if (!this.closed) this.retryTimer = setTimeout(() => this.dirty && !this.closed && this.commit(false), RETRY_MS);
+      if (!this.closed) this.retryTimer = setTimeout(() => (this.dirty || this.leftover) && !this.closed && this.commit(false), RETRY_MS);
       this.retryTimer?.unref?.();
       if (throwOnError) throw error;
       return;
@@ -596,6 +618,7 @@ export class SqliteStore implements Store {
     this.committed(changes);
     this.batch = new Batch();
     this.dirty = false;
+    this.leftover = false;
     this.commits++;
     this.lastCommit = Date.now();
     this.needsMaintenance = true;
@@ -704,6 +727,14 @@ export class SqliteStore implements Store {
     for (const rows of removedFrom) rows.trim();
   }
 
+  /**
+   * Everything committed is in msgbus.db and on the device (a checkpoint just ended): msgbus.ids
+   * records each topic's highest id, a mark a damaged or emptied database cannot hide (damage.ts).
+   */
+  private markIds(): void {
+    writeMarks(this.dir, this.db.query("SELECT name, last_id FROM topics").values() as [string, number][]);
+  }
+
   // ---- file growth ----
 
   /**
@@ -713,11 +744,12 @@ export class SqliteStore implements Store {
    * file does not grow.
    */
   private maintain(): void {
-    if (this.closed || this.refused || this.dirty || !this.needsMaintenance || Date.now() - this.lastCommit < IDLE_MS) return;
+    if (this.closed || this.refused || this.dirty || this.leftover || !this.needsMaintenance || Date.now() - this.lastCommit < IDLE_MS) return;
     try {
       const free = (this.db.query("PRAGMA freelist_count").values()[0]?.[0] as number) ?? 0;
       if (free >= VACUUM_MIN_PAGES) this.db.exec(`PRAGMA incremental_vacuum(${VACUUM_STEP_PAGES})`);
       const [busy] = this.db.query("PRAGMA wal_checkpoint(TRUNCATE)").values()[0] as number[];
+      if (busy === 0) this.markIds();
       this.needsMaintenance = busy !== 0 || free - VACUUM_STEP_PAGES >= VACUUM_MIN_PAGES;
     } catch (e) {
       this.onError(storageError(`cannot checkpoint ${this.path}`, e, "check free disk space and the disk"));
@@ -742,9 +774,12 @@ export function openSqliteStore(dir: string, options: SqliteStoreOptions = {}): 
   const lock = takeLock(dir);
   let db: Database | undefined;
   try {
+    const expectedIds = checkDataFiles(dir, join(dir, DATABASE_FILE));
     const opened = openDatabase(join(dir, DATABASE_FILE), fsync);
     db = opened.db;
     const store = new SqliteStore(dir, db, lock, { ...options, fsync }, opened.migration);
+    store.expectedIds = expectedIds;
+    if (opened.created) writeMarks(dir, []);
     if (opened.migration) options.onNotice?.(opened.migration);
     return store;
   } catch (e) {
@@ -790,7 +825,7 @@ function takeLock(dir: string): Database {
  * every page): a current msgbus database is not written before load() has read it whole, so a
  * damaged file the store refuses is left exactly as it was.
  */
-function openDatabase(path: string, fsync: FsyncMode): { db: Database; migration?: string } {
+function openDatabase(path: string, fsync: FsyncMode): { db: Database; migration?: string; created: boolean } {
   const db = new Database(path, { create: true, readwrite: true });
   try {
     db.exec("PRAGMA busy_timeout = 0");
@@ -829,7 +864,7 @@ function openDatabase(path: string, fsync: FsyncMode): { db: Database; migration
       if (db.inTransaction) db.exec("ROLLBACK");
       throw e;
     }
-    return { db, migration };
+    return { db, migration, created: tables === 0 };
   } catch (e) {
     closeUntouched(db, path);
     throw e;

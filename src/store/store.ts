@@ -1,6 +1,7 @@
 // The store contract: what the bus reports so that a restarted server can carry on.
 // The bus keeps its working set in memory; a store only has to make it survive a restart.
 
+import { BusError } from "../core/errors.ts";
 import type { Message } from "../core/message.ts";
 
 export interface StoredTopic {
@@ -24,10 +25,26 @@ export interface Store {
   purged(topic: string): void;
   /**
    * Resolves once everything reported so far is as safe as the store promises; `null` when
-   * nothing is pending, so memory-only transports can reply without waiting.
+   * nothing is pending, so memory-only transports can reply without waiting. Every change
+   * reported between two commits gets the same promise: its batch's.
+   *
+   * Rejects with a StoreCommitError when that batch could not be written (disk full, I/O
+   * error). The store then forgets the batch's adds, removals and delivery counts: they are
+   * never written later, so the caller must undo them in memory (the bus does: see
+   * Bus.undoUncommitted). Only what cannot be lost by forgetting is kept and tried again: the
+   * highest ids the batch gave (ids are never reused) and its purges. Any other rejection (a
+   * BusError with code STORAGE) means the batch was written as far as it could be.
    */
   flush(): Promise<void> | null;
   close(): void;
+}
+
+/** A batch that was not written, and that the store has forgotten (see Store.flush). */
+export class StoreCommitError extends BusError {
+  constructor(message: string) {
+    super("STORAGE", message);
+    this.name = "StoreCommitError";
+  }
 }
 
 /** The memory store: nothing survives a restart, nothing to wait for. */

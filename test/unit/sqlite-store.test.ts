@@ -10,6 +10,7 @@ import { Bus } from "../../src/core/bus.ts";
 import { BusError } from "../../src/core/errors.ts";
 import type { Message } from "../../src/core/message.ts";
 import { MAX_SEQ, openSqliteStore, SCHEMA_VERSION, type SqliteStore } from "../../src/store/sqlite.ts";
+import { StoreCommitError } from "../../src/store/store.ts";
 
 const dirs: string[] = [];
 const stores: SqliteStore[] = [];
@@ -180,7 +181,7 @@ describe("sqlite store", () => {
     expect(store.flush()).toBeNull();
   });
 
-  test("a batch that cannot be committed rejects its flush, and is written once the disk lets it", async () => {
+  test("a batch that cannot be committed rejects its flush and is forgotten, but for the ids it gave", async () => {
     const dir = tempDir();
     const errors: BusError[] = [];
     const store = open(dir, "process", (e) => errors.push(e));
@@ -192,16 +193,51 @@ describe("sqlite store", () => {
       () => undefined,
       (e: unknown) => e,
     );
-    expect(error).toBeInstanceOf(BusError);
+    expect(error).toBeInstanceOf(StoreCommitError);
     expect((error as BusError).code).toBe("STORAGE");
     expect((error as BusError).message).toContain(join(dir, "msgbus.db"));
     expect(errors.length).toBe(1);
+    // Nothing new since: nothing for a reader (PING, LLEN) to wait for.
+    expect(store.flush()).toBeNull();
 
     blocker.exec("ROLLBACK");
     blocker.close();
     store.added(message("q", 2));
     await store.flush();
-    expect(peek(dir, "SELECT id FROM messages ORDER BY id")).toEqual([[1], [2]]);
+    // The writer of 1 was told it failed (the bus drops it from memory): it is not written later.
+    expect(peek(dir, "SELECT id FROM messages ORDER BY id")).toEqual([[2]]);
+    expect(peek(dir, "SELECT name, last_id FROM topics")).toEqual([["q", 2]]);
+  });
+
+  // Issue 8, item 5: a take whose commit failed was written once the disk had room again, so the
+  // message vanished though its taker had been told the take failed.
+  test("a removal or delivery count whose commit failed is never written later", async () => {
+    const dir = tempDir();
+    const store = open(dir, "process", () => {});
+    store.load();
+    const leased = message("q", 1);
+    store.added(leased);
+    store.added(message("q", 2));
+    store.added(message("q", 3));
+    await store.flush();
+    const blocker = new Database(join(dir, "msgbus.db"));
+    blocker.exec("BEGIN IMMEDIATE");
+    store.removed("q", 2);
+    store.purged("gone");
+    leased.deliveries = 1;
+    store.delivered(leased);
+    expect(await store.flush()!.then(() => "written", (e: unknown) => e)).toBeInstanceOf(StoreCommitError);
+    blocker.exec("ROLLBACK");
+    blocker.close();
+    leased.deliveries = 0; // as the bus undoes it
+    store.added(message("q", 4));
+    await store.flush();
+    expect(peek(dir, "SELECT id, deliveries FROM messages ORDER BY id")).toEqual([[1, 0], [2, 0], [3, 0], [4, 0]]);
+    // And the retry after a second, with nothing new, writes nothing either.
+    await Bun.sleep(1200);
+    expect(peek(dir, "SELECT id FROM messages ORDER BY id")).toEqual([[1], [2], [3], [4]]);
+    close(store);
+    expect(contents(open(dir).load())).toEqual({ q: [4, [[1, 0], [2, 0], [3, 0], [4, 0]]] });
   });
 
   test("a lease's raised delivery count survives a restart", async () => {
@@ -311,6 +347,20 @@ describe("sqlite store finds its rows without an index", () => {
     const names = ["a", "b", "c", "d"];
     const queued = new Map<string, Map<number, Message>>(names.map((n) => [n, new Map()]));
     const lastIds = new Map<string, number>();
+    // What the last successful commit wrote: a failed batch is forgotten but for its ids and purges.
+    let durable = new Map<string, [Message, number][]>();
+    let purgedSince = new Set<string>();
+    const committed = () => {
+      durable = new Map([...queued].map(([name, ms]) => [name, [...ms.values()].map((m) => [m, m.deliveries] as [Message, number])]));
+      purgedSince = new Set();
+    };
+    const forgotten = () => {
+      for (const name of names) {
+        const kept = purgedSince.has(name) ? [] : (durable.get(name) ?? []);
+        for (const [m, deliveries] of kept) m.deliveries = deliveries;
+        queued.set(name, new Map(kept.map(([m]) => [m.id, m])));
+      }
+    };
     let failures = 0;
     const onError = () => failures++;
     close(open(dir));
@@ -340,6 +390,7 @@ describe("sqlite store finds its rows without an index", () => {
     const reopen = (load: boolean) => {
       release();
       close(store);
+      committed();
       store = open(dir, "process", onError);
       reopened++;
       if (!load) return;
@@ -376,12 +427,23 @@ describe("sqlite store finds its rows without an index", () => {
         store.delivered(m);
       } else if (r < 0.805) {
         mine.clear();
+        purgedSince.add(name);
         store.purged(name);
       } else if (r < 0.95) {
-        // While failing, the turn's commit fails at once (a flush with nothing new would wait
-        // for the retry a second later).
-        if (failing) await new Promise((resolve) => setImmediate(resolve));
-        else await store.flush();
+        // The turn's commit: written, or forgotten as a whole (even while failing, a batch
+        // without inserts can get through the trigger).
+        const flushed = store.flush();
+        if (flushed) {
+          const written = await flushed.then(
+            () => true,
+            (e: unknown) => {
+              expect(e).toBeInstanceOf(StoreCommitError);
+              return false;
+            },
+          );
+          if (written) committed();
+          else forgotten();
+        }
       } else if (r < 0.97) {
         if (failing) {
           release();

@@ -1,0 +1,217 @@
+// A commit the store could not write (disk full) is undone in the bus: taken, acked, leased and
+// dropped messages are queued again as they were, written ones leave, ids are never reused.
+
+import { describe, expect, test } from "bun:test";
+import { Bus, type BusLimits } from "../../src/core/bus.ts";
+import { messageCost, type Message } from "../../src/core/message.ts";
+import type { Consumer } from "../../src/core/topic.ts";
+import { StoreCommitError, type Store, type StoredTopic } from "../../src/store/store.ts";
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+const text = (m: Message | undefined) => (m ? new TextDecoder().decode(m.payload) : undefined);
+const queued = (bus: Bus, topic: string) => [...(bus.topic(topic)?.queue ?? [])].map((m) => [m.id, m.deliveries]);
+
+/** A store whose batches the test commits or fails by hand; the bus cannot tell it from sqlite. */
+class HandStore implements Store {
+  private batch?: { promise: Promise<void>; resolve: () => void; reject: (e: Error) => void };
+  changes = 0;
+  load(): StoredTopic[] {
+    return [];
+  }
+  added(): void {
+    this.pending();
+  }
+  removed(): void {
+    this.pending();
+  }
+  delivered(): void {
+    this.pending();
+  }
+  purged(): void {
+    this.pending();
+  }
+  flush(): Promise<void> | null {
+    return this.batch?.promise ?? null;
+  }
+  close(): void {}
+  private pending(): void {
+    this.changes++;
+    if (this.batch) return;
+    let resolve!: () => void;
+    let reject!: (e: Error) => void;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    promise.catch(() => {});
+    this.batch = { promise, resolve, reject };
+  }
+  /** Ends the batch: written, or refused as a full disk refuses it. */
+  async settle(written: boolean): Promise<void> {
+    const batch = this.batch!;
+    this.batch = undefined;
+    if (written) batch.resolve();
+    else batch.reject(new StoreCommitError("cannot write to /data/msgbus.db: database or disk is full (SQLITE_FULL): free some disk space"));
+    await batch.promise.catch(() => {});
+  }
+}
+
+function setup(limits: Partial<BusLimits> = {}) {
+  const store = new HandStore();
+  const clock = { now: 1_700_000_000_000 };
+  const bus = new Bus({ store, limits, now: () => clock.now });
+  return { bus, store, clock };
+}
+
+async function written(bus: Bus, store: HandStore, topic: string, ...payloads: string[]) {
+  for (const p of payloads) bus.publish(topic, bytes(p));
+  await store.settle(true);
+}
+
+describe("a commit that failed is undone in memory", () => {
+  test("a take whose commit failed leaves the message queued, at the head, with its delivery count", async () => {
+    const { bus, store } = setup();
+    await written(bus, store, "q", "a", "b", "c");
+    const before = bus.bytes;
+    expect(text(bus.take("q"))).toBe("a");
+    expect(text(bus.take("q"))).toBe("b");
+    expect(bus.bytes).toBeLessThan(before);
+    await store.settle(false);
+    expect(queued(bus, "q")).toEqual([
+      [1, 0],
+      [2, 0],
+      [3, 0],
+    ]);
+    expect(bus.bytes).toBe(before);
+    expect(bus.topic("q")!.bytes).toBe(before);
+    // And the next take, once written, is the same message.
+    expect(text(bus.take("q"))).toBe("a");
+    await store.settle(true);
+    expect(queued(bus, "q").map(([id]) => id)).toEqual([2, 3]);
+  });
+
+  test("a write whose commit failed leaves the topic, and its id is not given again", async () => {
+    const { bus, store } = setup();
+    await written(bus, store, "q", "kept");
+    const m = bus.publish("q", bytes("lost"));
+    expect(m.id).toBe(2);
+    await store.settle(false);
+    expect(queued(bus, "q")).toEqual([[1, 0]]);
+    expect(bus.bytes).toBe(messageCost(4));
+    expect(bus.publish("q", bytes("next")).id).toBe(3);
+  });
+
+  test("a write taken at once by a waiting consumer, in a commit that failed, is neither queued nor handed out twice", async () => {
+    const { bus, store } = setup();
+    const got: Message[] = [];
+    bus.consume("q", { credit: 1, deliver: (m) => void got.push(m) });
+    bus.publish("q", bytes("x"));
+    expect(got.length).toBe(1);
+    await store.settle(false);
+    expect(queued(bus, "q")).toEqual([]);
+    expect(bus.bytes).toBe(0);
+  });
+
+  test("an ack whose commit failed puts the message back in the queue (delivered again: at-least-once)", async () => {
+    const { bus, store } = setup();
+    await written(bus, store, "q", "a", "b");
+    const leased = bus.take("q", { lease: 30000 })!;
+    await store.settle(true);
+    bus.ack("q", leased.id);
+    await store.settle(false);
+    expect(queued(bus, "q")).toEqual([
+      [1, 1],
+      [2, 0],
+    ]);
+    expect(bus.topic("q")!.leased.size).toBe(0);
+  });
+
+  test("a lease granted in a commit that failed ends, and the message is queued with its old count", async () => {
+    const { bus, store } = setup();
+    await written(bus, store, "q", "a");
+    bus.take("q", { lease: 30000 });
+    expect(bus.topic("q")!.leased.size).toBe(1);
+    await store.settle(false);
+    expect(bus.topic("q")!.leased.size).toBe(0);
+    expect(queued(bus, "q")).toEqual([[1, 0]]);
+    expect(() => bus.ack("q", 1)).toThrow(/no lease/);
+  });
+
+  test("a streaming consumer's lease from a failed commit is given back with its credit", async () => {
+    const { bus, store } = setup();
+    await written(bus, store, "q", "a", "b");
+    const got: Message[] = [];
+    const consumer: Consumer = { credit: 1, lease: 30000, streaming: true, deliver: (m) => void got.push(m) };
+    bus.consume("q", consumer);
+    expect(got.map((m) => m.id)).toEqual([1]);
+    expect(consumer.credit).toBe(0);
+    await store.settle(false);
+    expect(consumer.credit).toBe(1);
+    expect(queued(bus, "q")).toEqual([
+      [1, 0],
+      [2, 0],
+    ]);
+    // It gets messages again at the next write (not in a loop of failing commits).
+    bus.publish("q", bytes("c"));
+    expect(got.map((m) => m.id)).toEqual([1, 1]);
+  });
+
+  test("drop-oldest in a failed commit: the dropped message comes back and the new one leaves", async () => {
+    const { bus, store } = setup({ maxQueue: 2 });
+    await written(bus, store, "q", "a", "b");
+    bus.publish("q", bytes("c"));
+    expect(queued(bus, "q").map(([id]) => id)).toEqual([2, 3]);
+    await store.settle(false);
+    expect(queued(bus, "q").map(([id]) => id)).toEqual([1, 2]);
+    expect(bus.topic("q")!.bytes).toBe(2 * messageCost(1));
+  });
+
+  test("a nack past the maximum in a failed commit: the message is back in its topic, not in .dead", async () => {
+    const { bus, store } = setup();
+    await written(bus, store, "q", "a");
+    bus.take("q", { lease: 30000, maxDeliveries: 1 });
+    await store.settle(true);
+    bus.nack("q", 1);
+    expect(queued(bus, "q.dead").length).toBe(1);
+    await store.settle(false);
+    expect(queued(bus, "q")).toEqual([[1, 1]]);
+    expect(queued(bus, "q.dead")).toEqual([]);
+  });
+
+  test("several takes across topics in one failed commit come back in id order", async () => {
+    const { bus, store } = setup();
+    await written(bus, store, "a", "1", "2", "3");
+    await written(bus, store, "b", "1");
+    bus.take("a");
+    bus.take("b");
+    bus.take("a", { lease: 1000 });
+    await store.settle(false);
+    expect(queued(bus, "a").map(([id]) => id)).toEqual([1, 2, 3]);
+    expect(queued(bus, "b").map(([id]) => id)).toEqual([1]);
+  });
+
+  test("an ack and takes in one failed commit: every message back at the head in id order", async () => {
+    const { bus, store } = setup();
+    await written(bus, store, "q", "a", "b", "c", "d");
+    bus.take("q", { lease: 30000 });
+    await store.settle(true);
+    bus.take("q");
+    bus.take("q");
+    bus.ack("q", 1);
+    await store.settle(false);
+    expect(queued(bus, "q")).toEqual([
+      [1, 1],
+      [2, 0],
+      [3, 0],
+      [4, 0],
+    ]);
+  });
+
+  test("a commit that was written changes nothing", async () => {
+    const { bus, store } = setup();
+    await written(bus, store, "q", "a", "b");
+    bus.take("q");
+    await store.settle(true);
+    expect(queued(bus, "q").map(([id]) => id)).toEqual([2]);
+  });
+});
