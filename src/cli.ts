@@ -44,16 +44,16 @@ const dashes = rawArgs.indexOf("--");
 const ownArgs = dashes < 0 ? rawArgs : rawArgs.slice(0, dashes);
 const asksForHelp = ownArgs.some((a) => a === "--help" || a === "-h");
 
-if (rawArgs.length === 0) {
-  // A bare `msgbus` is a usage error: the usage goes to stderr, so a script that forgot its
+if (ownArgs.length === 0) {
+  // A bare `msgbus` (or `msgbus -- …`) is a usage error: the usage goes to stderr, so a script that forgot its
   // subcommand fails (exit 2) rather than carrying on with help text on stdout.
   process.stderr.write((await renderUsage(main)) + "\n");
   process.exit(2);
 } else if (rawArgs[0]!.startsWith("-") && !["--help", "-h", "--version", "-v"].includes(rawArgs[0]!)) {
   process.stderr.write(`msgbus: unknown option ${rawArgs[0]} (the command comes first: msgbus <command> [options]; see msgbus --help)\n`);
   process.exit(2);
-} else if (asksForHelp || ownArgs.length === 0 || (ownArgs.length === 1 && (ownArgs[0] === "--version" || ownArgs[0] === "-v"))) {
-  runMain(main, { rawArgs }); // usage and version, citty's way
+} else if (asksForHelp || (ownArgs.length === 1 && (ownArgs[0] === "--version" || ownArgs[0] === "-v"))) {
+  runMain(main, { rawArgs: ownArgs }); // usage and version, citty's way (what follows `--` is a handler's)
 } else {
   // Not runMain: it would take a handler's own `--help` (after `--`) as ours, and it exits 1 on a
   // usage error where our exit-code table says 2.

@@ -89,6 +89,19 @@ describe.skipIf(!hasBinary())("the CLI under misuse and faults", () => {
       expect(await on.stop()).toBe(0);
     });
 
+    test("--version -- prints the version; msgbus -- with no command is a usage error (exit 2)", async () => {
+      for (const args of [["--version", "--"], ["-v", "--"]]) {
+        const result = await runCli(args);
+        expect(result.code).toBe(0);
+        expect(result.stdoutText.trim()).toMatch(/^\d+\.\d+\.\d+/);
+      }
+      for (const args of [["--"], ["--", "put"]]) {
+        const result = await runCli(args);
+        expect(result.code).toBe(2);
+        expect(result.stdout.length).toBe(0);
+      }
+    });
+
     test("a bare msgbus exits 2 with its usage on stderr and nothing on stdout", async () => {
       const result = await runCli([]);
       expect(result.code).toBe(2);
