@@ -161,6 +161,22 @@ describe.skipIf(!hasBinary())("the CLI under misuse and faults", () => {
     });
   });
 
+  describe("long waits", () => {
+    for (const url of ["tcp", "http"] as const) {
+      test(`get --wait 25d over ${url} is still waiting after 1.5 s, and takes a later write`, async () => {
+        const topic = freshTopic(`long-${url}`);
+        const target = url === "tcp" ? server.url : server.httpUrl;
+        const waiting = spawnCli(["get", topic, "--wait", "25d"], { env: { MSGBUS_URL: target } });
+        await Bun.sleep(1500);
+        expect(waiting.proc.exitCode).toBeNull();
+        expect((await cli(["put", topic, "late"])).code).toBe(0);
+        expect(await waiting.proc.exited).toBe(0);
+        expect(new TextDecoder().decode(waiting.stdoutBytes())).toBe("late");
+        expect(server.stderrText()).not.toContain("TimeoutOverflowWarning");
+      });
+    }
+  });
+
   describe.skipIf(!existsSync("/usr/bin/time"))("put reads stdin only up to the message limit", () => {
     test("200 MB piped into put exits 6 at once, with a small peak RSS, and writes nothing", async () => {
       const topic = freshTopic("big");

@@ -168,6 +168,18 @@ describe.skipIf(!hasBinary())("HTTP", () => {
       // Without a Host, Bun hands over the target as sent: "//x/y" is a path, not a host and a path.
       expect((await hostless("GET", `//${topic}/1/ack`)).status).toBe(404);
     });
+
+    test("an empty or malformed Host header routes on the path alone too", async () => {
+      const topic = fresh("badhost");
+      await resp.putAll(topic, [text("stays")]);
+      for (const host of ["Host: \r\n", "Host: a b\r\n"]) {
+        const reply = await rawExchange(server.httpPort, [`GET /x/${topic} HTTP/1.1\r\n${host}Connection: close\r\n\r\n`]);
+        expect(statusOf(reply)).not.toBe(200);
+        const health = await rawExchange(server.httpPort, [`GET /_/health HTTP/1.1\r\n${host}Connection: close\r\n\r\n`]);
+        expect(statusOf(health)).toBe(200);
+      }
+      expect(await (await fetch(`${base}/${topic}`)).text()).toBe("stays");
+    });
   });
 
   describe("long polls", () => {

@@ -311,7 +311,7 @@ export function pendingArguments(rng: Rng): Uint8Array {
 
 /** Byte-level mutations of an encoded command. */
 export function mutate(rng: Rng, bytes: Uint8Array): Uint8Array {
-  let out = bytes.slice();
+  let out: Uint8Array = bytes.slice();
   for (let n = rng.range(1, 3); n > 0; n--) {
     switch (rng.int(7)) {
       case 0: // flip bits

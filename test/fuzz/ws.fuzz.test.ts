@@ -72,7 +72,7 @@ async function clientSession(port: number, rng: Rng, id: number, run: RunState):
   run.log.add(id, `client ${path}`);
   const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`);
   ws.binaryType = "arraybuffer";
-  let state: "opening" | "open" | "closed" = "opening";
+  let state = "opening" as "opening" | "open" | "closed";
   ws.addEventListener("open", () => (state = "open"));
   ws.addEventListener("close", () => (state = "closed"));
   ws.addEventListener("error", () => (state = "closed"));
