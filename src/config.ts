@@ -2,6 +2,7 @@
 // into a typed Config. The SETTINGS table is the one place a setting is named and described.
 
 import { BusError } from "./core/errors.ts";
+import { parseWholeNumber } from "./core/numbers.ts";
 
 type Kind = "string" | "port" | "size" | "count" | "duration" | "choice" | "boolean";
 
@@ -112,12 +113,12 @@ function parseSetting(setting: Setting, raw: string, source: string): unknown {
     case "string":
       return raw;
     case "port": {
-      const n = parseWholeNumber(raw);
+      const n = parseWholeNumber(raw.trim());
       if (n === undefined || n > 65535) throw bad("a port is a whole number from 0 to 65535");
       return n;
     }
     case "count": {
-      const n = parseWholeNumber(raw);
+      const n = parseWholeNumber(raw.trim());
       if (n === undefined || n < 1) throw bad("expected a whole number of at least 1");
       return n;
     }
@@ -143,11 +144,6 @@ function parseSetting(setting: Setting, raw: string, source: string): unknown {
   }
 }
 
-/** Decimal digits only: Number() would also take " " (as 0), "0x50" and "1e3". */
-function parseWholeNumber(text: string): number | undefined {
-  const m = /^\s*(\d+)\s*$/.exec(text);
-  return m ? Number(m[1]) : undefined;
-}
 
 const SIZE_UNITS: Record<string, number> = {
   "": 1,
