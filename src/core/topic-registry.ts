@@ -1,6 +1,7 @@
 // Which topics exist: created on first use under the topic limit, let go when they hold nothing
 // and nobody, and remembered by their last id (tombstones.ts) so that ids never go back.
 
+import { Deque } from "./deque.ts";
 import { BusError } from "./errors.ts";
 import { Tombstones } from "./tombstones.ts";
 import { Topic } from "./topic.ts";
@@ -13,8 +14,19 @@ import { checkTopicName } from "./topic-name.ts";
  */
 export class TopicRegistry {
   private readonly live = new Map<string, Topic>();
-  /** Written topics that hold nothing and nobody, longest idle first. */
-  private readonly idle = new Set<Topic>();
+  /** Written topics that hold nothing and nobody (their `listedIdle` is set). */
+  private idleCount = 0;
+  /**
+   * When topics were listed idle, longest ago first: entry i is idleTopics[i], listed at
+   * idleStamps[i]. Kept lazily because a queue drained and refilled goes idle and busy on every
+   * message: a topic used again only clears its flag, and its entry goes stale (an entry is live
+   * while `topic.listedIdle && topic.idleStamp === stamp`). Stale entries are skipped when a place
+   * is needed and compacted away once they outnumber the live ones.
+   */
+  private readonly idleTopics = new Deque<Topic>();
+  private readonly idleStamps = new Deque<number>();
+  /** The stamp of the newest entry; no topic has it unless that entry is still in the lists. */
+  private stamp = 0;
   private readonly tombstones: Tombstones;
 
   constructor(
@@ -35,7 +47,7 @@ export class TopicRegistry {
 
   /** Topics that count against the limit: those holding something or someone. */
   get inUse(): number {
-    return this.live.size - this.idle.size;
+    return this.live.size - this.idleCount;
   }
 
   /** Throws BUS_FULL, creating nothing, unless every named topic can be in use at once. */
@@ -76,10 +88,17 @@ export class TopicRegistry {
     if (topic.listedIdle || this.live.get(topic.name) !== topic) return;
     if (topic.lastId === 0) {
       this.live.delete(topic.name);
-    } else {
-      topic.listedIdle = true;
-      this.idle.add(topic);
+      return;
     }
+    topic.listedIdle = true;
+    this.idleCount++;
+    // Its entry is still the newest (nothing was listed since it was used again): it stands for
+    // now as well, so a queue drained over and over costs no entry per message.
+    if (topic.idleStamp === this.stamp) return;
+    topic.idleStamp = ++this.stamp;
+    this.idleTopics.push(topic);
+    this.idleStamps.push(this.stamp);
+    if (this.idleTopics.length > 2 * this.idleCount + 1024) this.compactIdle();
   }
 
   /** Removes a topic for good (deletion); its last id stays as a tombstone. */
@@ -92,7 +111,31 @@ export class TopicRegistry {
 
   private unlist(topic: Topic): void {
     topic.listedIdle = false;
-    this.idle.delete(topic);
+    this.idleCount--;
+  }
+
+  /** The longest idle topic, taken out of the idle order; undefined when none is idle. */
+  private longestIdle(): Topic | undefined {
+    for (;;) {
+      const topic = this.idleTopics.shift();
+      if (topic === undefined) return undefined;
+      const stamp = this.idleStamps.shift()!;
+      // The newest entry is gone: its topic must not count on it (a safety net: makeRoom stops
+      // at older live entries before it reaches a stale newest one).
+      if (stamp === this.stamp) this.stamp++;
+      if (topic.listedIdle && topic.idleStamp === stamp) return topic;
+    }
+  }
+
+  /** Drops the stale entries of the idle order (the newest stays: it was just pushed, live). */
+  private compactIdle(): void {
+    for (let n = this.idleTopics.length; n > 0; n--) {
+      const topic = this.idleTopics.shift()!;
+      const stamp = this.idleStamps.shift()!;
+      if (!topic.listedIdle || topic.idleStamp !== stamp) continue;
+      this.idleTopics.push(topic);
+      this.idleStamps.push(stamp);
+    }
   }
 
   /**
@@ -118,8 +161,9 @@ export class TopicRegistry {
   /** Frees a place for a new topic: the longest idle topic becomes a tombstone; none idle is BUS_FULL. */
   private makeRoom(): void {
     if (this.inUse >= this.maxTopics) throw this.full();
-    for (const topic of this.idle) {
-      if (this.live.size < this.maxTopics) break;
+    while (this.live.size >= this.maxTopics) {
+      const topic = this.longestIdle();
+      if (topic === undefined) break;
       this.remove(topic);
     }
   }

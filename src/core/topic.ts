@@ -87,8 +87,10 @@ export class Topic {
   rateIn = 0;
   rateOut = 0;
   lastCounted = { published: 0, consumed: 0, at: 0 };
-  /** In the registry's idle list (kept here so the busy path costs no Set lookup). */
+  /** Listed idle by the registry (kept here so the busy path costs no lookup). */
   listedIdle = false;
+  /** The stamp of its newest entry in the registry's idle order; -1: never listed. */
+  idleStamp = -1;
 
   constructor(readonly name: string) {}
 
