@@ -5,6 +5,6 @@ export { BusError, type ErrorCode } from "./core/errors.ts";
 export type { Message } from "./core/message.ts";
 export type { Consumer, Subscriber } from "./core/topic.ts";
 export { isTopicName } from "./core/topic-name.ts";
-export { MemoryStore, type Store, type StoredTopic } from "./store/store.ts";
+export { MemoryStore, type Store, type StoredTopic } from "./core/store.ts";
 export { RespParser, RespWriter, RespReader, encodeCommand } from "./protocol/resp.ts";
 export { resolveConfig, type Config } from "./config.ts";

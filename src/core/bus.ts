@@ -9,7 +9,7 @@ import type { Consumer, Delayed, Lease, Subscriber, Topic } from "./topic.ts";
 import { TopicRegistry } from "./topic-registry.ts";
 import { checkTopicName, deadTopicOf, DEAD_SUFFIX } from "./topic-name.ts";
 import { type Change, Uncommitted } from "./uncommitted.ts";
-import { MemoryStore, type Store } from "../store/store.ts";
+import { MemoryStore, type Store } from "./store.ts";
 
 export type OverflowPolicy = "drop-oldest" | "reject";
 export type DropReason = "overflow" | "memory" | "age" | "purge" | "delete";

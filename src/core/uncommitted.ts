@@ -3,7 +3,7 @@
 
 import type { Message } from "./message.ts";
 import type { Lease, Topic } from "./topic.ts";
-import { StoreCommitError, type Store } from "../store/store.ts";
+import { StoreCommitError, type Store } from "./store.ts";
 
 /**
  * One change, with what undoing it needs: `deliveries` is the message's delivery count before

@@ -5,7 +5,7 @@ import { Bus, type DropReason } from "../core/bus.ts";
 import type { Config } from "../config.ts";
 import { BusError } from "../core/errors.ts";
 import { logFor } from "../log.ts";
-import { MemoryStore, type Store } from "../store/store.ts";
+import { MemoryStore, type Store } from "../core/store.ts";
 import { openSqliteStore } from "../store/sqlite.ts";
 import { Auth } from "./auth.ts";
 import { type ServerContext, ServerStats } from "./context.ts";

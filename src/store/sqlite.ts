@@ -6,7 +6,7 @@ import { mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { BusError } from "../core/errors.ts";
 import type { Message } from "../core/message.ts";
-import { StoreCommitError, type Store, type StoredTopic } from "./store.ts";
+import { StoreCommitError, type Store, type StoredTopic } from "../core/store.ts";
 import { checkDataFiles, checkMarks, writeMarks } from "./damage.ts";
 
 /** `process`: an acknowledged write survives a crash of msgbus; `always`: also a power cut. */

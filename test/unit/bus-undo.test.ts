@@ -5,7 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { Bus, type BusLimits } from "../../src/core/bus.ts";
 import { messageCost, type Message } from "../../src/core/message.ts";
 import type { Consumer } from "../../src/core/topic.ts";
-import { StoreCommitError, type Store, type StoredTopic } from "../../src/store/store.ts";
+import { StoreCommitError, type Store, type StoredTopic } from "../../src/core/store.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (m: Message | undefined) => (m ? new TextDecoder().decode(m.payload) : undefined);

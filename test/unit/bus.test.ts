@@ -6,7 +6,7 @@ import { Bus, type BusEvents, type BusLimits, type DropReason } from "../../src/
 import { BusError, type ErrorCode } from "../../src/core/errors.ts";
 import { type Message, messageCost } from "../../src/core/message.ts";
 import type { Consumer, Subscriber } from "../../src/core/topic.ts";
-import type { Store, StoredTopic } from "../../src/store/store.ts";
+import type { Store, StoredTopic } from "../../src/core/store.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -10,7 +10,7 @@ import { Bus } from "../../src/core/bus.ts";
 import { BusError } from "../../src/core/errors.ts";
 import type { Message } from "../../src/core/message.ts";
 import { MAX_SEQ, openSqliteStore, SCHEMA_VERSION, type SqliteStore } from "../../src/store/sqlite.ts";
-import { StoreCommitError } from "../../src/store/store.ts";
+import { StoreCommitError } from "../../src/core/store.ts";
 
 const dirs: string[] = [];
 const stores: SqliteStore[] = [];
