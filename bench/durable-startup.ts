@@ -7,7 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Bus } from "../src/core/bus.ts";
 import type { Message } from "../src/core/message.ts";
-import { type FsyncMode, openSqliteStore, type SqliteStore } from "../src/store/sqlite.ts";
+import { openSqliteStore, type SqliteStore } from "../src/store/sqlite.ts";
+import type { FsyncMode } from "../src/store/sqlite-open.ts";
 
 const total = Number(process.argv[2] ?? 1_000_000);
 const size = Number(process.argv[3] ?? 100);

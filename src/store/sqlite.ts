@@ -1,16 +1,16 @@
 // The durable store: every queued message in <dir>/msgbus.db (bun:sqlite, WAL), written by
 // group commit (one transaction per event-loop turn). See docs/DURABILITY.md for the promises.
 
-import { Database, type Statement } from "bun:sqlite";
-import { mkdirSync, statSync } from "node:fs";
+import type { Database, Statement } from "bun:sqlite";
+import { statSync } from "node:fs";
 import { join } from "node:path";
 import { BusError } from "../core/errors.ts";
 import type { Message } from "../core/message.ts";
 import { StoreCommitError, type Store, type StoredTopic } from "../core/store.ts";
-import { checkDataFiles, checkMarks, writeMarks } from "./damage.ts";
-
-/** `process`: an acknowledged write survives a crash of msgbus; `always`: also a power cut. */
-export type FsyncMode = "process" | "always";
+import { checkMarks, writeMarks } from "./damage.ts";
+import { RowChunks } from "./row-chunks.ts";
+import { TopicRows } from "./row-index.ts";
+import { closeUntouched, DATABASE_FILE, type FsyncMode, openDataDirectory, storageError } from "./sqlite-open.ts";
 
 export interface SqliteStoreOptions {
   fsync?: FsyncMode;
@@ -20,16 +20,6 @@ export interface SqliteStoreOptions {
   onNotice?: (message: string) => void;
 }
 
-export const DATABASE_FILE = "msgbus.db";
-export const LOCK_FILE = "msgbus.lock";
-
-/** "msgb": marks the file as ours, so we never adopt somebody else's database. */
-const APPLICATION_ID = 0x6d736762;
-/**
- * 1: messages plus a unique index on (tid, id); a version 1 file may lack origin_deliveries (added
- * without a version change). 2: the same table without the index, origin_deliveries always there.
- */
-export const SCHEMA_VERSION = 2;
 /** A row number past this is not exact in JavaScript: the store refuses to write there. */
 export const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 /** A commit that failed is tried again after this long, even if nothing new is written. */
@@ -40,203 +30,6 @@ const IDLE_MS = 1000;
 const VACUUM_STEP_PAGES = 2048;
 /** Fewer free pages than this (1 MiB) are kept for reuse rather than given back. */
 const VACUUM_MIN_PAGES = 256;
-/**
- * SQLite checkpoints the WAL into the database once it holds this many 4 KiB pages (16 MiB; its
- * default is 1,000). Measured: 1,000 / 4,000 / 10,000 pages gave 64k / 67k / 70k writes/s at
- * redis-benchmark -P 1 (p99 6.0 / 3.0 / 2.6 ms) but a longest pause of 10 / 26 / 49 ms (a
- * checkpoint blocks the event loop while it copies); no difference at -P 16.
- */
-const WAL_AUTOCHECKPOINT_PAGES = 4000;
-/** The WAL file is cut back to this size after a checkpoint: above the checkpoint size, so it is reused. */
-const JOURNAL_SIZE_LIMIT = 32 * 1048576;
-/** Rows per statement: INSERTs and DELETEs go in chunks of 64, then 8, then one at a time. */
-const CHUNKS = [64, 8, 1];
-
-// Messages live in one b-tree, a rowid table in write order (seq): every write appends at its end
-// whatever the topic. There is no index on (tid, id): the store knows where each topic's messages
-// are from memory (TopicRows), so removals and delivery updates go straight to the row by seq.
-// Measured against keying the table by (tid << 44 | id) instead: as fast with one topic, 5-9x
-// less time per commit with 10-100 topics (appends at one place, not page splits in the middle of
-// the tree), and no limit on ids or topics. A WITHOUT ROWID table keyed by (tid, id) spills rows
-// over ~1 KB into overflow pages (4.5x the file size, 3x slower at 1 KB).
-const TOPICS_TABLE = `
-CREATE TABLE topics (
-  tid INTEGER PRIMARY KEY,
-  name TEXT NOT NULL UNIQUE,
-  last_id INTEGER NOT NULL
-);`;
-const MESSAGES_TABLE = `
-CREATE TABLE messages (
-  seq INTEGER PRIMARY KEY,
-  tid INTEGER NOT NULL,
-  id INTEGER NOT NULL,
-  created INTEGER NOT NULL,
-  deliveries INTEGER NOT NULL,
-  payload BLOB NOT NULL,
-  origin_topic TEXT,
-  origin_id INTEGER,
-  origin_deliveries INTEGER
-);`;
-
-/**
- * Where one topic's messages are in the table: runs of ids written at consecutive seqs. Run i holds
- * ids first[i]..last[i] at seq[i] + (id - first[i]), live[i] of them still stored; runs are in id
- * order, those before `head` are gone. A seq inside a run that holds no row of this topic (an id
- * taken in the batch that wrote the run) was never given to any other row, so looking up a wrong
- * id can never reach another message.
- */
-class TopicRows {
-  first: number[] = [];
-  last: number[] = [];
-  seq: number[] = [];
-  live: number[] = [];
-  head = 0;
-  /** Runs after `head` without messages (a message held at the head while later ones go). */
-  dead = 0;
-
-  constructor(readonly tid: number) {}
-
-  /** The run holding `id`, or -1 (never written, or gone). */
-  find(id: number): number {
-    const { first, last } = this;
-    let lo = this.head;
-    let hi = first.length - 1;
-    // Queues are consumed oldest first: the first run is the usual answer.
-    if (lo <= hi && id >= first[lo] && id <= last[lo]) return lo;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (first[mid] > id) hi = mid - 1;
-      else if (last[mid] < id) lo = mid + 1;
-      else return mid;
-    }
-    return -1;
-  }
-
-  seqOf(run: number, id: number): number {
-    return this.seq[run] + (id - this.first[run]);
-  }
-
-  /** The newest run, if `id` at `seq` would continue it exactly (and it still has messages); else -1. */
-  continued(id: number, seq: number): number {
-    const i = this.first.length - 1;
-    return i >= this.head && this.live[i] > 0 && this.last[i] + 1 === id && this.seqOf(i, this.last[i]) + 1 === seq ? i : -1;
-  }
-
-  removed(run: number): void {
-    if (--this.live[run] === 0) this.dead++;
-  }
-
-  runs(): number {
-    return this.first.length - this.head;
-  }
-
-  /** Adds ids first..last at seq.. (`live` of them written), after the newest run or continuing it. */
-  append(first: number, last: number, seq: number, live: number): void {
-    const i = this.continued(first, seq);
-    if (i >= 0) {
-      this.last[i] = last;
-      this.live[i] += live;
-      return;
-    }
-    let at = this.first.length;
-    // Ids only grow, so runs come in id order; a file found otherwise still gets sorted runs.
-    while (at > this.head && this.first[at - 1] > first) at--;
-    if (at === this.first.length) {
-      this.first.push(first);
-      this.last.push(last);
-      this.seq.push(seq);
-      this.live.push(live);
-    } else {
-      this.first.splice(at, 0, first);
-      this.last.splice(at, 0, last);
-      this.seq.splice(at, 0, seq);
-      this.live.splice(at, 0, live);
-    }
-  }
-
-  /**
-   * Drops the runs left without messages at the head, and the others once they are most of the
-   * runs (a message held at the head must not make this grow with every later commit).
-   */
-  trim(): void {
-    const { live } = this;
-    while (this.head < live.length && live[this.head] <= 0) {
-      this.head++;
-      this.dead--;
-    }
-    if (this.head === live.length) this.clear();
-    else if (this.dead > 32 && this.dead * 2 > live.length - this.head) {
-      const kept = [];
-      for (let i = this.head; i < live.length; i++) if (live[i] > 0) kept.push(i);
-      for (const key of ["first", "last", "seq", "live"] as const) this[key] = kept.map((i) => this[key][i]);
-      this.head = 0;
-      this.dead = 0;
-    } else if (this.head > 64 && this.head * 2 > live.length) {
-      for (const list of [this.first, this.last, this.seq, this.live]) list.splice(0, this.head);
-      this.head = 0;
-    }
-  }
-
-  clear(): void {
-    this.first = [];
-    this.last = [];
-    this.seq = [];
-    this.live = [];
-    this.head = 0;
-    this.dead = 0;
-  }
-}
-
-/**
- * One statement for many rows: multi-row variants of it (CHUNKS) are run on the rows given, so a
- * batch costs a few statement runs instead of one per row (measured: ~25% less time per insert).
- */
-class RowChunks {
-  /** Bind values of up to CHUNKS[0] rows, `columns` each; the caller fills them after next(). */
-  readonly values: unknown[];
-  private count = 0;
-  private readonly statements: Statement[];
-
-  constructor(
-    db: Database,
-    sql: (rows: number) => string,
-    private readonly columns: number,
-  ) {
-    this.values = new Array(CHUNKS[0] * columns);
-    this.statements = CHUNKS.map((rows) => db.prepare(sql(rows)));
-  }
-
-  /** Where the next row's values go in `values`; runs the chunk before it when that one is full. */
-  next(): number {
-    if (this.count === CHUNKS[0]) {
-      this.statements[0].run(this.values as never);
-      this.count = 0;
-    }
-    return this.count++ * this.columns;
-  }
-
-  /** Runs the rows still held, in the largest chunks that fit. */
-  finish(): void {
-    let row = 0;
-    for (let i = 0; i < CHUNKS.length; i++) {
-      const rows = CHUNKS[i];
-      for (; this.count - row >= rows; row += rows) {
-        const values = rows === CHUNKS[0] ? this.values : this.values.slice(row * this.columns, (row + rows) * this.columns);
-        this.statements[i].run(values as never);
-      }
-    }
-    this.count = 0;
-  }
-
-  /** Forgets rows not run (a transaction that failed halfway). */
-  clear(): void {
-    this.count = 0;
-  }
-
-  finalize(): void {
-    for (const statement of this.statements) statement.finalize();
-  }
-}
 
 /** What happened since the last commit, already reduced: an add removed in the same batch is gone. */
 class Batch {
@@ -316,7 +109,7 @@ export class SqliteStore implements Store {
     private readonly db: Database,
     private readonly lock: Database,
     options: SqliteStoreOptions,
-    /** What openDatabase() did to an older schema, for the log; undefined when nothing. */
+    /** What openDataDirectory() did to an older schema, for the log; undefined when nothing. */
     readonly migration?: string,
   ) {
     this.path = join(dir, DATABASE_FILE);
@@ -758,190 +551,22 @@ export class SqliteStore implements Store {
 }
 
 /**
- * Opens (or creates) the store in `dir` and takes the directory's lock. Throws STORAGE with a
- * one-line reason for a directory it cannot use, a file that is not a msgbus database, a
- * corrupt one, or a directory another server holds; it never starts empty over existing data.
- * A database of an older schema is checked and migrated in place (onNotice says so).
+ * Opens (or creates) the store in `dir` and takes the directory's lock (see openDataDirectory for
+ * what it refuses). A database of an older schema is migrated in place (onNotice says so).
  */
 export function openSqliteStore(dir: string, options: SqliteStoreOptions = {}): SqliteStore {
   const fsync = options.fsync ?? "process";
+  const opened = openDataDirectory(dir, fsync);
+  let store: SqliteStore;
   try {
-    mkdirSync(dir, { recursive: true });
-    if (!statSync(dir).isDirectory()) throw new Error("not a directory");
+    store = new SqliteStore(dir, opened.db, opened.lock, { ...options, fsync }, opened.migration);
   } catch (e) {
-    throw storageError(`cannot use data directory ${dir}`, e, "choose a writable directory for --data");
-  }
-  const lock = takeLock(dir);
-  let db: Database | undefined;
-  try {
-    const expectedIds = checkDataFiles(dir, join(dir, DATABASE_FILE));
-    const opened = openDatabase(join(dir, DATABASE_FILE), fsync);
-    db = opened.db;
-    const store = new SqliteStore(dir, db, lock, { ...options, fsync }, opened.migration);
-    store.expectedIds = expectedIds;
-    if (opened.created) writeMarks(dir, []);
-    if (opened.migration) options.onNotice?.(opened.migration);
-    return store;
-  } catch (e) {
-    if (db) closeUntouched(db, join(dir, DATABASE_FILE));
-    lock.close();
+    closeUntouched(opened.db, join(dir, DATABASE_FILE));
+    opened.lock.close();
     if (e instanceof BusError) throw e;
     throw storageError(`cannot open ${join(dir, DATABASE_FILE)}`, e, "restore it from a backup, or move it away to start empty");
   }
-}
-
-/**
- * An exclusive SQLite lock on <dir>/msgbus.lock, held until close. The OS drops it when the
- * process dies (even on kill -9), so a crash never leaves a stale lock behind.
- */
-function takeLock(dir: string): Database {
-  const path = join(dir, LOCK_FILE);
-  let lock: Database;
-  try {
-    lock = new Database(path, { create: true, readwrite: true });
-  } catch (e) {
-    throw storageError(`cannot create ${path}`, e, "choose a writable directory for --data");
-  }
-  try {
-    lock.exec("PRAGMA busy_timeout = 0");
-    lock.exec("PRAGMA locking_mode = EXCLUSIVE");
-    lock.exec("BEGIN EXCLUSIVE");
-    lock.exec("COMMIT");
-    return lock;
-  } catch (e) {
-    lock.close();
-    if (sqliteCode(e) === "SQLITE_BUSY") {
-      throw new BusError(
-        "STORAGE",
-        `data directory ${dir} is in use by another msgbus server (lock on ${path}): stop it or choose another --data directory`,
-      );
-    }
-    throw storageError(`cannot lock ${path}`, e, "choose a writable directory for --data");
-  }
-}
-
-/**
- * Opens msgbus.db. Writes to it only to create it or to migrate an older schema (after checking
- * every page): a current msgbus database is not written before load() has read it whole, so a
- * damaged file the store refuses is left exactly as it was.
- */
-function openDatabase(path: string, fsync: FsyncMode): { db: Database; migration?: string; created: boolean } {
-  const db = new Database(path, { create: true, readwrite: true });
-  try {
-    db.exec("PRAGMA busy_timeout = 0");
-    const tables = (db.query("SELECT count(*) FROM sqlite_master").values()[0][0] as number) ?? 0;
-    const appId = db.query("PRAGMA application_id").values()[0][0] as number;
-    const version = db.query("PRAGMA user_version").values()[0][0] as number;
-    if (tables > 0 && appId !== APPLICATION_ID) {
-      throw new BusError("STORAGE", `${path} is a database of another program, not msgbus: choose another --data directory`);
-    }
-    if (version > SCHEMA_VERSION) {
-      throw new BusError("STORAGE", `${path} was written by a newer msgbus (schema ${version}): upgrade msgbus`);
-    }
-    // Must come before the first table: lets the maintenance give free pages back to the disk.
-    if (tables === 0) db.exec("PRAGMA auto_vacuum = INCREMENTAL");
-    // A no-op for a file already in WAL mode, which every msgbus database is.
-    const mode = db.query("PRAGMA journal_mode = WAL").values()[0][0];
-    if (mode !== "wal") throw new Error(`the file system does not support SQLite's WAL mode (journal mode ${mode})`);
-    db.exec(`PRAGMA synchronous = ${fsync === "always" ? "FULL" : "NORMAL"}`);
-    // macOS only: fsync does not reach the disk platter without F_FULLFSYNC.
-    if (fsync === "always") db.exec("PRAGMA fullfsync = ON; PRAGMA checkpoint_fullfsync = ON");
-    db.exec(`PRAGMA journal_size_limit = ${JOURNAL_SIZE_LIMIT}`);
-    db.exec(`PRAGMA wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
-    const migrating = tables > 0 && version < SCHEMA_VERSION;
-    if (migrating) checkPages(db, path);
-    db.exec("BEGIN IMMEDIATE");
-    let migration: string | undefined;
-    try {
-      if (tables === 0) db.exec(TOPICS_TABLE + MESSAGES_TABLE);
-      if (migrating) migration = migrate(db, path, version);
-      // For a current file this header write is rolled back: SQLite says now, not at the first
-      // message, when the file is read-only, and nothing reaches the file.
-      db.exec(`PRAGMA application_id = ${APPLICATION_ID}`);
-      db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
-      db.exec(tables === 0 || migrating ? "COMMIT" : "ROLLBACK");
-    } catch (e) {
-      if (db.inTransaction) db.exec("ROLLBACK");
-      throw e;
-    }
-    return { db, migration, created: tables === 0 };
-  } catch (e) {
-    closeUntouched(db, path);
-    throw e;
-  }
-}
-
-/**
- * Closes `db` without the checkpoint SQLite does when the last connection to a file closes: a
- * read-only connection is opened first and closes last (those never checkpoint), so a file the
- * store refused keeps its bytes, and a WAL left by a crash stays beside it, unapplied.
- */
-function closeUntouched(db: Database, path: string): void {
-  let reader: Database | undefined;
-  try {
-    reader = new Database(path, { readonly: true });
-    reader.query("SELECT count(*) FROM sqlite_master").values();
-  } catch {
-    // Not a database SQLite can read: it has no WAL to apply either.
-  }
-  db.close();
-  reader?.close();
-}
-
-/** Reads every page of a file about to be migrated: a damaged one is refused before anything is written. */
-function checkPages(db: Database, path: string): void {
-  const [result] = (db.query("PRAGMA quick_check(1)").values()[0] ?? ["no answer"]) as [string];
-  if (result !== "ok") {
-    const problem = result.replace(/\*\*\* in database \w+ \*\*\*\s*/, "").split("\n")[0];
-    throw new BusError("STORAGE", `cannot open ${path}: it is damaged (${problem}): restore it from a backup, or move it away to start empty`);
-  }
-}
-
-/**
- * Schema 1 to 2, inside the caller's transaction: drops the unique index on (tid, id) and adds
- * origin_deliveries where it is missing. Returns the line for the log.
- */
-function migrate(db: Database, path: string, version: number): string {
-  const started = performance.now();
-  if (version !== 1) {
-    throw new BusError("STORAGE", `${path} has a msgbus schema this version does not know (${version}): restore it from a backup, or move it away to start empty`);
-  }
-  const columns = new Set((db.query("PRAGMA table_info(messages)").values() as [number, string][]).map((c) => c[1]));
-  for (const needed of ["seq", "tid", "id", "created", "deliveries", "payload", "origin_topic", "origin_id"]) {
-    if (!columns.has(needed)) throw new Error(`its schema 1 table messages has no column ${needed}`);
-  }
-  const steps = ["dropped the index on (tid, id)"];
-  if (!columns.has("origin_deliveries")) {
-    db.exec("ALTER TABLE messages ADD COLUMN origin_deliveries INTEGER");
-    // Before origin_deliveries, a dead letter kept the count it failed with in deliveries (and
-    // showed it as its own): that count is its origin's, and its deliveries as a dead letter start at 0.
-    const moved = db.prepare("UPDATE messages SET origin_deliveries = deliveries, deliveries = 0 WHERE origin_topic IS NOT NULL").run().changes;
-    steps.push(`added origin_deliveries (${moved} dead letters)`);
-  }
-  db.exec("DROP INDEX IF EXISTS messages_key");
-  const [messages, topics] = db.query("SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM topics)").values()[0] as number[];
-  return (
-    `migrated ${path} from schema ${version} to ${SCHEMA_VERSION} (${steps.join(", ")}): ` +
-    `${messages} messages in ${topics} topics, ${Math.round(performance.now() - started)} ms`
-  );
-}
-
-function sqliteCode(e: unknown): string | undefined {
-  return typeof e === "object" && e !== null && "code" in e ? String((e as { code: unknown }).code) : undefined;
-}
-
-/** One line: what failed, why (SQLite's or the OS's words), and what the user can do. */
-function storageError(what: string, e: unknown, advice: string): BusError {
-  if (e instanceof BusError) return e;
-  const code = sqliteCode(e);
-  const reason = e instanceof Error ? e.message : String(e);
-  const hint =
-    code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT"
-      ? "restore it from a backup, or move it away to start empty"
-      : code === "SQLITE_FULL"
-        ? "free some disk space"
-        : code === "SQLITE_READONLY" || code === "SQLITE_CANTOPEN" || code === "SQLITE_PERM"
-          ? "make the file and its directory writable by the user msgbus runs as"
-          : advice;
-  return new BusError("STORAGE", `${what}: ${reason}${code && !reason.includes(code) ? ` (${code})` : ""}: ${hint}`);
+  store.expectedIds = opened.expectedIds;
+  if (opened.migration) options.onNotice?.(opened.migration);
+  return store;
 }

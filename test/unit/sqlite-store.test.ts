@@ -9,7 +9,8 @@ import { join, resolve } from "node:path";
 import { Bus } from "../../src/core/bus.ts";
 import { BusError } from "../../src/core/errors.ts";
 import type { Message } from "../../src/core/message.ts";
-import { MAX_SEQ, openSqliteStore, SCHEMA_VERSION, type SqliteStore } from "../../src/store/sqlite.ts";
+import { MAX_SEQ, openSqliteStore, type SqliteStore } from "../../src/store/sqlite.ts";
+import { SCHEMA_VERSION } from "../../src/store/sqlite-open.ts";
 import { StoreCommitError } from "../../src/core/store.ts";
 
 const dirs: string[] = [];
