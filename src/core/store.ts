@@ -29,7 +29,7 @@ export interface StoredTopic {
  *   when it is not. It must settle in bounded time (a backend that does not answer is a failure).
  * - **Undo on StoreCommitError.** A batch rejected with StoreCommitError was not written at all,
  *   and the adapter forgets its adds, removals and delivery counts (never writing them later):
- *   the bus undoes them in memory (Bus.undoUncommitted), and its writers, takers and ackers are
+ *   the bus undoes them in memory (core/undo.ts), and its writers, takers and ackers are
  *   answered STORAGE. Only what forgetting would lose is kept and tried again: the highest ids
  *   the batch gave (ids are never reused) and its purges. Any other rejection (a BusError with
  *   code STORAGE) means the batch was written as far as it could be, and nothing is undone.

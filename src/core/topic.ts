@@ -35,7 +35,7 @@ export interface Lease {
   expires: number;
   /** How long the lease runs (ms): what a renewal (touch) without a length extends it by. */
   length: number;
-  /** The key of its live entry in the bus's expiry heap (<= expires; other entries are stale). */
+  /** The key of its live entry in the lease book's expiry heap (leases.ts; <= expires; other entries are stale). */
   timer: number;
   readonly maxDeliveries: number;
   readonly consumer?: Consumer;
@@ -46,7 +46,7 @@ export interface Lease {
 export interface Delayed {
   readonly message: Message;
   readonly topic: Topic;
-  /** False once returned or dropped: its entry in the bus's timer heap is then skipped. */
+  /** False once returned or dropped: its entry in the lease book's release heap is then skipped. */
   active: boolean;
 }
 
@@ -89,6 +89,8 @@ export class Topic {
   lastCounted = { published: 0, consumed: 0, at: 0 };
   /** Listed idle by the registry (kept here so the busy path costs no lookup). */
   listedIdle = false;
+  /** The bus is handing its messages out (a call back from a consumer must not start again). */
+  dispatching = false;
   /** The stamp of its newest entry in the registry's idle order; -1: never listed. */
   idleStamp = -1;
 

@@ -1,0 +1,78 @@
+// What every part of the bus shares: limits, store, topic registry, lease book, memory held and
+// totals, and the two steps they all take: forgetting a message and counting dropped ones.
+
+import { LeaseBook } from "./leases.ts";
+import type { BusLimits } from "./limits.ts";
+import { type Message, messageCost } from "./message.ts";
+import type { Store } from "./store.ts";
+import type { Topic } from "./topic.ts";
+import { TopicRegistry } from "./topic-registry.ts";
+import { type Change, Uncommitted } from "./uncommitted.ts";
+
+export type DropReason = "overflow" | "memory" | "age" | "purge" | "delete";
+
+export interface BusEvents {
+  /** Messages left a topic unconsumed. The server logs this, rate-limited. */
+  dropped?(topic: string, reason: DropReason, count: number): void;
+  /** A message moved to its dead-letter topic. */
+  deadLettered?(message: Message, deadTopic: string): void;
+}
+
+export interface BusTotals {
+  messagesIn: number;
+  messagesOut: number;
+  dropped: number;
+  expired: number;
+  redelivered: number;
+  deadLettered: number;
+  acked: number;
+}
+
+export class BusState {
+  readonly totals: BusTotals = {
+    messagesIn: 0,
+    messagesOut: 0,
+    dropped: 0,
+    expired: 0,
+    redelivered: 0,
+    deadLettered: 0,
+    acked: 0,
+  };
+  readonly topics: TopicRegistry;
+  readonly leases = new LeaseBook();
+  /** Changes the store has not committed yet, undone by `undo` if its commit fails. */
+  readonly uncommitted: Uncommitted;
+  /** Bytes held over every topic (payload plus overhead), against `maxMemory`. */
+  bytes = 0;
+
+  constructor(
+    readonly limits: BusLimits,
+    readonly store: Store,
+    readonly events: BusEvents,
+    readonly now: () => number,
+    undo: (changes: Change[]) => void,
+  ) {
+    this.topics = new TopicRegistry(limits.maxTopics, limits.maxTombstones, now);
+    this.uncommitted = new Uncommitted(store, undo);
+  }
+
+  /** A message leaves its topic for good: memory and store forget it. `deliveries`: its count before, for an undo. */
+  forget(topic: Topic, message: Message, deliveries = message.deliveries): void {
+    const cost = messageCost(message.payload.length);
+    topic.bytes -= cost;
+    this.bytes -= cost;
+    this.store.removed(topic.name, message.id);
+    this.uncommitted.record({ kind: "removed", topic, message, deliveries });
+  }
+
+  reportDrop(topic: Topic, reason: DropReason, count: number): void {
+    if (reason === "age") {
+      topic.counters.expired += count;
+      this.totals.expired += count;
+    } else {
+      topic.counters.dropped += count;
+      this.totals.dropped += count;
+    }
+    this.events.dropped?.(topic.name, reason, count);
+  }
+}

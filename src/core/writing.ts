@@ -1,0 +1,72 @@
+// Writing a message into a topic: its id, fan-out to subscribers, the queue, and the limits a
+// write must fit (dropping the oldest or refusing, per the overflow policy).
+
+import type { BusState, DropReason } from "./bus-state.ts";
+import { dispatch } from "./delivery.ts";
+import { BusError } from "./errors.ts";
+import { type Message, messageCost } from "./message.ts";
+import type { Topic } from "./topic.ts";
+import { DEAD_SUFFIX } from "./topic-name.ts";
+
+/** Gives the message the topic's next id, sends it to every subscriber, queues it, serves a waiting consumer. */
+export function append(s: BusState, topic: Topic, payload: Uint8Array, origin: Message["origin"], deliveries: number): Message {
+  const cost = messageCost(payload.length);
+  makeRoom(s, topic, cost);
+  const message: Message = {
+    id: ++topic.lastId,
+    topic: topic.name,
+    created: s.now(),
+    payload,
+    deliveries,
+    origin, // always present (maybe undefined): one object shape for every message
+  };
+  topic.queue.push(message);
+  topic.bytes += cost;
+  s.bytes += cost;
+  topic.counters.published++;
+  topic.counters.bytesIn += payload.length;
+  s.totals.messagesIn++;
+  s.store.added(message);
+  s.uncommitted.record({ kind: "added", topic, message, deliveries });
+  for (const subscriber of topic.subscribers) subscriber.send(message);
+  if (topic.waiting.length > 0) dispatch(s, topic);
+  return message;
+}
+
+/**
+ * Drops the oldest queued messages until `cost` fits, or refuses the write under `reject`.
+ * Victims are only forgotten once the write is sure to fit: a write refused anyway drops nothing.
+ */
+function makeRoom(s: BusState, topic: Topic, cost: number): void {
+  const { maxQueue, maxQueueBytes, maxMemory } = s.limits;
+  // The common case, on every write: room enough, nothing to allocate or decide.
+  if (topic.held < maxQueue && topic.bytes + cost <= maxQueueBytes && s.bytes + cost <= maxMemory) return;
+  const policy = topic.name.endsWith(DEAD_SUFFIX) ? "drop-oldest" : s.limits.overflow;
+  const victims: Message[] = [];
+  let freed = 0;
+  let reason: DropReason = "overflow";
+  for (;;) {
+    const countFull = topic.held >= maxQueue;
+    const topicFull = countFull || topic.bytes - freed + cost > maxQueueBytes;
+    const busFull = s.bytes - freed + cost > maxMemory;
+    if (!topicFull && !busFull) break;
+    const victim = policy === "drop-oldest" ? topic.queue.shift() : undefined;
+    if (!victim) {
+      for (let i = victims.length - 1; i >= 0; i--) topic.queue.unshift(victims[i]!);
+      if (topicFull) {
+        throw new BusError(
+          "TOPIC_FULL",
+          countFull
+            ? `topic full: ${topic.name} holds ${topic.held} messages (limit ${maxQueue})`
+            : `topic full: ${topic.name} holds ${topic.bytes} bytes (limit ${maxQueueBytes})`,
+        );
+      }
+      throw new BusError("BUS_FULL", `bus full: ${s.bytes} bytes held (limit ${maxMemory})`);
+    }
+    reason = topicFull ? "overflow" : "memory";
+    victims.push(victim);
+    freed += messageCost(victim.payload.length);
+  }
+  for (const victim of victims) s.forget(topic, victim);
+  if (victims.length > 0) s.reportDrop(topic, reason, victims.length);
+}
