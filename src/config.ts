@@ -2,6 +2,7 @@
 // into a typed Config. The SETTINGS table is the one place a setting is named and described.
 
 import { BusError } from "./core/errors.ts";
+import { DEFAULT_LIMITS } from "./core/limits.ts";
 import { parseWholeNumber } from "./core/numbers.ts";
 
 type Kind = "string" | "port" | "size" | "count" | "duration" | "choice" | "boolean";
@@ -20,6 +21,10 @@ export interface Setting {
   side: "server" | "client" | "both";
 }
 
+/**
+ * The bus's limits take their defaults from core/limits.ts (DEFAULT_LIMITS), written here as a
+ * user writes them (64MiB, 30s); the server's own settings have theirs here.
+ */
 export const SETTINGS: Setting[] = [
   { key: "host", flag: "host", env: "MSGBUS_HOST", fallbackEnv: ["BHOST"], kind: "string", default: "127.0.0.1", side: "both", description: "address the server binds, or the client's server" },
   { key: "port", flag: "port", env: "MSGBUS_PORT", fallbackEnv: ["BPORT"], kind: "port", default: "6552", side: "both", description: "TCP (RESP) port" },
@@ -28,15 +33,15 @@ export const SETTINGS: Setting[] = [
   { key: "token", flag: "token", env: "MSGBUS_TOKEN", kind: "string", default: undefined, side: "both", description: "auth token (server: required of clients; client: sent)" },
   { key: "data", flag: "data", env: "MSGBUS_DATA", kind: "string", default: undefined, side: "server", description: "directory for durable storage (default: memory only)" },
   { key: "fsync", flag: "fsync", env: "MSGBUS_FSYNC", kind: "choice", choices: ["process", "always"], default: "process", side: "server", description: "durable mode: survive a process crash (process) or a power cut too (always)" },
-  { key: "maxMessageSize", flag: "max-message-size", env: "MSGBUS_MAX_MESSAGE_SIZE", fallbackEnv: ["BMAXMESSAGESIZE"], kind: "size", default: "1048576", side: "both", description: "largest payload in bytes (client: put/pub refuse larger ones before sending; default: the server's)" },
-  { key: "maxQueue", flag: "max-queue", env: "MSGBUS_MAX_QUEUE", kind: "count", default: "100000", side: "server", description: "most messages queued per topic" },
-  { key: "maxQueueBytes", flag: "max-queue-bytes", env: "MSGBUS_MAX_QUEUE_BYTES", kind: "size", default: "64MiB", side: "server", description: "most bytes queued per topic (payload + 96 bytes per message)" },
-  { key: "maxMemory", flag: "max-memory", env: "MSGBUS_MAX_MEMORY", kind: "size", default: "256MiB", side: "server", description: "most bytes queued over all topics (same measure)" },
-  { key: "overflow", flag: "overflow", env: "MSGBUS_OVERFLOW", kind: "choice", choices: ["drop-oldest", "reject"], default: "drop-oldest", side: "server", description: "full topic: drop-oldest or reject" },
-  { key: "maxAge", flag: "max-age", env: "MSGBUS_MAX_AGE", kind: "duration", default: "0", side: "server", description: "queued messages older than this expire (0: never)" },
-  { key: "maxTopics", flag: "max-topics", env: "MSGBUS_MAX_TOPICS", kind: "count", default: "10000", side: "server", description: "most topics" },
-  { key: "leaseTime", flag: "lease-time", env: "MSGBUS_LEASE_TIME", kind: "duration", default: "30s", side: "server", description: "lease time when a consumer does not say" },
-  { key: "maxDeliveries", flag: "max-deliveries", env: "MSGBUS_MAX_DELIVERIES", kind: "count", default: "5", side: "both", description: "deliveries before a message goes to <topic>.dead" },
+  { key: "maxMessageSize", flag: "max-message-size", env: "MSGBUS_MAX_MESSAGE_SIZE", fallbackEnv: ["BMAXMESSAGESIZE"], kind: "size", default: String(DEFAULT_LIMITS.maxMessageSize), side: "both", description: "largest payload in bytes (client: put/pub refuse larger ones before sending; default: the server's)" },
+  { key: "maxQueue", flag: "max-queue", env: "MSGBUS_MAX_QUEUE", kind: "count", default: String(DEFAULT_LIMITS.maxQueue), side: "server", description: "most messages queued per topic" },
+  { key: "maxQueueBytes", flag: "max-queue-bytes", env: "MSGBUS_MAX_QUEUE_BYTES", kind: "size", default: sizeText(DEFAULT_LIMITS.maxQueueBytes), side: "server", description: "most bytes queued per topic (payload + 96 bytes per message)" },
+  { key: "maxMemory", flag: "max-memory", env: "MSGBUS_MAX_MEMORY", kind: "size", default: sizeText(DEFAULT_LIMITS.maxMemory), side: "server", description: "most bytes queued over all topics (same measure)" },
+  { key: "overflow", flag: "overflow", env: "MSGBUS_OVERFLOW", kind: "choice", choices: ["drop-oldest", "reject"], default: DEFAULT_LIMITS.overflow, side: "server", description: "full topic: drop-oldest or reject" },
+  { key: "maxAge", flag: "max-age", env: "MSGBUS_MAX_AGE", kind: "duration", default: durationText(DEFAULT_LIMITS.maxAge), side: "server", description: "queued messages older than this expire (0: never)" },
+  { key: "maxTopics", flag: "max-topics", env: "MSGBUS_MAX_TOPICS", kind: "count", default: String(DEFAULT_LIMITS.maxTopics), side: "server", description: "most topics" },
+  { key: "leaseTime", flag: "lease-time", env: "MSGBUS_LEASE_TIME", kind: "duration", default: durationText(DEFAULT_LIMITS.defaultLease), side: "server", description: "lease time when a consumer does not say" },
+  { key: "maxDeliveries", flag: "max-deliveries", env: "MSGBUS_MAX_DELIVERIES", kind: "count", default: String(DEFAULT_LIMITS.maxDeliveries), side: "both", description: "deliveries before a message goes to <topic>.dead" },
   { key: "sendBuffer", flag: "send-buffer", env: "MSGBUS_SEND_BUFFER", kind: "size", default: "8MiB", side: "server", description: "most bytes of live messages waiting for a subscriber that does not read before it is cut off as a slow consumer (replies, SUB SINCE replays and ON deliveries do not count)" },
   { key: "maxInput", flag: "max-input", env: "MSGBUS_MAX_INPUT", kind: "size", default: "64MiB", side: "server", description: "most bytes of received, not yet run RESP input (half-sent commands, input behind a blocked command) over all connections; the connection that goes over is closed" },
   { key: "inputTimeout", flag: "input-timeout", env: "MSGBUS_INPUT_TIMEOUT", kind: "duration", default: "30s", side: "server", description: "a RESP connection whose half-sent command gets no new byte for this long is closed (0: never)" },
@@ -166,6 +171,22 @@ export function parseSize(text: string): number | undefined {
   const unit = SIZE_UNITS[m[2]!.toLowerCase()];
   if (unit === undefined) return undefined;
   return Math.floor(Number(m[1]) * unit);
+}
+
+/** Bytes as --help shows them: whole GiB, MiB or KiB by name ("64MiB"), else plain bytes. */
+export function sizeText(bytes: number): string {
+  for (const [unit, size] of [["GiB", 1073741824], ["MiB", 1048576], ["KiB", 1024]] as const) {
+    if (bytes > 0 && bytes % size === 0) return `${bytes / size}${unit}`;
+  }
+  return String(bytes);
+}
+
+/** Milliseconds as --help shows them, in the largest whole unit ("30s"); 0 is "0". */
+export function durationText(ms: number): string {
+  for (const [unit, size] of [["d", 86400000], ["h", 3600000], ["m", 60000], ["s", 1000]] as const) {
+    if (ms > 0 && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return ms === 0 ? "0" : `${ms}ms`;
 }
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, "": 1000, m: 60000, h: 3600000, d: 86400000 };

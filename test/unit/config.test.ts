@@ -3,7 +3,8 @@
 
 import { describe, expect, test } from "bun:test";
 import { BusError } from "../../src/core/errors.ts";
-import { clientUrl, parseDuration, parseSize, resolveConfig, SETTINGS, settingArgs, type Environment, type Flags } from "../../src/config.ts";
+import { DEFAULT_LIMITS } from "../../src/core/limits.ts";
+import { clientUrl, durationText, parseDuration, parseSize, resolveConfig, SETTINGS, settingArgs, sizeText, type Environment, type Flags } from "../../src/config.ts";
 
 function configError(flags: Flags, env: Environment): BusError {
   let thrown: unknown;
@@ -49,6 +50,31 @@ describe("defaults", () => {
       logLevel: "info",
       logFormat: "text",
     });
+  });
+
+  test("the bus's limits default to the engine's own defaults, shown as a user writes them", () => {
+    const config = resolveConfig({}, {});
+    expect({
+      maxMessageSize: config.maxMessageSize,
+      maxQueue: config.maxQueue,
+      maxQueueBytes: config.maxQueueBytes,
+      maxMemory: config.maxMemory,
+      overflow: config.overflow,
+      maxAge: config.maxAge,
+      defaultLease: config.leaseTime,
+      maxDeliveries: config.maxDeliveries,
+      maxTopics: config.maxTopics,
+    }).toEqual({ ...DEFAULT_LIMITS, maxTombstones: undefined } as never);
+    const help = settingArgs("server");
+    expect(help["max-queue-bytes"]!.description).toEndWith("; default 64MiB)");
+    expect(help["lease-time"]!.description).toEndWith("; default 30s)");
+    expect(help["max-message-size"]!.description).toEndWith("; default 1048576)");
+  });
+
+  test("sizes and durations written for --help read back as the same number", () => {
+    for (const bytes of [0, 1, 1000, 1024, 1048576, 64 * 1048576, 3 * 1073741824, 1048577]) expect(parseSize(sizeText(bytes))).toBe(bytes);
+    for (const ms of [0, 1, 999, 1000, 30000, 90000, 3600000, 86400000, 1500]) expect(parseDuration(durationText(ms))).toBe(ms);
+    expect([sizeText(64 * 1048576), sizeText(1536), durationText(30000), durationText(0), durationText(1500)]).toEqual(["64MiB", "1536", "30s", "0", "1500ms"]);
   });
 
   test("without an env argument it reads process.env", () => {
