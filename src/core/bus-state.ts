@@ -62,7 +62,7 @@ export class BusState {
     topic.bytes -= cost;
     this.bytes -= cost;
     this.store.removed(topic.name, message.id);
-    this.uncommitted.record({ kind: "removed", topic, message, deliveries });
+    this.uncommitted.record("removed", topic, message, deliveries);
   }
 
   reportDrop(topic: Topic, reason: DropReason, count: number): void {

@@ -58,7 +58,7 @@ export function handOut(
   }
   const entry = s.leases.grant(topic, message, Math.max(1, lease), maxDeliveries ?? s.limits.maxDeliveries, consumer, s.now());
   s.store.delivered(message);
-  s.uncommitted.record({ kind: "leased", topic, message, deliveries: message.deliveries - 1, lease: entry });
+  s.uncommitted.record("leased", topic, message, message.deliveries - 1, entry);
 }
 
 /** Drops the queued messages older than maxAge, oldest first. */

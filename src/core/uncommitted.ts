@@ -23,8 +23,11 @@ export class Uncommitted {
     private readonly undo: (changes: Change[]) => void,
   ) {}
 
-  /** Call right after telling the store: the change joins the store's pending batch. */
-  record(change: Change): void {
+  /**
+   * Call right after telling the store: the change joins the store's pending batch. Its parts
+   * come as arguments so that a store with nothing pending (memory) costs no object per change.
+   */
+  record(kind: Change["kind"], topic: Topic, message: Message, deliveries: number, lease?: Lease): void {
     const batch = this.store.flush();
     if (!batch) return; // a store with nothing to wait for (memory): nothing can fail
     if (batch !== this.batch) {
@@ -44,6 +47,6 @@ export class Uncommitted {
         },
       );
     }
-    this.changes.push(change);
+    this.changes.push(kind === "leased" ? { kind, topic, message, deliveries, lease: lease! } : { kind, topic, message, deliveries });
   }
 }

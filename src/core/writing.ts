@@ -27,7 +27,7 @@ export function append(s: BusState, topic: Topic, payload: Uint8Array, origin: M
   topic.counters.bytesIn += payload.length;
   s.totals.messagesIn++;
   s.store.added(message);
-  s.uncommitted.record({ kind: "added", topic, message, deliveries });
+  s.uncommitted.record("added", topic, message, deliveries);
   for (const subscriber of topic.subscribers) subscriber.send(message);
   if (topic.waiting.length > 0) dispatch(s, topic);
   return message;
