@@ -17,16 +17,21 @@ export class TopicRegistry {
   /** Written topics that hold nothing and nobody (their `listedIdle` is set). */
   private idleCount = 0;
   /**
-   * When topics were listed idle, longest ago first: entry i is idleTopics[i], listed at
-   * idleStamps[i]. Kept lazily because a queue drained and refilled goes idle and busy on every
-   * message: a topic used again only clears its flag, and its entry goes stale (an entry is live
-   * while `topic.listedIdle && topic.idleStamp === stamp`). Stale entries are skipped when a place
-   * is needed and compacted away once they outnumber the live ones.
+   * Each listing gives the topic the next stamp (`idleStamp`): the lowest stamp is the topic idle
+   * the longest. A topic listed again with nothing listed since keeps its stamp (its place is the
+   * same), so a queue drained over and over costs two field writes per message.
    */
+  private stamp = 0;
+  /**
+   * The idle order, built only once a place is needed (the registry is full) and dropped once it
+   * is half empty: entry i is idleTopics[i], listed at idleStamps[i], longest ago first. While
+   * built, each new listing is pushed; a topic used again only clears its flag and its entry goes
+   * stale (an entry is live while `topic.listedIdle && topic.idleStamp === stamp`). Stale entries
+   * are skipped when a place is needed and compacted away once they outnumber the live ones.
+   */
+  private ordered = false;
   private readonly idleTopics = new Deque<Topic>();
   private readonly idleStamps = new Deque<number>();
-  /** The stamp of the newest entry; no topic has it unless that entry is still in the lists. */
-  private stamp = 0;
   private readonly tombstones: Tombstones;
 
   constructor(
@@ -92,10 +97,10 @@ export class TopicRegistry {
     }
     topic.listedIdle = true;
     this.idleCount++;
-    // Its entry is still the newest (nothing was listed since it was used again): it stands for
-    // now as well, so a queue drained over and over costs no entry per message.
+    // Nothing was listed since it was last: same place (and, while ordered, its entry is the newest).
     if (topic.idleStamp === this.stamp) return;
     topic.idleStamp = ++this.stamp;
+    if (!this.ordered) return;
     this.idleTopics.push(topic);
     this.idleStamps.push(this.stamp);
     if (this.idleTopics.length > 2 * this.idleCount + 1024) this.compactIdle();
@@ -125,6 +130,26 @@ export class TopicRegistry {
       if (stamp === this.stamp) this.stamp++;
       if (topic.listedIdle && topic.idleStamp === stamp) return topic;
     }
+  }
+
+  /** Builds the idle order from the stamps of the topics listed now. */
+  private buildIdleOrder(): void {
+    const idle: Topic[] = [];
+    for (const topic of this.live.values()) if (topic.listedIdle) idle.push(topic);
+    idle.sort((a, b) => a.idleStamp - b.idleStamp);
+    for (const topic of idle) {
+      this.idleTopics.push(topic);
+      this.idleStamps.push(topic.idleStamp);
+    }
+    // A topic used again since its listing has no entry: its next listing must push one.
+    this.stamp++;
+    this.ordered = true;
+  }
+
+  private dropIdleOrder(): void {
+    this.idleTopics.clear();
+    this.idleStamps.clear();
+    this.ordered = false;
   }
 
   /** Drops the stale entries of the idle order (the newest stays: it was just pushed, live). */
@@ -161,6 +186,10 @@ export class TopicRegistry {
   /** Frees a place for a new topic: the longest idle topic becomes a tombstone; none idle is BUS_FULL. */
   private makeRoom(): void {
     if (this.inUse >= this.maxTopics) throw this.full();
+    // Half empty: places will not be needed for a while, and the order costs a push per listing.
+    if (this.ordered && this.live.size < this.maxTopics >>> 1) this.dropIdleOrder();
+    if (this.live.size < this.maxTopics) return;
+    if (!this.ordered) this.buildIdleOrder();
     while (this.live.size >= this.maxTopics) {
       const topic = this.longestIdle();
       if (topic === undefined) break;

@@ -57,6 +57,11 @@ class Model {
     if (!this.idle.includes(name)) this.idle.push(name);
   }
 
+  remove(name: string): void {
+    this.live.delete(name);
+    this.unlist(name);
+  }
+
   private unlist(name: string): void {
     const at = this.idle.indexOf(name);
     if (at >= 0) this.idle.splice(at, 1);
@@ -83,6 +88,22 @@ describe("topic registry", () => {
     expect(registry.inUse).toBe(2);
   });
 
+  test("a topic busy when the idle order is first needed still gets its place once idle", () => {
+    const registry = new TopicRegistry(3, 100, () => 0);
+    write(registry, "a");
+    drain(registry, "a");
+    write(registry, "b");
+    drain(registry, "b");
+    write(registry, "b"); // busy again, nothing listed since
+    write(registry, "c");
+    write(registry, "d"); // the registry is full: a goes
+    expect(names(registry)).toEqual(["b", "c", "d"]);
+    drain(registry, "b");
+    drain(registry, "c");
+    write(registry, "e"); // b has been idle the longest
+    expect(names(registry)).toEqual(["c", "d", "e"]);
+  });
+
   test("a topic drained and written again keeps its place as the newest idle one", () => {
     const registry = new TopicRegistry(2, 100, () => 0);
     write(registry, "a");
@@ -97,20 +118,26 @@ describe("topic registry", () => {
     expect(names(registry)).toEqual(["b", "c"]);
   });
 
-  test("over long random runs the registry lets go the same topics as a plain ordered list", () => {
+  test("over long random runs (writes, drains, deletions) the registry lets go the same topics as a plain ordered list", () => {
     let seed = 42;
     const random = (n: number) => {
       seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
       return (seed >>> 8) % n;
     };
-    for (const maxTopics of [1, 3, 8]) {
+    // With many deletions the registry also empties below half, and drops its idle order.
+    for (const [maxTopics, deletions] of [[1, 1], [3, 1], [8, 1], [40, 1], [8, 8], [40, 8]] as const) {
       const registry = new TopicRegistry(maxTopics, 1000, () => 0);
       const model = new Model(maxTopics);
       const pool = Array.from({ length: maxTopics * 2 + 1 }, (_, i) => `t${i}`);
       for (let step = 0; step < 30000; step++) {
         // Mostly a few hot topics, so that stale entries pile up and get compacted.
         const name = random(4) > 0 ? pool[random(2)]! : pool[random(pool.length)]!;
-        if (random(2) === 0) {
+        const op = random(20);
+        if (op < deletions) {
+          const topic = registry.get(name);
+          if (topic) registry.remove(topic);
+          model.remove(name);
+        } else if (op < 10) {
           let code: string | undefined;
           try {
             write(registry, name);
