@@ -143,7 +143,7 @@ export class Bus {
 
   /** How many subscribers a write to this topic reaches now. */
   subscriberCount(topicName: string): number {
-    return this.topics.get(topicName)?.subscribers.size ?? 0;
+    return this.topics.get(topicName)?.subscriberCount ?? 0;
   }
 
   private append(topic: Topic, payload: Uint8Array, origin: Message["origin"], deliveries: number): Message {

@@ -7,7 +7,7 @@ import { isUtf8 } from "node:buffer";
 import { checkDelay, checkLease, checkWait } from "../core/durations.ts";
 import { BusError, isBusError } from "../core/errors.ts";
 import type { Message } from "../core/message.ts";
-import type { Consumer, Topic } from "../core/topic.ts";
+import type { Consumer } from "../core/topic.ts";
 import { checkTopicName } from "../core/topic-name.ts";
 import { setLongTimeout } from "../long-timeout.ts";
 import { toEnvelope } from "../protocol/envelope.ts";
@@ -50,7 +50,6 @@ export function startHttp(ctx: ServerContext): HttpListener {
   const { config } = ctx;
   configureCors(config.allowOrigin);
   const routes = new HttpRoutes(ctx);
-  ctx.subscriberCount = (topic) => routes.ws.subscribers(topic, ctx.bus.subscriberCount(topic));
   const tls = config.tlsCert && config.tlsKey ? { cert: Bun.file(config.tlsCert), key: Bun.file(config.tlsKey) } : undefined;
   const server = Bun.serve<WsData>({
     hostname: config.host,
@@ -85,7 +84,6 @@ class HttpRoutes {
   private readonly sse: SseHub;
   /** Long polls in flight: shutdown answers each with 503. */
   private readonly polls = new Set<() => void>();
-  private readonly subscribers = (topic: Topic) => this.ctx.subscriberCount(topic.name);
 
   constructor(private readonly ctx: ServerContext) {
     this.ws = new WsHub(ctx);
@@ -317,14 +315,14 @@ class HttpRoutes {
     this.authorize(req, query, null);
     query.only([]);
     if (name === "metrics") {
-      return new Response(prometheus(this.ctx, this.subscribers), { headers: { ...CORS_HEADERS, "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
+      return new Response(prometheus(this.ctx), { headers: { ...CORS_HEADERS, "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
     }
     if (parts.length === 4) {
       const topic = this.ctx.bus.topic(decodeSegment(parts[3]!));
       if (!topic) throw new BusError("NOT_FOUND", `no topic ${decodeSegment(parts[3]!).slice(0, 128)}`);
-      return json(topicJson(topic, this.subscribers));
+      return json(topicJson(topic));
     }
-    return json(topicsJson(this.ctx, this.subscribers));
+    return json(topicsJson(this.ctx));
   }
 
   // ---- shared ----

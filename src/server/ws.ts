@@ -22,7 +22,6 @@ const decoder = new TextDecoder();
  * envelope `{"type":"message",...}`; in json mode writes are answered too.
  */
 export type WsFormat = "raw" | "binary" | "json";
-const FORMATS: WsFormat[] = ["raw", "binary", "json"];
 
 export interface WsData {
   topic: string;
@@ -82,16 +81,6 @@ export class WsHub {
 
   get size(): number {
     return this.sockets.size;
-  }
-
-  /** Subscribers of `topic` counting sockets, given the bus's count (where a group counts once). */
-  subscribers(topic: string, busCount: number): number {
-    let count = busCount;
-    for (const format of FORMATS) {
-      const group = this.groups.get(`${format}:${topic}`);
-      if (group) count += group.sockets.size - 1;
-    }
-    return count;
   }
 
   closeAll(): void {
@@ -189,7 +178,13 @@ export class WsHub {
     let group = this.groups.get(key);
     if (!group) {
       const created: Group = { key, format, sockets: new Set(), unsubscribe: () => {}, scans: 0 };
-      created.unsubscribe = this.ctx.bus.subscribe(topic, { send: (m) => this.fanOut(created, m) });
+      // One bus subscriber for the group, counted as its sockets: a user counts connections.
+      created.unsubscribe = this.ctx.bus.subscribe(topic, {
+        send: (m) => this.fanOut(created, m),
+        get weight() {
+          return created.sockets.size;
+        },
+      });
       this.groups.set(key, (group = created));
     }
     ws.subscribe(key);
