@@ -7,7 +7,6 @@ import { Deque } from "../core/deque.ts";
 import { encodeComment, encodeMessageEvent } from "../protocol/sse.ts";
 import { logFor } from "../log.ts";
 import type { ServerContext } from "./context.ts";
-import { CORS_HEADERS } from "./http-errors.ts";
 
 const sseLog = logFor("sse");
 const encoder = new TextEncoder();
@@ -39,7 +38,11 @@ export class SseHub {
   private readonly streams = new Set<SseStream>();
   private readonly heartbeat: ReturnType<typeof setInterval>;
 
-  constructor(private readonly ctx: ServerContext) {
+  /** `cors`: the server's CORS headers, on the stream's response. */
+  constructor(
+    private readonly ctx: ServerContext,
+    private readonly cors: Readonly<Record<string, string>>,
+  ) {
     this.heartbeat = setInterval(() => {
       for (const stream of this.streams) stream.comment("ping");
     }, HEARTBEAT_MS);
@@ -57,7 +60,7 @@ export class SseHub {
     signal.addEventListener("abort", () => stream.end(), { once: true });
     return new Response(stream.readable, {
       headers: {
-        ...CORS_HEADERS,
+        ...this.cors,
         "content-type": "text/event-stream; charset=utf-8",
         "cache-control": "no-cache",
         "x-accel-buffering": "no",
