@@ -6,9 +6,9 @@ import { isUtf8 } from "node:buffer";
 import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
 import { BusError, isBusError } from "../core/errors.ts";
 import type { Message } from "../core/message.ts";
-import { Deque } from "../core/deque.ts";
 import { encodeEnvelope } from "../protocol/envelope.ts";
 import { logFor } from "../log.ts";
+import { CatchUp } from "./catch-up.ts";
 import type { ServerContext } from "./context.ts";
 import { wsCloseCode } from "./http-errors.ts";
 
@@ -47,15 +47,6 @@ interface Group {
   sockets: Set<Socket>;
   unsubscribe: () => void;
   scans: number;
-}
-
-interface CatchUp {
-  pending: Deque<Message>;
-  /** Replay messages still in `pending` (the bus holds those anyway; only live ones count). */
-  replayLeft: number;
-  liveBytes: number;
-  unsubscribe: () => void;
-  scheduled: boolean;
 }
 
 /** Payloads that arrived as binary frames go out as binary frames, whatever their bytes. */
@@ -121,12 +112,7 @@ export class WsHub {
         this.join(ws);
         return;
       }
-      const catchUp: CatchUp = { pending: new Deque(), replayLeft: 0, liveBytes: 0, unsubscribe: () => {}, scheduled: false };
-      let replaying = true;
-      catchUp.unsubscribe = this.ctx.bus.subscribe(data.topic, { send: (m) => (replaying ? catchUp.pending.push(m) : this.arrived(ws, m)) }, data.since);
-      replaying = false;
-      catchUp.replayLeft = catchUp.pending.length;
-      data.catchUp = catchUp;
+      data.catchUp = new CatchUp(this.ctx.bus, data.topic, data.since, this.ctx.config.sendBuffer, (m) => this.arrived(ws, m));
       this.pump(ws);
     } catch (error) {
       this.fail(ws, error);
@@ -137,18 +123,14 @@ export class WsHub {
   private arrived(ws: Socket, message: Message): void {
     const catchUp = ws.data.catchUp;
     if (!catchUp) return;
-    catchUp.pending.push(message);
-    catchUp.liveBytes += message.payload.length;
-    // What waited before this message is the backlog: one message bigger than --send-buffer is not.
-    if (catchUp.liveBytes - message.payload.length > this.ctx.config.sendBuffer) {
+    if (!catchUp.queue(message)) {
       this.slow(ws, `more than ${this.ctx.config.sendBuffer} bytes waiting while catching up`);
       return;
     }
-    // Not inside the bus's fan-out: joining a group there would hand this message out twice.
-    if (!catchUp.scheduled) {
-      catchUp.scheduled = true;
+    // Not inside the bus's fan-out: joining a group there would hand this message out twice. With
+    // more than this message waiting, a pump is already due (this microtask, or drain).
+    if (catchUp.length === 1) {
       queueMicrotask(() => {
-        catchUp.scheduled = false;
         if (ws.data.catchUp === catchUp) this.pump(ws);
       });
     }
@@ -158,15 +140,12 @@ export class WsHub {
   private pump(ws: Socket): void {
     const catchUp = ws.data.catchUp!;
     const room = this.ctx.config.sendBuffer / 2;
-    while (catchUp.pending.length > 0) {
+    while (catchUp.length > 0) {
       if (ws.readyState !== 1) return;
       if (ws.getBufferedAmount() > room) return; // drain() carries on
-      const message = catchUp.pending.shift()!;
-      if (catchUp.replayLeft > 0) catchUp.replayLeft--;
-      else catchUp.liveBytes -= message.payload.length;
-      ws.send(frame(ws.data.format, message), false);
+      ws.send(frame(ws.data.format, catchUp.next()!), false);
     }
-    catchUp.unsubscribe();
+    catchUp.close();
     ws.data.catchUp = undefined;
     this.join(ws);
   }
@@ -270,8 +249,7 @@ export class WsHub {
   private leave(ws: Socket): void {
     const data = ws.data;
     if (data.catchUp) {
-      data.catchUp.unsubscribe();
-      data.catchUp.pending.clear();
+      data.catchUp.close();
       data.catchUp = undefined;
     }
     const group = data.group;
