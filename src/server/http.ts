@@ -1,6 +1,6 @@
 // The HTTP transport on Bun.serve: topics at the root (write, take, lease, purge, delete), SSE and
 // WebSocket on GET /{topic}, server endpoints under /_/. Requests translate to the bus here;
-// SSE streams live in sse.ts, sockets in ws.ts, errors map to statuses in http-errors.ts.
+// SSE streams live in sse.ts, sockets in ws.ts, statuses in http-errors.ts, CORS in cors.ts.
 
 import type { Server } from "bun";
 import { isUtf8 } from "node:buffer";
