@@ -1,7 +1,8 @@
-// The one consola instance. Areas log through tagged children: logFor("tcp").
-// Logs go to stderr, so a client's stdout carries payloads only.
+// The one consola instance, configured once by configureLog. Areas log through logFor("tcp"): a
+// thin tag that hands every line to that instance when it is written, so settings made after a
+// module was imported apply. Logs go to stderr, so a client's stdout carries payloads only.
 
-import { createConsola, type ConsolaInstance, type ConsolaReporter, type LogObject } from "consola";
+import { createConsola, type ConsolaReporter, type LogObject } from "consola";
 
 const LEVELS = { error: 0, warn: 1, info: 3, debug: 4 } as const;
 
@@ -29,21 +30,26 @@ const textReporter: ConsolaReporter = {
 
 export const log = createConsola({ level: LEVELS.info, reporters: [textReporter], stdout: process.stderr, stderr: process.stderr });
 
-// consola's withTag copies level and reporters when called: keep every child, so that
-// configureLog reaches the loggers modules made at import time.
-const children: ConsolaInstance[] = [];
+/** What an area logs through: the levels msgbus uses. */
+export interface Logger {
+  error(...args: unknown[]): void;
+  warn(...args: unknown[]): void;
+  info(...args: unknown[]): void;
+  debug(...args: unknown[]): void;
+}
 
-/** The logger of one area ("tcp", "http", "store", ...). */
-export function logFor(tag: string): ConsolaInstance {
-  const child = log.withTag(tag);
-  children.push(child);
-  return child;
+/** The logger of one area ("tcp", "http", "store", ...): `log` itself, with the area as tag. */
+export function logFor(tag: string): Logger {
+  // consola takes a single { tag, args } argument as the line's fields.
+  return {
+    error: (...args) => log.error({ tag, args }),
+    warn: (...args) => log.warn({ tag, args }),
+    info: (...args) => log.info({ tag, args }),
+    debug: (...args) => log.debug({ tag, args }),
+  };
 }
 
 export function configureLog(level: keyof typeof LEVELS, format: "text" | "json"): void {
-  const reporters = [format === "json" ? jsonReporter : textReporter];
-  for (const logger of [log, ...children]) {
-    logger.level = LEVELS[level];
-    logger.setReporters(reporters);
-  }
+  log.level = LEVELS[level];
+  log.setReporters([format === "json" ? jsonReporter : textReporter]);
 }

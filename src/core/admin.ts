@@ -59,7 +59,7 @@ export function deleteTopics(s: BusState, topicNames: string[]): number {
 }
 
 function checkUnused(topic: Topic): void {
-  const subscribers = topic.subscribers.size;
+  const subscribers = topic.subscriberCount;
   const consumers = topic.consumerCount;
   if (subscribers === 0 && consumers === 0) return;
   const who = [subscribers ? `${subscribers} subscriber${subscribers === 1 ? "" : "s"}` : "", consumers ? `${consumers} consumer${consumers === 1 ? "" : "s"}` : ""];

@@ -84,7 +84,7 @@ export class Bus {
 
   /** How many subscribers a write to this topic reaches now. */
   subscriberCount(topicName: string): number {
-    return this.s.topics.get(topicName)?.subscribers.size ?? 0;
+    return this.s.topics.get(topicName)?.subscriberCount ?? 0;
   }
 
   // ---- taking ----

@@ -8,6 +8,11 @@ import type { Message } from "./message.ts";
 export interface Subscriber {
   /** Must not call back into the bus synchronously; a transport buffers and writes. */
   send(message: Message): void;
+  /**
+   * How many readers this subscriber stands for (default 1): a transport that fans out itself
+   * (a WebSocket group on Bun's native pub/sub) counts its sockets. Read by `subscriberCount`.
+   */
+  readonly weight?: number;
 }
 
 /**
@@ -96,7 +101,14 @@ export class Topic {
 
   constructor(readonly name: string) {}
 
-  /** Consumers registered now: streaming ones, plus one-shot ones waiting (blocked GETs). */
+  /** Readers a write reaches now, one per connection: the count every report uses. */
+  get subscriberCount(): number {
+    let count = 0;
+    for (const subscriber of this.subscribers) count += subscriber.weight ?? 1;
+    return count;
+  }
+
+  /** Consumers registered now: streaming ones, plus one-shot ones waiting (blocked GETs). The count every report uses. */
   get consumerCount(): number {
     let oneShot = 0;
     for (const consumer of this.waiting) if (!consumer.streaming) oneShot++;

@@ -36,9 +36,4 @@ export interface ServerContext {
   stats: ServerStats;
   /** True once shutdown began: transports refuse new work. */
   stopping: boolean;
-  /**
-   * Live subscribers of a topic, one per connection. The bus counts a WebSocket group (Bun's
-   * native fan-out) once; the HTTP transport replaces this to count every socket in it.
-   */
-  subscriberCount: (topic: string) => number;
 }

@@ -23,34 +23,6 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   BUS_FULL: 507,
 };
 
-/**
- * Headers every response carries, per --allow-origin: which browser pages on other origins may
- * read replies and our headers. Set once at start by configureCors().
- */
-export const CORS_HEADERS: Record<string, string> = {
-  "access-control-allow-origin": "*",
-  "access-control-expose-headers": "Msgbus-Id, Msgbus-Topic, Msgbus-Created, Msgbus-Deliveries, Msgbus-Origin-Topic, Msgbus-Origin-Id, Msgbus-Origin-Deliveries, Msgbus-Lease-Expires",
-};
-
-/** "*" (any page), one origin ("https://app.example"), or "none" (no CORS: same-origin pages only). */
-export function configureCors(allowOrigin: string): void {
-  if (allowOrigin === "none") {
-    for (const key of Object.keys(CORS_HEADERS)) delete CORS_HEADERS[key];
-  } else {
-    CORS_HEADERS["access-control-allow-origin"] = allowOrigin;
-    if (allowOrigin !== "*") CORS_HEADERS.vary = "Origin";
-  }
-}
-
-/**
- * Whether a browser page from `origin` may open a WebSocket (browsers do not apply CORS to them,
- * so the server checks). No Origin header: not a browser, always allowed.
- */
-export function originAllowed(allowOrigin: string, origin: string | null): boolean {
-  if (origin === null || allowOrigin === "*") return true;
-  return allowOrigin !== "none" && origin === allowOrigin;
-}
-
 const EXTRA_HEADERS: Partial<Record<ErrorCode, Record<string, string>>> = {
   UNAUTHORIZED: { "www-authenticate": 'Bearer realm="msgbus"' },
   // The body may be unread: the connection cannot carry another request.
@@ -60,24 +32,27 @@ const EXTRA_HEADERS: Partial<Record<ErrorCode, Record<string, string>>> = {
   UNAVAILABLE: { "retry-after": "1" },
 };
 
-export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
-  return Response.json(body, { status, headers: { ...CORS_HEADERS, ...headers } });
+/** A JSON reply; `headers` are all it carries (the server's CORS headers among them). */
+export function json(body: unknown, status: number, headers: Readonly<Record<string, string>>): Response {
+  return Response.json(body, { status, headers });
 }
 
-export function busErrorResponse(error: BusError): Response {
-  return json({ error: error.message, code: error.code }, HTTP_STATUS[error.code], EXTRA_HEADERS[error.code]);
+/** `cors`: the server's CORS headers (see cors.ts), which every reply carries. */
+export function busErrorResponse(error: BusError, cors: Readonly<Record<string, string>>): Response {
+  const extra = EXTRA_HEADERS[error.code];
+  return json({ error: error.message, code: error.code }, HTTP_STATUS[error.code], extra ? { ...cors, ...extra } : cors);
 }
 
 /** Any failure as a response: a BusError by the table, anything else a logged 500. */
-export function errorResponse(error: unknown): Response {
-  if (isBusError(error)) return busErrorResponse(error);
+export function errorResponse(error: unknown, cors: Readonly<Record<string, string>>): Response {
+  if (isBusError(error)) return busErrorResponse(error, cors);
   httpLog.error(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  return json({ error: "internal server error", code: "INTERNAL" }, 500);
+  return json({ error: "internal server error", code: "INTERNAL" }, 500, cors);
 }
 
 /** 405: the route exists, the method does not. */
-export function methodNotAllowed(method: string, path: string, allow: string[]): Response {
-  return json({ error: `method ${method} is not allowed on ${path} (allowed: ${allow.join(", ")})`, code: "BAD_REQUEST" }, 405, { allow: allow.join(", ") });
+export function methodNotAllowed(method: string, path: string, allow: string[], cors: Readonly<Record<string, string>>): Response {
+  return json({ error: `method ${method} is not allowed on ${path} (allowed: ${allow.join(", ")})`, code: "BAD_REQUEST" }, 405, { ...cors, allow: allow.join(", ") });
 }
 
 /** The close code a WebSocket gets when an error ends it: 4000 + the HTTP status. */

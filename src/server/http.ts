@@ -1,19 +1,20 @@
 // The HTTP transport on Bun.serve: topics at the root (write, take, lease, purge, delete), SSE and
 // WebSocket on GET /{topic}, server endpoints under /_/. Requests translate to the bus here;
-// SSE streams live in sse.ts, sockets in ws.ts, errors map to statuses in http-errors.ts.
+// SSE streams live in sse.ts, sockets in ws.ts, statuses in http-errors.ts, CORS in cors.ts.
 
 import type { Server } from "bun";
 import { isUtf8 } from "node:buffer";
 import { checkDelay, checkLease, checkWait } from "../core/durations.ts";
 import { BusError, isBusError } from "../core/errors.ts";
 import type { Message } from "../core/message.ts";
-import type { Consumer, Topic } from "../core/topic.ts";
+import type { Consumer } from "../core/topic.ts";
 import { checkTopicName } from "../core/topic-name.ts";
 import { setLongTimeout } from "../long-timeout.ts";
 import { toEnvelope } from "../protocol/envelope.ts";
 import type { Right } from "./auth.ts";
 import type { ServerContext } from "./context.ts";
-import { CORS_HEADERS, configureCors, errorResponse, json, methodNotAllowed, originAllowed } from "./http-errors.ts";
+import { type Cors, corsFor } from "./cors.ts";
+import { errorResponse, json, methodNotAllowed } from "./http-errors.ts";
 import { Query, readBody, requestTarget } from "./http-request.ts";
 import { prometheus, topicJson, topicsJson } from "./metrics.ts";
 import { SseHub } from "./sse.ts";
@@ -26,17 +27,6 @@ export interface HttpListener {
 }
 
 const ROUTES_HINT = "topics are /{topic}, leases /{topic}/{id}/ack, /{topic}/{id}/nack and /{topic}/{id}/touch, server endpoints /_/topics, /_/health, /_/metrics";
-/** Answers to CORS preflight; read at request time, after configureCors set CORS_HEADERS. */
-function preflightHeaders(): Record<string, string> {
-  if (!CORS_HEADERS["access-control-allow-origin"]) return {};
-  return {
-    ...CORS_HEADERS,
-    "access-control-allow-methods": "GET, POST, PUT, DELETE, OPTIONS",
-    "access-control-allow-headers": "Authorization, Content-Type, Accept, Last-Event-ID",
-    "access-control-max-age": "86400",
-  };
-}
-
 /** OPTIONS's Allow: the methods of the route `path` names; `*` (and `/`) the server's. */
 function allowedMethods(path: string): string {
   const parts = path.split("/");
@@ -48,9 +38,8 @@ function allowedMethods(path: string): string {
 
 export function startHttp(ctx: ServerContext): HttpListener {
   const { config } = ctx;
-  configureCors(config.allowOrigin);
-  const routes = new HttpRoutes(ctx);
-  ctx.subscriberCount = (topic) => routes.ws.subscribers(topic, ctx.bus.subscriberCount(topic));
+  const cors = corsFor(config.allowOrigin);
+  const routes = new HttpRoutes(ctx, cors);
   const tls = config.tlsCert && config.tlsKey ? { cert: Bun.file(config.tlsCert), key: Bun.file(config.tlsKey) } : undefined;
   const server = Bun.serve<WsData>({
     hostname: config.host,
@@ -63,7 +52,7 @@ export function startHttp(ctx: ServerContext): HttpListener {
     maxRequestBodySize: Math.max(config.maxMessageSize + 1, 1 << 30),
     fetch: (req, srv) => routes.handle(req, srv),
     websocket: routes.ws.handler(),
-    error: (error) => errorResponse(error),
+    error: (error) => errorResponse(error, cors.headers),
   });
   routes.ws.attach(server);
   return {
@@ -85,11 +74,18 @@ class HttpRoutes {
   private readonly sse: SseHub;
   /** Long polls in flight: shutdown answers each with 503. */
   private readonly polls = new Set<() => void>();
-  private readonly subscribers = (topic: Topic) => this.ctx.subscriberCount(topic.name);
 
-  constructor(private readonly ctx: ServerContext) {
+  constructor(
+    private readonly ctx: ServerContext,
+    private readonly cors: Cors,
+  ) {
     this.ws = new WsHub(ctx);
-    this.sse = new SseHub(ctx);
+    this.sse = new SseHub(ctx, cors.headers);
+  }
+
+  /** A JSON reply with this server's CORS headers. */
+  private jsonReply(body: unknown, status = 200): Response {
+    return json(body, status, this.cors.headers);
   }
 
   /** Not async: a request answered at once costs no promise (writes are the hot path). */
@@ -121,7 +117,7 @@ class HttpRoutes {
 
   private failed(error: unknown): Response {
     if (isBusError(error) && error.code === "BAD_REQUEST") this.ctx.stats.protocolErrors++;
-    return errorResponse(error);
+    return errorResponse(error, this.cors.headers);
   }
 
   shutdown(): void {
@@ -135,7 +131,7 @@ class HttpRoutes {
     const path = target.path;
     const query = new Query(target.query);
     const method = req.method;
-    if (method === "OPTIONS") return new Response(null, { status: 204, headers: { ...preflightHeaders(), allow: allowedMethods(path) } });
+    if (method === "OPTIONS") return new Response(null, { status: 204, headers: { ...this.cors.preflight, allow: allowedMethods(path) } });
     const parts = path.split("/");
     if (parts[1] === "_") return this.serverRoute(req, method, parts, query);
     if (this.ctx.stopping) throw new BusError("UNAVAILABLE", "server shutting down");
@@ -172,14 +168,14 @@ class HttpRoutes {
         return query.flag("purge") ? this.purge(topic) : this.deleteTopic(topic);
       }
       default:
-        return methodNotAllowed(method, path, ["GET", "POST", "PUT", "DELETE"]);
+        return methodNotAllowed(method, path, ["GET", "POST", "PUT", "DELETE"], this.cors.headers);
     }
   }
 
   private write(req: Request, topic: string): Promise<Response> {
     return readBody(req, this.ctx.config.maxMessageSize).then((payload) => {
       const message = this.ctx.bus.publish(topic, payload);
-      const reply = () => json({ id: message.id, topic, created: message.created });
+      const reply = () => this.jsonReply({ id: message.id, topic, created: message.created });
       const flushed = this.ctx.bus.flush();
       return flushed ? this.committed(flushed).then(reply) : reply();
     });
@@ -193,11 +189,11 @@ class HttpRoutes {
     const wait = query.has("wait") ? checkWait(query.duration("wait", 0), "?wait") : undefined;
     let message = this.ctx.bus.take(topic, { lease, maxDeliveries });
     if (!message && wait !== undefined) message = await this.waitFor(req, server, topic, wait, { lease, maxDeliveries });
-    if (!message) return new Response(null, { status: 204, headers: CORS_HEADERS });
+    if (!message) return new Response(null, { status: 204, headers: this.cors.headers });
     await this.committed();
     const leaseExpires = lease !== undefined ? Date.now() + lease : undefined;
-    if (asJson) return json({ ...toEnvelope(message), ...(leaseExpires ? { leaseExpires } : {}) });
-    return new Response(message.payload, { headers: messageHeaders(message, leaseExpires) });
+    if (asJson) return this.jsonReply({ ...toEnvelope(message), ...(leaseExpires ? { leaseExpires } : {}) });
+    return new Response(message.payload, { headers: messageHeaders(message, leaseExpires, this.cors.headers) });
   }
 
   /** A long poll: a one-shot consumer until a message comes, the wait ends or the client leaves. */
@@ -241,7 +237,7 @@ class HttpRoutes {
 
   private upgrade(req: Request, server: Server<WsData>, segment: string, query: Query): undefined {
     query.only(["json", "binary", "since", "publish-only"]);
-    if (!originAllowed(this.ctx.config.allowOrigin, req.headers.get("origin"))) {
+    if (!this.cors.allowsWebSocket(req.headers.get("origin"))) {
       throw new BusError("FORBIDDEN", `WebSocket from origin ${req.headers.get("origin")} refused (--allow-origin ${this.ctx.config.allowOrigin})`);
     }
     const publishOnly = query.flag("publish-only");
@@ -263,7 +259,7 @@ class HttpRoutes {
   private async purge(topic: string): Promise<Response> {
     const purged = this.ctx.bus.purge(topic);
     await this.committed();
-    return json({ topic, purged });
+    return this.jsonReply({ topic, purged });
   }
 
   /** DELETE /{topic}: the topic goes, with every message it held; its ids do not restart. */
@@ -271,32 +267,32 @@ class HttpRoutes {
     const dropped = this.ctx.bus.deleteTopic(topic);
     if (dropped === undefined) throw new BusError("NOT_FOUND", `no topic ${topic}`);
     await this.committed();
-    return json({ topic, deleted: true, dropped });
+    return this.jsonReply({ topic, deleted: true, dropped });
   }
 
   // ---- /{topic}/{id}/ack|nack|touch ----
 
   private async leaseRoute(req: Request, method: string, path: string, parts: string[], query: Query): Promise<Response> {
-    if (method !== "POST") return methodNotAllowed(method, path, ["POST"]);
+    if (method !== "POST") return methodNotAllowed(method, path, ["POST"], this.cors.headers);
     const topic = this.authorize(req, query, "read", parts[1]!);
     const id = Query.integerValue(parts[2]!, "message id", 1);
     if (parts[3] === "ack") {
       query.only(["delivery"]);
       this.ctx.bus.ack(topic, id, query.has("delivery") ? query.integer("delivery", 1) : undefined);
       await this.committed();
-      return json({ topic, id, acked: true });
+      return this.jsonReply({ topic, id, acked: true });
     }
     if (parts[3] === "touch") {
       query.only(["lease", "delivery"]);
       const lease = query.has("lease") && query.get("lease") !== "" ? query.duration("lease", 0) : undefined;
       const leaseExpires = this.ctx.bus.touch(topic, id, lease, query.has("delivery") ? query.integer("delivery", 1) : undefined);
-      return json({ topic, id, leaseExpires });
+      return this.jsonReply({ topic, id, leaseExpires });
     }
     query.only(["delay", "delivery"]);
     const delay = query.has("delay") ? checkDelay(query.duration("delay", 0), "?delay") : 0;
     this.ctx.bus.nack(topic, id, delay, query.has("delivery") ? query.integer("delivery", 1) : undefined);
     await this.committed();
-    return json({ topic, id, nacked: true, delay });
+    return this.jsonReply({ topic, id, nacked: true, delay });
   }
 
   // ---- /_/ ----
@@ -307,9 +303,9 @@ class HttpRoutes {
     if (!known || (name !== "topics" && parts.length > 3) || parts.length > 4) {
       throw new BusError("NOT_FOUND", `no server endpoint /_/${parts.slice(2).join("/").slice(0, 100)} (known: /_/topics, /_/topics/{topic}, /_/health, /_/metrics)`);
     }
-    if (method !== "GET" && method !== "HEAD") return methodNotAllowed(method, `/_/${name}`, ["GET", "HEAD"]);
+    if (method !== "GET" && method !== "HEAD") return methodNotAllowed(method, `/_/${name}`, ["GET", "HEAD"], this.cors.headers);
     if (name === "health") {
-      const health = this.ctx.stopping ? json({ status: "stopping" }, 503) : json({ status: "ok" });
+      const health = this.ctx.stopping ? this.jsonReply({ status: "stopping" }, 503) : this.jsonReply({ status: "ok" });
       // Clients read their limit here, so that `msgbus put` stops reading stdin at it.
       health.headers.set("msgbus-max-message-size", String(this.ctx.config.maxMessageSize));
       return health;
@@ -317,14 +313,14 @@ class HttpRoutes {
     this.authorize(req, query, null);
     query.only([]);
     if (name === "metrics") {
-      return new Response(prometheus(this.ctx, this.subscribers), { headers: { ...CORS_HEADERS, "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
+      return new Response(prometheus(this.ctx), { headers: { ...this.cors.headers, "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
     }
     if (parts.length === 4) {
       const topic = this.ctx.bus.topic(decodeSegment(parts[3]!));
       if (!topic) throw new BusError("NOT_FOUND", `no topic ${decodeSegment(parts[3]!).slice(0, 128)}`);
-      return json(topicJson(topic, this.subscribers));
+      return this.jsonReply(topicJson(topic));
     }
-    return json(topicsJson(this.ctx, this.subscribers));
+    return this.jsonReply(topicsJson(this.ctx));
   }
 
   // ---- shared ----
@@ -376,9 +372,9 @@ function decodeSegment(segment: string): string {
 }
 
 /** A taken message's metadata as headers, beside its raw payload. */
-function messageHeaders(message: Message, leaseExpires: number | undefined): Record<string, string> {
+function messageHeaders(message: Message, leaseExpires: number | undefined, cors: Readonly<Record<string, string>>): Record<string, string> {
   const headers: Record<string, string> = {
-    ...CORS_HEADERS,
+    ...cors,
     "content-type": isUtf8(message.payload) ? "text/plain; charset=utf-8" : "application/octet-stream",
     "msgbus-id": String(message.id),
     "msgbus-topic": message.topic,

@@ -50,7 +50,6 @@ export async function startServer(config: Config): Promise<RunningServer> {
     auth: new Auth(config.token),
     stats: new ServerStats(),
     stopping: false,
-    subscriberCount: (topic) => bus.subscriberCount(topic),
   };
   const tcp = listening(`${config.host}:${config.port}`, () => startTcp(ctx));
   const http: HttpListener | undefined = config.httpPort !== 0 ? listening(`${config.host}:${config.httpPort}`, () => startHttp(ctx)) : undefined;

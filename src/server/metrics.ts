@@ -1,13 +1,10 @@
-// What /_/topics (JSON) and /_/metrics (Prometheus text format) report: the bus's counters,
-// every topic's depth and rates, and the transports' connections.
+// What /_/topics (JSON), /_/metrics (Prometheus text format) and STATS report: the bus's counters,
+// every topic's depth and rates, and the transports' connections. Counts come from Topic, never here.
 
 import type { Topic } from "../core/topic.ts";
 import type { ServerContext, Transport } from "./context.ts";
 
-/** Counts a topic's subscribers the way a user does: one per connection (WebSocket groups count every socket). */
-export type SubscriberCount = (topic: Topic) => number;
-
-export function topicJson(topic: Topic, subscribers: SubscriberCount) {
+export function topicJson(topic: Topic) {
   const c = topic.counters;
   return {
     name: topic.name,
@@ -16,7 +13,7 @@ export function topicJson(topic: Topic, subscribers: SubscriberCount) {
     delayed: topic.delayed,
     bytes: topic.bytes,
     lastId: topic.lastId,
-    subscribers: subscribers(topic),
+    subscribers: topic.subscriberCount,
     consumers: topic.consumerCount,
     rateIn: round(topic.rateIn),
     rateOut: round(topic.rateOut),
@@ -37,12 +34,12 @@ export function totalsJson(ctx: ServerContext) {
   return { ...bus.totals, bytes: bus.bytes, maxMemory: bus.limits.maxMemory, topics: bus.topicList().length, connections: ctx.stats.openConnections };
 }
 
-export function topicsJson(ctx: ServerContext, subscribers: SubscriberCount) {
+export function topicsJson(ctx: ServerContext) {
   const { bus, stats } = ctx;
   const topics = bus.topicList().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const { connections: _open, ...totals } = totalsJson(ctx);
   return {
-    topics: topics.map((t) => topicJson(t, subscribers)),
+    topics: topics.map((t) => topicJson(t)),
     totals,
     connections: { ...stats.connections },
     slowConsumers: stats.slowConsumers,
@@ -54,7 +51,7 @@ export function topicsJson(ctx: ServerContext, subscribers: SubscriberCount) {
 type Sample = [labels: string, value: number];
 
 /** The Prometheus text exposition format (version 0.0.4). */
-export function prometheus(ctx: ServerContext, subscribers: SubscriberCount): string {
+export function prometheus(ctx: ServerContext): string {
   const { bus, stats } = ctx;
   const t = bus.totals;
   const lines: string[] = [];
@@ -87,8 +84,8 @@ export function prometheus(ctx: ServerContext, subscribers: SubscriberCount): st
   metric("queue_inflight", "gauge", "Messages leased and not yet acked.", perTopic((x) => x.leased.size));
   metric("queue_delayed", "gauge", "Messages nacked with a delay, not yet back.", perTopic((x) => x.delayed));
   metric("queue_bytes", "gauge", "Bytes a topic holds (payload plus overhead).", perTopic((x) => x.bytes));
-  metric("subscribers", "gauge", "Live subscribers of a topic.", perTopic(subscribers));
-  metric("consumers", "gauge", "Consumers waiting on a topic.", perTopic((x) => x.streamingConsumers.size + x.waiting.length));
+  metric("subscribers", "gauge", "Live subscribers of a topic.", perTopic((x) => x.subscriberCount));
+  metric("consumers", "gauge", "Consumers waiting on a topic.", perTopic((x) => x.consumerCount));
   metric("topic_messages_in_total", "counter", "Messages written to a topic.", perTopic((x) => x.counters.published));
   metric("topic_messages_out_total", "counter", "Messages handed out from a topic.", perTopic((x) => x.counters.consumed));
   metric("topic_dropped_total", "counter", "Messages a topic dropped unconsumed.", perTopic((x) => x.counters.dropped));

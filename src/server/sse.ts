@@ -3,11 +3,10 @@
 // --send-buffer; past it the reader is cut off as a slow consumer.
 
 import type { Message } from "../core/message.ts";
-import { Deque } from "../core/deque.ts";
 import { encodeComment, encodeMessageEvent } from "../protocol/sse.ts";
 import { logFor } from "../log.ts";
+import { CatchUp } from "./catch-up.ts";
 import type { ServerContext } from "./context.ts";
-import { CORS_HEADERS } from "./http-errors.ts";
 
 const sseLog = logFor("sse");
 const encoder = new TextEncoder();
@@ -39,7 +38,11 @@ export class SseHub {
   private readonly streams = new Set<SseStream>();
   private readonly heartbeat: ReturnType<typeof setInterval>;
 
-  constructor(private readonly ctx: ServerContext) {
+  /** `cors`: the server's CORS headers, on the stream's response. */
+  constructor(
+    private readonly ctx: ServerContext,
+    private readonly cors: Readonly<Record<string, string>>,
+  ) {
     this.heartbeat = setInterval(() => {
       for (const stream of this.streams) stream.comment("ping");
     }, HEARTBEAT_MS);
@@ -57,7 +60,7 @@ export class SseHub {
     signal.addEventListener("abort", () => stream.end(), { once: true });
     return new Response(stream.readable, {
       headers: {
-        ...CORS_HEADERS,
+        ...this.cors,
         "content-type": "text/event-stream; charset=utf-8",
         "cache-control": "no-cache",
         "x-accel-buffering": "no",
@@ -75,13 +78,8 @@ export class SseHub {
 class SseStream {
   readonly readable: ReadableStream<Uint8Array>;
   private controller!: ReadableStreamDefaultController<Uint8Array>;
-  /** Messages not yet in the stream's queue: the replay first, then live ones, in id order. */
-  private readonly pending = new Deque<Message>();
-  /** Payload bytes of live messages in `pending`: what --send-buffer bounds. */
-  private liveBytes = 0;
-  /** Replay messages still in `pending` (the bus holds them anyway; not counted as live). */
-  private replayLeft = 0;
-  private readonly unsubscribe: () => void;
+  /** Messages not yet in the stream's queue (the replay, then live ones the stream had no room for). */
+  private readonly catchUp: CatchUp;
   private ended = false;
 
   constructor(
@@ -101,36 +99,25 @@ class SseStream {
       },
       { highWaterMark: STREAM_QUEUE_BYTES, size: (chunk) => chunk?.byteLength ?? 0 },
     );
-    const replay: Message[] = [];
-    let replaying = true;
-    this.unsubscribe = ctx.bus.subscribe(options.topic, { send: (m) => (replaying ? replay.push(m) : this.arrived(m)) }, options.since);
-    replaying = false;
+    this.catchUp = new CatchUp(ctx.bus, options.topic, options.since, ctx.config.sendBuffer, (m) => this.arrived(m));
     ctx.stats.opened("sse");
-    for (const message of replay) this.pending.push(message);
-    this.replayLeft = replay.length;
     this.pump();
   }
 
   /** A live message: straight into the stream when it has room and nothing waits, else queued. */
   private arrived(message: Message): void {
     if (this.ended) return;
-    if (this.pending.length === 0 && (this.controller.desiredSize ?? 0) > 0) {
+    if (this.catchUp.length === 0 && (this.controller.desiredSize ?? 0) > 0) {
       this.controller.enqueue(encodeMessage(message, this.options.json));
       return;
     }
-    this.pending.push(message);
-    this.liveBytes += message.payload.length;
-    // What waited before this message is the backlog: one message bigger than --send-buffer is not.
-    if (this.liveBytes - message.payload.length > this.ctx.config.sendBuffer) this.cutOff();
+    if (!this.catchUp.queue(message)) this.cutOff();
   }
 
   /** Moves waiting messages into the stream while it has room (also the stream's pull). */
   private pump(): void {
-    while (!this.ended && this.pending.length > 0 && (this.controller.desiredSize ?? 0) > 0) {
-      const message = this.pending.shift()!;
-      if (this.replayLeft > 0) this.replayLeft--;
-      else this.liveBytes -= message.payload.length;
-      this.controller.enqueue(encodeMessage(message, this.options.json));
+    while (!this.ended && this.catchUp.length > 0 && (this.controller.desiredSize ?? 0) > 0) {
+      this.controller.enqueue(encodeMessage(this.catchUp.next()!, this.options.json));
     }
   }
 
@@ -168,9 +155,7 @@ class SseStream {
   end(): void {
     if (this.ended) return;
     this.ended = true;
-    this.unsubscribe();
-    this.pending.clear();
-    this.liveBytes = 0;
+    this.catchUp.close();
     this.forget(this);
     this.ctx.stats.closed("sse");
   }

@@ -146,7 +146,7 @@ function push(c: Connection, cmd: RespCommand): void {
 function publish(c: Connection, cmd: RespCommand): void {
   arity(cmd, 3, 3);
   const topic = cmd.text(1);
-  const reached = c.ctx.subscriberCount(topic);
+  const reached = c.ctx.bus.subscriberCount(topic);
   c.ctx.bus.publish(topic, cmd.copy(2));
   c.out.integer(reached);
 }
@@ -414,7 +414,7 @@ function stats(c: Connection, cmd: RespCommand): void {
   }
   const topic = c.ctx.bus.topic(cmd.text(1));
   if (!topic) throw new BusError("NOT_FOUND", `no topic ${cmd.text(1).slice(0, 128)}`);
-  writeFields(c, topicJson(topic, (t) => c.ctx.subscriberCount(t.name)));
+  writeFields(c, topicJson(topic));
 }
 
 function writeFields(c: Connection, fields: Record<string, string | number>): void {

@@ -6,9 +6,9 @@ import { isUtf8 } from "node:buffer";
 import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
 import { BusError, isBusError } from "../core/errors.ts";
 import type { Message } from "../core/message.ts";
-import { Deque } from "../core/deque.ts";
 import { encodeEnvelope } from "../protocol/envelope.ts";
 import { logFor } from "../log.ts";
+import { CatchUp } from "./catch-up.ts";
 import type { ServerContext } from "./context.ts";
 import { wsCloseCode } from "./http-errors.ts";
 
@@ -22,7 +22,6 @@ const decoder = new TextDecoder();
  * envelope `{"type":"message",...}`; in json mode writes are answered too.
  */
 export type WsFormat = "raw" | "binary" | "json";
-const FORMATS: WsFormat[] = ["raw", "binary", "json"];
 
 export interface WsData {
   topic: string;
@@ -50,15 +49,6 @@ interface Group {
   scans: number;
 }
 
-interface CatchUp {
-  pending: Deque<Message>;
-  /** Replay messages still in `pending` (the bus holds those anyway; only live ones count). */
-  replayLeft: number;
-  liveBytes: number;
-  unsubscribe: () => void;
-  scheduled: boolean;
-}
-
 /** Payloads that arrived as binary frames go out as binary frames, whatever their bytes. */
 const binaryPayloads = new WeakSet<Uint8Array>();
 
@@ -82,16 +72,6 @@ export class WsHub {
 
   get size(): number {
     return this.sockets.size;
-  }
-
-  /** Subscribers of `topic` counting sockets, given the bus's count (where a group counts once). */
-  subscribers(topic: string, busCount: number): number {
-    let count = busCount;
-    for (const format of FORMATS) {
-      const group = this.groups.get(`${format}:${topic}`);
-      if (group) count += group.sockets.size - 1;
-    }
-    return count;
   }
 
   closeAll(): void {
@@ -132,12 +112,7 @@ export class WsHub {
         this.join(ws);
         return;
       }
-      const catchUp: CatchUp = { pending: new Deque(), replayLeft: 0, liveBytes: 0, unsubscribe: () => {}, scheduled: false };
-      let replaying = true;
-      catchUp.unsubscribe = this.ctx.bus.subscribe(data.topic, { send: (m) => (replaying ? catchUp.pending.push(m) : this.arrived(ws, m)) }, data.since);
-      replaying = false;
-      catchUp.replayLeft = catchUp.pending.length;
-      data.catchUp = catchUp;
+      data.catchUp = new CatchUp(this.ctx.bus, data.topic, data.since, this.ctx.config.sendBuffer, (m) => this.arrived(ws, m));
       this.pump(ws);
     } catch (error) {
       this.fail(ws, error);
@@ -148,18 +123,14 @@ export class WsHub {
   private arrived(ws: Socket, message: Message): void {
     const catchUp = ws.data.catchUp;
     if (!catchUp) return;
-    catchUp.pending.push(message);
-    catchUp.liveBytes += message.payload.length;
-    // What waited before this message is the backlog: one message bigger than --send-buffer is not.
-    if (catchUp.liveBytes - message.payload.length > this.ctx.config.sendBuffer) {
+    if (!catchUp.queue(message)) {
       this.slow(ws, `more than ${this.ctx.config.sendBuffer} bytes waiting while catching up`);
       return;
     }
-    // Not inside the bus's fan-out: joining a group there would hand this message out twice.
-    if (!catchUp.scheduled) {
-      catchUp.scheduled = true;
+    // Not inside the bus's fan-out: joining a group there would hand this message out twice. With
+    // more than this message waiting, a pump is already due (this microtask, or drain).
+    if (catchUp.length === 1) {
       queueMicrotask(() => {
-        catchUp.scheduled = false;
         if (ws.data.catchUp === catchUp) this.pump(ws);
       });
     }
@@ -169,15 +140,12 @@ export class WsHub {
   private pump(ws: Socket): void {
     const catchUp = ws.data.catchUp!;
     const room = this.ctx.config.sendBuffer / 2;
-    while (catchUp.pending.length > 0) {
+    while (catchUp.length > 0) {
       if (ws.readyState !== 1) return;
       if (ws.getBufferedAmount() > room) return; // drain() carries on
-      const message = catchUp.pending.shift()!;
-      if (catchUp.replayLeft > 0) catchUp.replayLeft--;
-      else catchUp.liveBytes -= message.payload.length;
-      ws.send(frame(ws.data.format, message), false);
+      ws.send(frame(ws.data.format, catchUp.next()!), false);
     }
-    catchUp.unsubscribe();
+    catchUp.close();
     ws.data.catchUp = undefined;
     this.join(ws);
   }
@@ -189,7 +157,13 @@ export class WsHub {
     let group = this.groups.get(key);
     if (!group) {
       const created: Group = { key, format, sockets: new Set(), unsubscribe: () => {}, scans: 0 };
-      created.unsubscribe = this.ctx.bus.subscribe(topic, { send: (m) => this.fanOut(created, m) });
+      // One bus subscriber for the group, counted as its sockets: a user counts connections.
+      created.unsubscribe = this.ctx.bus.subscribe(topic, {
+        send: (m) => this.fanOut(created, m),
+        get weight() {
+          return created.sockets.size;
+        },
+      });
       this.groups.set(key, (group = created));
     }
     ws.subscribe(key);
@@ -275,8 +249,7 @@ export class WsHub {
   private leave(ws: Socket): void {
     const data = ws.data;
     if (data.catchUp) {
-      data.catchUp.unsubscribe();
-      data.catchUp.pending.clear();
+      data.catchUp.close();
       data.catchUp = undefined;
     }
     const group = data.group;

@@ -12,8 +12,8 @@ const MiB = 1048576;
 
 function hub(sendBuffer: number) {
   const bus = new Bus({ limits: { maxMessageSize: 8 * MiB } });
-  const ctx = { bus, config: { sendBuffer } as Config, stats: new ServerStats(), stopping: false, subscriberCount: () => 0 } as unknown as ServerContext;
-  return { bus, ctx, sse: new SseHub(ctx) };
+  const ctx = { bus, config: { sendBuffer } as Config, stats: new ServerStats(), stopping: false } as unknown as ServerContext;
+  return { bus, ctx, sse: new SseHub(ctx, {}) };
 }
 
 test("a reader is cut off for what waited before a message, never for the one message in progress", () => {
