@@ -1,7 +1,9 @@
 // `msgbus ack <topic> <id>`: a leased message is done (taken with `get --lease` or by `on`).
 
 import { defineCommand } from "citty";
-import { connectionArgs, connectFromArgs, countOption, guarded, topicArg, usage } from "./_shared.ts";
+import { connectionArgs, countOption, topicArg } from "./_args.ts";
+import { connectFromArgs } from "./_connect.ts";
+import { guarded, usage } from "./_exit.ts";
 
 export const leaseArgs = {
   topic: { type: "positional" as const, required: false, description: "the message's topic" },
