@@ -2,6 +2,7 @@
 // their values: the topic positional, durations and whole numbers, each a usage error when wrong.
 
 import { parseDuration, settingArgs } from "../config.ts";
+import { parseWholeNumber } from "../core/numbers.ts";
 import { usage } from "./_exit.ts";
 
 export const clientArgs = settingArgs("client");
@@ -43,10 +44,13 @@ export function durationOption(value: unknown, flag: string): number | undefined
   return ms;
 }
 
-/** A whole-number option of at least `min`, or undefined when absent. */
+/**
+ * A whole-number option of at least `min` (decimal digits only: core/numbers.ts), or undefined when
+ * absent. "0x10", "1e3", "1.0" and "-1" are usage errors, not numbers Number() would make of them.
+ */
 export function countOption(value: unknown, flag: string, min = 1): number | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value);
-  if (String(value).trim() === "" || !Number.isInteger(n) || n < min) throw usage(`--${flag}: expected a whole number of at least ${min} (got "${String(value)}")`);
+  const n = parseWholeNumber(String(value));
+  if (n === undefined || n < min) throw usage(`--${flag}: expected a whole number of at least ${min} (got "${String(value)}")`);
   return n;
 }
