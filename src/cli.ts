@@ -62,6 +62,6 @@ if (ownArgs.length === 0) {
       process.stderr.write(`msgbus: ${error.message.replace(/\x1b\[[0-9;]*m/g, "")} (see msgbus --help)\n`);
       process.exit(2);
     }
-    import("./commands/_shared.ts").then(({ fail }) => fail(error));
+    import("./commands/_exit.ts").then(({ fail }) => fail(error));
   });
 }

@@ -118,8 +118,9 @@ class RespConnection {
       try {
         await connection.send(["AUTH", target.token]);
       } catch (error) {
-        // A server without auth needs no token: a token set in the environment does no harm.
-        if (!(error instanceof BusError && /without any password configured/i.test(error.message))) {
+        // A server without auth needs no token: a token set in the environment does no harm. It
+        // answers AUTH with BAD_REQUEST (-ERR); a wrong token is UNAUTHORIZED (-WRONGPASS).
+        if (!(error instanceof BusError && error.code === "BAD_REQUEST")) {
           connection.close();
           throw error;
         }

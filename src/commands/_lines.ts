@@ -5,7 +5,9 @@
 import { Deque } from "../core/deque.ts";
 import { isBusError } from "../core/errors.ts";
 import type { WriteResult } from "../client/client.ts";
-import { Backoff, isUnavailable, messageLimit, stdinChunks, tooLarge, type Connected, type MessageLimit } from "./_shared.ts";
+import type { Connected } from "./_connect.ts";
+import { messageLimit, stdinChunks, tooLarge, type MessageLimit } from "./_io.ts";
+import { Backoff, connectRetrying, isUnavailable } from "./_session.ts";
 
 export const LONG_LINES = ["skip", "truncate", "fail"] as const;
 export type LongLines = (typeof LONG_LINES)[number];
@@ -148,21 +150,6 @@ export async function writeLines(o: LineWriterOptions): Promise<void> {
   await reporting;
   if (failure) throw failure;
   await connected?.client.close();
-}
-
-/** Connects; with --reconnect, tries again (1 s, doubling up to 30 s) while the server cannot be reached. */
-export async function connectRetrying(connect: () => Promise<Connected>, reconnect: boolean, backoff: Backoff, warn: (text: string) => void): Promise<Connected> {
-  for (;;) {
-    try {
-      const connected = await connect();
-      backoff.reset();
-      return connected;
-    } catch (error) {
-      if (!reconnect || !isUnavailable(error)) throw error;
-      warn(`${(error as Error).message}; trying again in ${backoff.nextDelay / 1000} s`);
-      await backoff.wait();
-    }
-  }
 }
 
 /**

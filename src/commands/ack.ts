@@ -1,7 +1,10 @@
 // `msgbus ack <topic> <id>`: a leased message is done (taken with `get --lease` or by `on`).
 
 import { defineCommand } from "citty";
-import { connectionArgs, connectFromArgs, countOption, guarded, topicArg, usage } from "./_shared.ts";
+import { parseWholeNumber } from "../core/numbers.ts";
+import { connectionArgs, countOption, topicArg } from "./_args.ts";
+import { connectFromArgs } from "./_connect.ts";
+import { guarded, usage } from "./_exit.ts";
 
 export const leaseArgs = {
   topic: { type: "positional" as const, required: false, description: "the message's topic" },
@@ -16,8 +19,8 @@ export const leaseArgs = {
 /** The message a lease command names: topic, id and the optional delivery guard. */
 export function leaseTarget(name: string, args: Record<string, unknown>): { topic: string; id: number; delivery: number | undefined } {
   const topic = topicArg(args, name, `msgbus ${name} <topic> <id>`);
-  const id = Number(args.id);
-  if (args.id === undefined || !Number.isInteger(id) || id < 1) throw usage(`${name} needs the message's id, a whole number of at least 1 (usage: msgbus ${name} <topic> <id>)`);
+  const id = args.id === undefined ? undefined : parseWholeNumber(String(args.id));
+  if (id === undefined || id < 1) throw usage(`${name} needs the message's id, a whole number of at least 1 (usage: msgbus ${name} <topic> <id>)`);
   return { topic, id, delivery: countOption(args.delivery, "delivery") };
 }
 

@@ -7,19 +7,10 @@ import { resolve } from "node:path";
 import { checkLease, checkWait } from "../core/durations.ts";
 import { defineCommand, parseArgs } from "citty";
 import { parseDuration } from "../config.ts";
-import {
-  EXIT_CODES,
-  connectionArgs,
-  connectFromArgs,
-  countOption,
-  durationOption,
-  guarded,
-  messageJson,
-  outputArgs,
-  topicArg,
-  usage,
-  writeStdout,
-} from "./_shared.ts";
+import { connectionArgs, countOption, durationOption, outputArgs, topicArg } from "./_args.ts";
+import { connectFromArgs } from "./_connect.ts";
+import { EXIT_CODES, guarded, usage } from "./_exit.ts";
+import { messageJson, writeStdout } from "./_io.ts";
 
 const getArgs = {
   topic: { type: "positional" as const, required: false, description: "topic to take a message from" },

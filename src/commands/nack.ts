@@ -2,7 +2,9 @@
 // raised; past its maximum it goes to <topic>.dead.
 
 import { defineCommand } from "citty";
-import { connectionArgs, connectFromArgs, durationOption, guarded } from "./_shared.ts";
+import { connectionArgs, durationOption } from "./_args.ts";
+import { connectFromArgs } from "./_connect.ts";
+import { guarded } from "./_exit.ts";
 import { leaseArgs, leaseTarget } from "./ack.ts";
 
 export default defineCommand({

@@ -5,29 +5,13 @@
 import { defineCommand } from "citty";
 import { SETTINGS } from "../config.ts";
 import { checkDelay, checkLease } from "../core/durations.ts";
-import type { ReceivedMessage, Stream } from "../client/client.ts";
-import {
-  Backoff,
-  EXIT_CODES,
-  checkRunnable,
-  connectionArgs,
-  commandAfterDashes,
-  connectFromArgs,
-  countOption,
-  durationOption,
-  guarded,
-  isUnavailable,
-  messageOutput,
-  onStopSignals,
-  outputArgs,
-  reconnectArg,
-  runHandler,
-  topicArg,
-  usage,
-  writeStdout,
-  type Connected,
-  type HandlerRun,
-} from "./_shared.ts";
+import type { ReceivedMessage } from "../client/client.ts";
+import { commandAfterDashes, checkRunnable, runHandler, type HandlerRun } from "./_handler.ts";
+import { connectFromArgs, handlerEnvironment } from "./_connect.ts";
+import { connectionArgs, countOption, durationOption, outputArgs, reconnectArg, topicArg } from "./_args.ts";
+import { EXIT_CODES, guarded, usage } from "./_exit.ts";
+import { messageOutput, writeStdout } from "./_io.ts";
+import { isUnavailable, Session } from "./_session.ts";
 
 const MAX_CONCURRENCY = 10000;
 /** The server's default --max-deliveries, assumed when the client is not told (for the log line only). */
@@ -79,16 +63,37 @@ export default defineCommand({
       const received: ReceivedMessage[] = [];
       const running = new Set<HandlerRun>();
       let busy = 0; // handlers running, or a message being printed
-      let stopping = false;
-      let connected: Connected | undefined;
-      let stream: Stream | undefined;
       let handlerEnv: Record<string, string> = {};
-      let idle: (() => void) | undefined;
-      const backoff = new Backoff();
 
       const warn = (text: string) => process.stderr.write(`msgbus: ${text}\n`);
+      // One session per connection; with --reconnect a lost server means another session.
+      const session: Session = new Session({
+        connect: () => connectFromArgs(args),
+        open: (connected) => {
+          handlerEnv = handlerEnvironment(connected);
+          const options = { lease, prefetch: concurrency, maxDeliveries: connected.maxDeliveries };
+          return connected.client.consume(topic, options, (m) => {
+            received.push(m);
+            pump();
+          });
+        },
+        drain: pump,
+        busy: () => busy > 0,
+        lost: () => {
+          received.length = 0; // their leases went back with the connection
+        },
+        abandon: () => {
+          for (const run of running) run.kill("SIGTERM");
+        },
+        kill: () => {
+          for (const run of running) run.kill("SIGKILL");
+        },
+        reconnect: Boolean(args.reconnect),
+        warn,
+      });
+
       const settle = async (m: ReceivedMessage, ok: boolean) => {
-        const client = connected?.client;
+        const client = session.connected?.client;
         if (!client) return; // disconnected: the server has given the message back already
         try {
           if (ok) await client.ack(topic, m.id, m.deliveries);
@@ -102,7 +107,7 @@ export default defineCommand({
 
       /** What a failure does to the message: back to the topic, or on to <topic>.dead at its last delivery. */
       const failed = (m: ReceivedMessage) => {
-        const max = connected?.maxDeliveries ?? DEFAULT_MAX_DELIVERIES;
+        const max = session.connected?.maxDeliveries ?? DEFAULT_MAX_DELIVERIES;
         return m.deliveries >= max && !topic.endsWith(".dead") ? `moved to ${topic}.dead` : "nacked";
       };
 
@@ -129,7 +134,7 @@ export default defineCommand({
           if (!done) timer = setTimeout(renew, ms);
         };
         const renew = async () => {
-          const client = connected?.client;
+          const client = session.connected?.client;
           if (done || !client) return;
           try {
             const expires = await client.touch(topic, m.id, { lease, delivery: m.deliveries });
@@ -151,7 +156,7 @@ export default defineCommand({
           await writeStdout(messageOutput(m, Boolean(args.json)));
         } catch {
           // Whoever read our output is gone (`msgbus on jobs | head -1`): give it back and stop.
-          stop();
+          session.stop();
           await settle(m, false);
           return;
         }
@@ -171,57 +176,11 @@ export default defineCommand({
       // Messages the server sent while we are stopping are not started: closing returns them.
       function pump() {
         const limit = command ? concurrency : 1;
-        while (!stopping && busy < limit && received.length > 0) work(received.shift()!);
-        if (stopping && busy === 0) {
-          stream?.close();
-          idle?.();
-        }
+        while (!session.stopping && busy < limit && received.length > 0) work(received.shift()!);
+        if (session.stopping && busy === 0) session.drained();
       }
 
-      function stop() {
-        if (!stopping) stream?.stop?.().catch(() => {}); // no new messages; we keep our leases
-        stopping = true;
-        backoff.interrupt();
-        pump();
-      }
-
-      onStopSignals(stop, () => {
-        for (const run of running) run.kill("SIGKILL");
-        process.exit(130);
-      });
-
-      // One session per connection; with --reconnect a lost server means another session.
-      for (;;) {
-        try {
-          connected = await connectFromArgs(args);
-          handlerEnv = { MSGBUS_URL: connected.url, ...(connected.token ? { MSGBUS_TOKEN: connected.token } : {}) };
-          const options = { lease, prefetch: concurrency, maxDeliveries: connected.maxDeliveries };
-          stream = await connected.client.consume(topic, options, (m) => {
-            received.push(m);
-            pump();
-          });
-          if (backoff.nextDelay > 1000) warn(`connected to ${connected.url}`);
-          backoff.reset();
-          pump();
-          await stream.done;
-          break;
-        } catch (error) {
-          stream = undefined;
-          received.length = 0; // their leases went back with the connection
-          await connected?.client.close();
-          connected = undefined;
-          if (!args.reconnect || stopping || !isUnavailable(error)) {
-            for (const run of running) run.kill("SIGTERM");
-            throw error;
-          }
-          warn(`${(error as Error).message}; trying again in ${backoff.nextDelay / 1000} s`);
-          await backoff.wait();
-          if (stopping) break;
-        }
-      }
-      // Stopped while disconnected: still let running handlers finish.
-      if (busy > 0) await new Promise<void>((resolve) => (idle = resolve));
-      await connected?.client.close();
+      await session.run();
       process.exit(EXIT_CODES.OK);
     }),
 });

@@ -3,8 +3,12 @@
 
 import { defineCommand } from "citty";
 import type { WriteResult } from "../client/client.ts";
-import { connectRetrying, LONG_LINES, writeLines, type LongLines } from "./_lines.ts";
-import { Backoff, clientArgs, connectionArgs, connectFromArgs, countOption, guarded, isUnavailable, messageLimit, readStdin, tooLarge, topicArg, usage, writeStdout } from "./_shared.ts";
+import { writeLines, LONG_LINES, type LongLines } from "./_lines.ts";
+import { clientArgs, connectionArgs, countOption, topicArg } from "./_args.ts";
+import { connectFromArgs } from "./_connect.ts";
+import { guarded, usage } from "./_exit.ts";
+import { messageLimit, readStdin, tooLarge, writeStdout } from "./_io.ts";
+import { Backoff, connectRetrying, isUnavailable, retryLine } from "./_session.ts";
 
 export const writeArgs = {
   topic: { type: "positional" as const, required: false, description: "topic to write to (1-128 characters: A-Z a-z 0-9 . _ - :)" },
@@ -79,7 +83,7 @@ export function runWrite(name: string, args: WriteArgs): Promise<void> {
         if (!reconnect || !isUnavailable(error)) throw error;
         // Lost before the reply: written or not, it is sent again (at-least-once).
         await connected.client.close();
-        warn(`${(error as Error).message}; trying again in ${backoff.nextDelay / 1000} s`);
+        warn(retryLine(error, backoff));
         await backoff.wait();
         connected = await connectRetrying(connect, reconnect, backoff, warn);
       }

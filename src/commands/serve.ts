@@ -5,7 +5,8 @@ import { resolveConfig } from "../config.ts";
 import { configureLog, log } from "../log.ts";
 import { startServer } from "../server/index.ts";
 import { accessSync, constants } from "node:fs";
-import { guarded, serverArgs, usage } from "./_shared.ts";
+import { serverArgs } from "./_args.ts";
+import { guarded, usage } from "./_exit.ts";
 
 export default defineCommand({
   meta: { name: "serve", description: "Run the message bus server (TCP/RESP, HTTP, SSE, WebSocket)" },

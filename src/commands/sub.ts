@@ -3,28 +3,13 @@
 
 import { defineCommand } from "citty";
 import { BusError } from "../core/errors.ts";
-import type { ReceivedMessage, Stream } from "../client/client.ts";
-import {
-  Backoff,
-  EXIT_CODES,
-  checkRunnable,
-  connectionArgs,
-  commandAfterDashes,
-  connectFromArgs,
-  countOption,
-  guarded,
-  isUnavailable,
-  messageOutput,
-  onStopSignals,
-  outputArgs,
-  reconnectArg,
-  runHandler,
-  topicArg,
-  usage,
-  writeStdout,
-  type Connected,
-  type HandlerRun,
-} from "./_shared.ts";
+import type { ReceivedMessage } from "../client/client.ts";
+import { commandAfterDashes, checkRunnable, runHandler, type HandlerRun } from "./_handler.ts";
+import { connectFromArgs, handlerEnvironment } from "./_connect.ts";
+import { connectionArgs, countOption, outputArgs, reconnectArg, topicArg } from "./_args.ts";
+import { EXIT_CODES, guarded, usage } from "./_exit.ts";
+import { messageOutput, writeStdout } from "./_io.ts";
+import { Session } from "./_session.ts";
 
 /** Messages received but not yet printed or handled, at most; past it we cannot keep up. */
 const MAX_BEHIND = 10000;
@@ -59,14 +44,34 @@ export default defineCommand({
       const behind: ReceivedMessage[] = [];
       let current: HandlerRun | undefined;
       let busy = false;
-      let stopping = false;
-      let connected: Connected | undefined;
-      let stream: Stream | undefined;
       let handlerEnv: Record<string, string> = {};
       let lastSeen = since;
-      let idle: (() => void) | undefined;
-      const backoff = new Backoff();
       const warn = (text: string) => process.stderr.write(`msgbus: ${text}\n`);
+
+      const onMessage = (m: ReceivedMessage) => {
+        if (behind.length >= MAX_BEHIND) {
+          throw new BusError("SLOW_CONSUMER", `cannot keep up with ${topic}: ${behind.length} messages waiting to be ${command ? "handled" : "printed"}`);
+        }
+        lastSeen = m.id;
+        behind.push(m);
+        next();
+      };
+
+      // One session per connection; with --reconnect, the next one resumes after the last message
+      // seen, from what the topic still holds.
+      const session: Session = new Session({
+        connect: () => connectFromArgs(args),
+        open: (connected) => {
+          handlerEnv = handlerEnvironment(connected);
+          return connected.client.subscribe(topic, { since: lastSeen }, onMessage);
+        },
+        drain: next,
+        busy: () => busy,
+        abandon: () => current?.kill("SIGTERM"),
+        kill: () => current?.kill("SIGKILL"),
+        reconnect: Boolean(args.reconnect),
+        warn,
+      });
 
       const handle = async (m: ReceivedMessage) => {
         if (!command) {
@@ -82,9 +87,8 @@ export default defineCommand({
 
       function next() {
         if (busy) return;
-        if (stopping) {
-          stream?.close();
-          idle?.();
+        if (session.stopping) {
+          session.drained();
           return;
         }
         const m = behind.shift();
@@ -98,58 +102,12 @@ export default defineCommand({
           () => {
             // stdout is closed (`msgbus sub t | head -1`): nothing more to do.
             busy = false;
-            stop();
+            session.stop();
           },
         );
       }
 
-      function stop() {
-        stopping = true;
-        backoff.interrupt();
-        next();
-      }
-
-      onStopSignals(stop, () => {
-        current?.kill("SIGKILL");
-        process.exit(130);
-      });
-
-      const onMessage = (m: ReceivedMessage) => {
-        if (behind.length >= MAX_BEHIND) {
-          throw new BusError("SLOW_CONSUMER", `cannot keep up with ${topic}: ${behind.length} messages waiting to be ${command ? "handled" : "printed"}`);
-        }
-        lastSeen = m.id;
-        behind.push(m);
-        next();
-      };
-
-      // One session per connection; with --reconnect, the next one resumes after the last message
-      // seen, from what the topic still holds.
-      for (;;) {
-        try {
-          connected = await connectFromArgs(args);
-          handlerEnv = { MSGBUS_URL: connected.url, ...(connected.token ? { MSGBUS_TOKEN: connected.token } : {}) };
-          stream = await connected.client.subscribe(topic, { since: lastSeen }, onMessage);
-          if (backoff.nextDelay > 1000) warn(`connected to ${connected.url}`);
-          backoff.reset();
-          next();
-          await stream.done;
-          break;
-        } catch (error) {
-          stream = undefined;
-          await connected?.client.close();
-          connected = undefined;
-          if (!args.reconnect || stopping || !isUnavailable(error)) {
-            current?.kill("SIGTERM");
-            throw error;
-          }
-          warn(`${(error as Error).message}; trying again in ${backoff.nextDelay / 1000} s`);
-          await backoff.wait();
-          if (stopping) break;
-        }
-      }
-      if (busy) await new Promise<void>((resolve) => (idle = resolve));
-      await connected?.client.close();
+      await session.run();
       process.exit(EXIT_CODES.OK);
     }),
 });

@@ -161,6 +161,25 @@ describe.skipIf(!hasBinary())("the CLI under misuse and faults", () => {
     });
   });
 
+  describe("whole numbers are decimal digits only", () => {
+    // Number() made "0x10" 16 and "1e3" 1000: the command then connected and ran with them.
+    test("sub --since 0x10 and on --concurrency 1e3 are usage errors (exit 2) before connecting", async () => {
+      const offline = { MSGBUS_URL: "tcp://127.0.0.1:1" };
+      expectOneLineError(await runCli(["sub", "t", "--since", "0x10"], { env: offline }), 2, /--since: expected a whole number of at least 0 \(got "0x10"\)/);
+      expectOneLineError(await runCli(["on", "t", "--concurrency", "1e3"], { env: offline }), 2, /--concurrency: expected a whole number of at least 1 \(got "1e3"\)/);
+      expectOneLineError(await runCli(["put", "t", "--lines", "--buffer", " 5"], { env: offline }), 2, /--buffer: expected a whole number/);
+    });
+
+    test("ack jobs 0x10 and ack jobs 1 --delivery 1.0 are usage errors, and the lease stays", async () => {
+      const topic = freshTopic("hex-ack");
+      for (let i = 0; i < 16; i++) await cli(["put", topic, `m${i}`]);
+      for (let i = 0; i < 16; i++) expect((await cli(["get", topic, "--lease", "30s", "--json"])).code).toBe(0);
+      expectOneLineError(await cli(["ack", topic, "0x10"]), 2, /ack needs the message's id, a whole number of at least 1/);
+      expectOneLineError(await cli(["ack", topic, "16", "--delivery", "1.0"]), 2, /--delivery: expected a whole number of at least 1 \(got "1.0"\)/);
+      expect((await cli(["ack", topic, "16", "--delivery", "1"])).code).toBe(0);
+    });
+  });
+
   describe("long waits", () => {
     for (const url of ["tcp", "http"] as const) {
       test(`get --wait 25d over ${url} is still waiting after 1.5 s, and takes a later write`, async () => {

@@ -379,6 +379,12 @@ describe.skipIf(!hasBinary())("msgbus client commands", () => {
       expectOneLineError(await runCli(["on", "jobs", "--url", secured.url, "--token", "wrong"]), 5, /refused the token/);
       expectOneLineError(await runCli(["sub", "jobs", "--url", secured.url]), 5, /requires a token/);
     });
+
+    test("a token sent to a server without auth does no harm (MSGBUS_TOKEN set for another server)", async () => {
+      const topic = freshTopic("token-unneeded");
+      expect(await cli(["put", topic, "x", "--token", "s3cret"])).toMatchObject({ code: 0, stderr: "" });
+      expect(await cli(["get", topic, "--token", "s3cret"])).toMatchObject({ code: 0, stdoutText: "x" });
+    });
   });
 
   describe.skipIf(!Bun.which("openssl"))("over TLS", () => {
