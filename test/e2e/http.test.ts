@@ -594,7 +594,10 @@ describe.skipIf(!hasBinary())("HTTP", () => {
           const ws = new WebSocket(`wss://127.0.0.1:${secure.httpPort}/secure`, { tls } as unknown as string[]);
           const frames: string[] = [];
           ws.onmessage = (e) => frames.push(String(e.data));
-          await new Promise((resolve, reject) => ((ws.onopen = resolve), (ws.onerror = reject)));
+          await new Promise((resolve, reject) => {
+            ws.onopen = resolve;
+            ws.onerror = reject;
+          });
           const written = await fetch(`${https}/secure`, { method: "POST", body: "over tls", tls } as RequestInit);
           expect(written.status).toBe(200);
           await waitFor(() => frames.length === 1, { what: "the WSS frame" });
