@@ -15,7 +15,6 @@ import { startServer, type TestServer } from "../helpers/server.ts";
 import { canConnect, waitFor } from "../helpers/wait.ts";
 
 const MiB = 1048576;
-const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
 /** A failure is one line on stderr, "msgbus: …", and no stack trace. */
 function expectOneLineError(result: CliResult, code: number, pattern: RegExp): void {

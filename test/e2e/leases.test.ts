@@ -3,7 +3,7 @@
 
 import { topicStats } from "../helpers/stats.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RedisClient } from "bun";
@@ -132,18 +132,30 @@ describe.skipIf(!hasBinary() || !POSIX)("leases, retries and dead letters", () =
     const topic = freshTopic("nack");
     await cli(["put", topic, "job"]);
     const first = JSON.parse((await cli(["get", topic, "--lease", "30s", "--json"])).stdoutText);
-    expect((await cli(["nack", topic, String(first.id), "--delay", "700ms", "--delivery", "1"])).code).toBe(0);
+    const nacked = Date.now();
+    expect((await cli(["nack", topic, String(first.id), "--delay", "2s", "--delivery", "1"])).code).toBe(0);
+    // Held back: counted as delayed, not ready (2 s is slack for these two calls, not a window to hit).
+    expect(await topicStats(server.port, topic)).toMatchObject({ depth: 0, inflight: 0, delayed: 1 });
     expect((await cli(["get", topic])).code).toBe(3);
-    const again = JSON.parse((await cli(["get", topic, "--wait", "5s", "--json"])).stdoutText);
+    // The long poll is woken by the message's return, not by a sleep.
+    const again = JSON.parse((await cli(["get", topic, "--wait", "10s", "--json"])).stdoutText);
     expect(again).toMatchObject({ id: first.id, deliveries: 2 });
+    expect(Date.now() - nacked).toBeGreaterThanOrEqual(2000);
   });
 
   test("--concurrency 4 runs four handlers at once and handles each message once", async () => {
     const topic = freshTopic("parallel");
     const log = freshFile("log");
     await cli(["put", topic, "--lines"], { stdin: Array.from({ length: 12 }, (_, i) => `job${i + 1}`).join("\n") });
-    const handler = `p=$(cat); echo "start $p $(date +%s%N)" >> "${log}"; sleep 0.6; echo "end $p $(date +%s%N)" >> "${log}"`;
+    // Each handler holds on until the test creates `release`: the first four are seen running at
+    // once, and no fifth starts while they run.
+    const release = freshFile("release");
+    const handler = `p=$(cat); echo "start $p $(date +%s%N)" >> "${log}"; while [ ! -e "${release}" ]; do sleep 0.01; done; echo "end $p $(date +%s%N)" >> "${log}"`;
     const on = spawnCli(["on", topic, "--concurrency", "4", "--", "sh", "-c", handler], { env });
+    await waitFor(() => linesOf(log).length === 4, { timeoutMs: 10000, what: "four handlers to start" });
+    expect(await topicStats(server.port, topic)).toMatchObject({ inflight: 4, depth: 8 });
+    expect(linesOf(log)).toHaveLength(4);
+    writeFileSync(release, "");
     await waitFor(async () => (await topicStats(server.port, topic)).acked === 12, { timeoutMs: 20000, what: "12 acks" });
     expect(await on.stop()).toBe(0);
     const events = linesOf(log).map((line) => {
@@ -180,11 +192,16 @@ describe.skipIf(!hasBinary() || !POSIX)("leases, retries and dead letters", () =
     const topic = freshTopic("graceful");
     const log = freshFile("log");
     await cli(["put", topic, "--lines"], { stdin: "first\nsecond\n" });
-    const handler = `p=$(cat); echo "started $p" >> "${log}"; sleep 0.8; echo "finished $p" >> "${log}"`;
+    const release = freshFile("release");
+    const handler = `p=$(cat); echo "started $p" >> "${log}"; while [ ! -e "${release}" ]; do sleep 0.01; done; echo "finished $p" >> "${log}"`;
     const on = spawnCli(["on", topic, "--", "sh", "-c", handler], { env });
     await waitFor(() => linesOf(log).includes("started first"), { what: "the first handler" });
-    const code = await on.stop("SIGTERM", 10000);
-    expect(code).toBe(0);
+    const stopped = on.stop("SIGTERM", 10000);
+    // The handler runs until released: `on` has sent OFF (no consumer left) and still holds the lease.
+    await waitFor(async () => (await topicStats(server.port, topic)).consumers === 0, { what: "on to stop consuming" });
+    expect(await topicStats(server.port, topic)).toMatchObject({ inflight: 1, depth: 1 });
+    writeFileSync(release, "");
+    expect(await stopped).toBe(0);
     expect(linesOf(log)).toEqual(["started first", "finished first"]);
     const s = await topicStats(server.port, topic);
     expect(s).toMatchObject({ acked: 1, inflight: 0, depth: 1 });
@@ -196,9 +213,13 @@ describe.skipIf(!hasBinary() || !POSIX)("leases, retries and dead letters", () =
     const topic = freshTopic("uncounted");
     const log = freshFile("log");
     await cli(["put", topic, "--lines"], { stdin: "first\nsecond\n" });
-    const on = spawnCli(["on", topic, "--", "sh", "-c", `echo started >> "${log}"; sleep 0.5`], { env });
+    const release = freshFile("release");
+    const on = spawnCli(["on", topic, "--", "sh", "-c", `echo started >> "${log}"; while [ ! -e "${release}" ]; do sleep 0.01; done`], { env });
     await waitFor(() => linesOf(log).length === 1, { what: "the first handler" });
-    expect(await on.stop("SIGTERM", 10000)).toBe(0);
+    const stopped = on.stop("SIGTERM", 10000);
+    await waitFor(async () => (await topicStats(server.port, topic)).consumers === 0, { what: "on to stop consuming" });
+    writeFileSync(release, "");
+    expect(await stopped).toBe(0);
     const second = JSON.parse((await cli(["get", topic, "--json"])).stdoutText);
     expect(second).toMatchObject({ payload: "second", deliveries: 1 });
   });

@@ -214,18 +214,41 @@ export interface HealthyReader {
   close(): void;
 }
 
+/** One sample of the server's own Prometheus metrics (`/_/metrics`): `name` or `name{labels}` -> value. */
+export async function metricsOf(httpPort: number): Promise<Map<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/_/metrics`)).text();
+  const samples = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    const match = /^(msgbus_\S+) (\S+)$/.exec(line);
+    if (match) samples.set(match[1]!, Number(match[2]));
+  }
+  return samples;
+}
+
+/** What floodPastStalledReader saw, from the server's own counters. */
+export interface FloodReport {
+  /** Bytes published over TCP before `msgbus_slow_consumers_total` first counted the stalled reader (Infinity: never). */
+  publishedAtCutOff: number;
+  /** The most `msgbus_bytes_held` (bytes queued over every topic) seen after any step. */
+  mostBytesHeld: number;
+  /** Growth of the server's resident memory: a sanity bound only, the counters above are the test. */
+  rssGrowth: number;
+  close(): void;
+}
+
 /**
  * The stalled-reader check SSE and WebSocket share: a raw socket sends `request` (an SSE GET or a
  * WebSocket handshake), takes the first bytes, then never reads again, while 100 MB is published
- * over TCP in 1 MB steps, each read by a healthy reader before the next. Returns how much the
- * server's RSS grew meanwhile, and close() for the readers once the caller has checked them.
+ * over TCP in 1 MB steps, each read by a healthy reader before the next. After every step it reads
+ * the server's `/_/metrics`: when the stalled reader was counted as a slow consumer, and the bytes
+ * the bus held. close() closes the readers once the caller has checked them.
  */
 export async function floodPastStalledReader(
   server: { port: number; httpPort: number; proc: { pid: number } },
   topic: string,
   request: string,
   openHealthy: () => Promise<HealthyReader>,
-): Promise<{ growth: number; close(): void }> {
+): Promise<FloodReport> {
   const tcp = await Resp.connect(server.port);
   const stalled = net.connect(server.httpPort, "127.0.0.1");
   stalled.on("error", () => {});
@@ -234,16 +257,24 @@ export async function floodPastStalledReader(
   await new Promise<void>((resolve) => stalled.once("data", () => resolve()));
   stalled.pause();
   const healthy = await openHealthy();
+  const slowBefore = (await metricsOf(server.httpPort)).get("msgbus_slow_consumers_total") ?? 0;
   const baseline = rssOf(server.proc.pid);
   let peak = baseline;
+  let publishedAtCutOff = Number.POSITIVE_INFINITY;
+  let mostBytesHeld = 0;
   const chunk = new Uint8Array(65536).fill(120);
   for (let i = 0; i < 1600; i += 16) {
     await tcp.putAll(topic, Array.from({ length: 16 }, () => chunk), 16);
     await healthy.waitFor(i + 16);
+    const metrics = await metricsOf(server.httpPort);
+    mostBytesHeld = Math.max(mostBytesHeld, metrics.get("msgbus_bytes_held") ?? 0);
+    if (publishedAtCutOff === Number.POSITIVE_INFINITY && (metrics.get("msgbus_slow_consumers_total") ?? 0) > slowBefore) publishedAtCutOff = (i + 16) * chunk.length;
     peak = Math.max(peak, rssOf(server.proc.pid));
   }
   return {
-    growth: peak - baseline,
+    publishedAtCutOff,
+    mostBytesHeld,
+    rssGrowth: peak - baseline,
     close() {
       healthy.close();
       stalled.destroy();

@@ -41,7 +41,7 @@ test.skipIf(!hasBinary())(
         const until = Date.now() + rng.range(20, 400);
         while (!closed() && Date.now() < until && received() < 1 << 20) await Bun.sleep(10);
         socket.destroy();
-        const status = /^HTTP\/1\.[01] 500[^\r]*\r\n[^]*?\r\n\r\n[^\r]{0,200}/m.exec(text());
+        const status = /^HTTP\/1\.[01] 500[^\r]*\r\n[\s\S]*?\r\n\r\n[^\r]{0,200}/m.exec(text());
         if (status && internalErrors.length < 5) internalErrors.push(`${preview(bytes)}\n    -> ${JSON.stringify(status[0])}`);
       },
     });
