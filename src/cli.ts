@@ -5,6 +5,7 @@
 // citty decides on colours once, when it loads, from NO_COLOR/TERM/CI alone: help piped into a file
 // or a pager must be plain text. The environment is put back for the handlers `on` and `sub` run.
 export {}; // a module, so that it may await at the top level
+if (process.argv[2] === "serve") (await import("./early-signals.ts")).catchStopSignals();
 const noColor = process.env.NO_COLOR;
 if (!process.stdout.isTTY || noColor) process.env.NO_COLOR = "1";
 const { defineCommand, renderUsage, runCommand, runMain } = await import("citty");

@@ -7,6 +7,7 @@ import { startServer } from "../server/index.ts";
 import { accessSync, constants } from "node:fs";
 import { serverArgs } from "./_args.ts";
 import { guarded, usage } from "./_exit.ts";
+import { catchStopSignals, onStopSignal } from "../early-signals.ts";
 
 export default defineCommand({
   meta: { name: "serve", description: "Run the message bus server (TCP/RESP, HTTP, SSE, WebSocket)" },
@@ -16,27 +17,35 @@ export default defineCommand({
       const config = resolveConfig(args);
       checkTls(config.tlsCert, config.tlsKey);
       configureLog(config.logLevel, config.logFormat);
-      const server = await startServer(config);
-      let stopping = false;
+      // Signals are caught from the start: one that comes while the listeners open (a supervisor
+      // stopping a server it just started) stops the server as soon as it is up, gracefully.
+      let server: Awaited<ReturnType<typeof startServer>> | undefined;
+      let stopRequested: string | undefined;
+      catchStopSignals(); // already done by the CLI entry for `msgbus serve`; here for any other caller
       const stop = (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        log.info(`${signal}: stopping`);
-        server.stop().then(
-          () => {
-            log.info("stopped");
-            process.exit(0);
-          },
-          (error: unknown) => {
-            log.error(`stop failed: ${String(error)}`);
-            process.exit(1);
-          },
-        );
+        if (stopRequested) return;
+        stopRequested = signal;
+        if (server) shutDown(server, signal);
       };
-      process.on("SIGTERM", () => stop("SIGTERM"));
-      process.on("SIGINT", () => stop("SIGINT"));
+      onStopSignal(stop);
+      server = await startServer(config);
+      if (stopRequested) shutDown(server, stopRequested);
     }),
 });
+
+function shutDown(server: { stop(): Promise<void> }, signal: string): void {
+  log.info(`${signal}: stopping`);
+  server.stop().then(
+    () => {
+      log.info("stopped");
+      process.exit(0);
+    },
+    (error: unknown) => {
+      log.error(`stop failed: ${String(error)}`);
+      process.exit(1);
+    },
+  );
+}
 
 /** TLS needs both files: with one of them the listeners would serve plain text under a tls:// banner. */
 function checkTls(cert: string | undefined, key: string | undefined): void {

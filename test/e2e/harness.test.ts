@@ -148,3 +148,15 @@ describe.skipIf(!hasBinary())("the compiled binary", () => {
     expect(Date.now() - started).toBeLessThan(10000);
   });
 });
+
+describe.skipIf(!POSIX || !hasBinary())("serve and early signals", () => {
+  test("SIGTERM while serve is still starting stops it gracefully with exit 0 (supervisors restart fast)", async () => {
+    const { BINARY } = await import("../helpers/binary.ts");
+    for (const delayMs of [30, 60, 120]) {
+      const proc = spawnTracked([BINARY, "serve", "--port", "0", "--http-port", "0"]);
+      await Bun.sleep(delayMs);
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+    }
+  });
+});
