@@ -1,6 +1,6 @@
 // The TCP transport: RESP over Bun.listen. Owns connections, their input parsing and its limits,
 // their output buffering (one write per read, backpressure on drain) and blocking; commands run
-// through the table in tcp-commands (native-commands, redis-commands). The limits are described in docs/PROTOCOL.md ("Limits").
+// through the table in tcp-commands (native-commands, redis-commands). Limits: docs/PROTOCOL.md.
 
 import type { Socket, TCPSocketListener } from "bun";
 import { Deque } from "../core/deque.ts";
