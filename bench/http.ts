@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { RespReader, encodeCommand } from "../src/protocol/resp.ts";
+import { encodeCommand } from "../src/protocol/resp-writer.ts";
+import { RespReader } from "../src/protocol/resp-reader.ts";
 import { cleanupAll, format, need, type Running, startMsgbus, startRedis, table } from "./lib.ts";
 
 export interface WrkResult {

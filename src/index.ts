@@ -6,5 +6,7 @@ export type { Message } from "./core/message.ts";
 export type { Consumer, Subscriber } from "./core/topic.ts";
 export { isTopicName } from "./core/topic-name.ts";
 export { MemoryStore, type Store, type StoredTopic } from "./core/store.ts";
-export { RespParser, RespWriter, RespReader, encodeCommand } from "./protocol/resp.ts";
+export { RespParser } from "./protocol/resp-parser.ts";
+export { RespWriter, encodeCommand } from "./protocol/resp-writer.ts";
+export { RespReader } from "./protocol/resp-reader.ts";
 export { resolveConfig, type Config } from "./config.ts";

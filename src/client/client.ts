@@ -2,6 +2,9 @@
 // connect() picks one from the URL scheme.
 
 import { BusError } from "../core/errors.ts";
+import type { TlsOptions } from "./tls.ts";
+
+export { bunTls, certificateHint, type TlsOptions } from "./tls.ts";
 
 /** A message as a client receives it. */
 export interface ReceivedMessage {
@@ -76,24 +79,6 @@ export interface ConnectOptions {
   token?: string;
   /** For tls://, https://, wss://: extra certificates to trust (PEM), or no check at all. */
   tls?: TlsOptions;
-}
-
-export interface TlsOptions {
-  /** PEM text of the certificates to trust besides the system's (--cacert). */
-  ca?: string;
-  /** false: do not check the server's certificate (--insecure). */
-  rejectUnauthorized?: boolean;
-}
-
-/** Bun's `tls` option for connect/fetch/WebSocket, or nothing when the defaults apply. */
-export function bunTls(tls: TlsOptions | undefined): { ca?: string; rejectUnauthorized?: boolean } | undefined {
-  if (!tls || (tls.ca === undefined && tls.rejectUnauthorized !== false)) return undefined;
-  return { ...(tls.ca !== undefined ? { ca: tls.ca } : {}), ...(tls.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}) };
-}
-
-/** A certificate failure, with the way to trust a self-signed server. */
-export function certificateHint(reason: string): string {
-  return /certificate|self[- ]signed|unable to verify|CERT_/i.test(reason) ? `${reason} (the server's certificate is not trusted: trust it with --cacert FILE or MSGBUS_CACERT)` : reason;
 }
 
 /** Connects to `url` (tcp://, tls://, http://, https://, ws://, wss://). */

@@ -2,29 +2,17 @@
 // so payloads arrive exact), consume is a loop of long polls with leases. Works through a TLS
 // reverse proxy, with or without a path prefix (https://host/msgbus/).
 
-import { BusError, type ErrorCode } from "../core/errors.ts";
+import { BusError, isErrorCode, type ErrorCode } from "../core/errors.ts";
+import { codeOfHttpStatus } from "../protocol/http-status.ts";
 import { decodeEnvelope } from "../protocol/envelope.ts";
 import { SseParser } from "../protocol/sse.ts";
-import { bunTls, certificateHint } from "./client.ts";
-import type { Client, ConnectOptions, TlsOptions, ConsumeOptions, GetOptions, ReceivedMessage, Stream, SubscribeOptions, WriteResult } from "./client.ts";
-
-const CODES = new Set<string>(["BAD_TOPIC", "TOO_LARGE", "TOPIC_FULL", "BUS_FULL", "UNAUTHORIZED", "FORBIDDEN", "NO_MESSAGE", "NO_LEASE", "BAD_REQUEST", "NOT_FOUND", "SLOW_CONSUMER", "UNAVAILABLE", "STORAGE"]);
-
-/** When a reply carries no code (a proxy's error page): its status decides. */
-const STATUS_CODES: Record<number, ErrorCode> = {
-  400: "BAD_REQUEST",
-  401: "UNAUTHORIZED",
-  403: "FORBIDDEN",
-  404: "NOT_FOUND",
-  405: "BAD_REQUEST",
-  413: "TOO_LARGE",
-  429: "TOPIC_FULL",
-  507: "BUS_FULL",
-};
+import { bunTls, certificateHint, type TlsOptions } from "./tls.ts";
+import type { Client, ConnectOptions, ConsumeOptions, GetOptions, ReceivedMessage, Stream, SubscribeOptions, WriteResult } from "./client.ts";
 
 /** An error status (HTTP, or 4000 + status as a WebSocket close code) as a BusError. */
 export function statusError(status: number, message: string | undefined, code?: string): BusError {
-  const known: ErrorCode = code && CODES.has(code) ? (code as ErrorCode) : (STATUS_CODES[status] ?? (status >= 500 ? "UNAVAILABLE" : "BAD_REQUEST"));
+  // The body's code first: several codes share a status.
+  const known: ErrorCode = isErrorCode(code) ? code : codeOfHttpStatus(status);
   if (known === "UNAUTHORIZED" && !message) return new BusError(known, "the server requires a token (set --token or MSGBUS_TOKEN)");
   return new BusError(known, message || `the server answered ${status}`);
 }

@@ -3,9 +3,12 @@
 // message frames never mix with the replies of other requests.
 
 import type { Socket } from "bun";
-import { BusError, type ErrorCode } from "../core/errors.ts";
-import { RespErrorValue, RespPush, RespReader, encodeCommand, type RespValue } from "../protocol/resp.ts";
-import { bunTls, certificateHint, type TlsOptions } from "./client.ts";
+import { BusError } from "../core/errors.ts";
+import { isMessageFrame, readMessage } from "../protocol/frame.ts";
+import { RespErrorValue, RespPush, RespReader, type RespValue } from "../protocol/resp-reader.ts";
+import { encodeCommand } from "../protocol/resp-writer.ts";
+import { RESP_PREFIX, codeOfRespPrefix } from "../protocol/resp-errors.ts";
+import { bunTls, certificateHint, type TlsOptions } from "./tls.ts";
 import type { Client, ConnectOptions, ConsumeOptions, GetOptions, ReceivedMessage, Stream, SubscribeOptions, WriteResult } from "./client.ts";
 
 const DEFAULT_PORT = 6552;
@@ -14,34 +17,16 @@ const CONNECT_TIMEOUT_MS = 10000;
 const MAX_IN_FLIGHT = 1000;
 const MAX_IN_FLIGHT_BYTES = 8 * 1048576;
 
-/** The client side of the error table: a reply's first word -> the error code. */
-const REPLY_CODES: Record<string, ErrorCode> = {
-  ERR: "BAD_REQUEST",
-  BADTOPIC: "BAD_TOPIC",
-  TOOLARGE: "TOO_LARGE",
-  TOPICFULL: "TOPIC_FULL",
-  BUSFULL: "BUS_FULL",
-  NOAUTH: "UNAUTHORIZED",
-  WRONGPASS: "UNAUTHORIZED",
-  NOPERM: "FORBIDDEN",
-  NOMESSAGE: "NO_MESSAGE",
-  NOLEASE: "NO_LEASE",
-  NOTFOUND: "NOT_FOUND",
-  SLOWCONSUMER: "SLOW_CONSUMER",
-  UNAVAILABLE: "UNAVAILABLE",
-  STORAGE: "STORAGE",
-};
-
-/** Turns an error reply ("-WORD text") into a BusError with the server's text. */
+/** Turns an error reply ("-WORD text") into a BusError, its code read from the reply's first word. */
 export function replyError(reply: RespErrorValue): BusError {
   const space = reply.message.indexOf(" ");
   const word = space < 0 ? reply.message : reply.message.slice(0, space);
   const text = space < 0 ? reply.message : reply.message.slice(space + 1);
-  const code = REPLY_CODES[word];
-  if (word === "NOAUTH") return new BusError("UNAUTHORIZED", "the server requires a token (set --token or MSGBUS_TOKEN)");
-  if (word === "WRONGPASS") return new BusError("UNAUTHORIZED", "the server refused the token");
-  if (/max number of clients reached/.test(text)) return new BusError("UNAVAILABLE", `server busy: ${text}`);
-  if (!code) return new BusError("BAD_REQUEST", reply.message);
+  const code = codeOfRespPrefix(word);
+  if (code === undefined) return new BusError("BAD_REQUEST", reply.message);
+  // What a CLI user needs to hear: a token is missing, or the one given is wrong.
+  if (word === RESP_PREFIX.UNAUTHORIZED) return new BusError(code, "the server requires a token (set --token or MSGBUS_TOKEN)");
+  if (code === "UNAUTHORIZED") return new BusError(code, "the server refused the token");
   return new BusError(code, text);
 }
 
@@ -118,8 +103,8 @@ class RespConnection {
       try {
         await connection.send(["AUTH", target.token]);
       } catch (error) {
-        // A server without auth needs no token: a token set in the environment does no harm. It
-        // answers AUTH with BAD_REQUEST (-ERR); a wrong token is UNAUTHORIZED (-WRONGPASS).
+        // A server without auth needs no token (it answers AUTH with -ERR, as Redis does; a wrong
+        // token is -WRONGPASS): a token set in the environment does no harm.
         if (!(error instanceof BusError && error.code === "BAD_REQUEST")) {
           connection.close();
           throw error;
@@ -312,29 +297,7 @@ class RespConnection {
   }
 }
 
-/** A message frame (see docs/PROTOCOL.md); elements past the ninth, added later, are ignored. */
-function isMessageFrame(value: RespValue): value is RespValue[] {
-  return Array.isArray(value) && value.length >= 8 && value[0] instanceof Uint8Array && isWord(value[0], "message");
-}
-
-function isWord(bytes: Uint8Array, word: string): boolean {
-  if (bytes.length !== word.length) return false;
-  for (let i = 0; i < word.length; i++) if (bytes[i] !== word.charCodeAt(i)) return false;
-  return true;
-}
-
 const decoder = new TextDecoder();
-
-/** ["message", topic, payload, id, created, deliveries, originTopic|nil, originId|nil, originDeliveries|nil] -> message. */
-function toMessage(frame: RespValue[]): ReceivedMessage {
-  const [, topic, payload, id, created, deliveries, originTopic, originId, originDeliveries] = frame;
-  if (!(topic instanceof Uint8Array) || !(payload instanceof Uint8Array) || typeof id !== "number" || typeof created !== "number" || typeof deliveries !== "number") {
-    throw new BusError("BAD_REQUEST", "the server sent a malformed message frame");
-  }
-  const message: ReceivedMessage = { id, topic: decoder.decode(topic), created, deliveries, payload };
-  if (originTopic instanceof Uint8Array && typeof originId === "number") message.origin = { topic: decoder.decode(originTopic), id: originId, deliveries: typeof originDeliveries === "number" ? originDeliveries : 0 };
-  return message;
-}
 
 function expectOk(reply: RespValue, what: string): void {
   if (reply !== "OK") throw new BusError("BAD_REQUEST", `unexpected reply to ${what}: ${String(reply)}`);
@@ -390,7 +353,7 @@ class TcpClient implements Client {
     const reply = await this.main.send(args);
     if (reply === null) return null;
     if (!isMessageFrame(reply)) throw new BusError("BAD_REQUEST", "unexpected reply to GET");
-    return toMessage(reply);
+    return readMessage(reply);
   }
 
   async ack(topic: string, id: number, delivery?: number): Promise<void> {
@@ -439,7 +402,7 @@ class TcpClient implements Client {
     connection.onPush = (frame) => {
       if (failure) return;
       try {
-        onMessage(toMessage(frame));
+        onMessage(readMessage(frame));
       } catch (error) {
         // The handler's own error ends the stream: done rejects with it.
         failure = error instanceof BusError ? error : new BusError("BAD_REQUEST", error instanceof Error ? error.message : String(error));

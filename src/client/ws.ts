@@ -5,8 +5,8 @@
 import { BusError } from "../core/errors.ts";
 import { checkTopicName } from "../core/topic-name.ts";
 import { decodeEnvelope } from "../protocol/envelope.ts";
-import { bunTls } from "./client.ts";
-import type { Client, ConnectOptions, TlsOptions, ConsumeOptions, GetOptions, ReceivedMessage, Stream, SubscribeOptions, WriteResult } from "./client.ts";
+import { bunTls, type TlsOptions } from "./tls.ts";
+import type { Client, ConnectOptions, ConsumeOptions, GetOptions, ReceivedMessage, Stream, SubscribeOptions, WriteResult } from "./client.ts";
 import { HttpClient, statusError } from "./http.ts";
 
 const OPEN_TIMEOUT_MS = 10000;

@@ -4,8 +4,8 @@
 // stays in step (one reply per command).
 
 import { BusError, isBusError } from "../core/errors.ts";
-import { RespWriter } from "../protocol/resp.ts";
-import { respError } from "./tcp-commands.ts";
+import { RespWriter } from "../protocol/resp-writer.ts";
+import { respError } from "../protocol/resp-errors.ts";
 
 interface Group {
   /** The store batch these replies wait for; null: nothing to wait for but the groups before. */

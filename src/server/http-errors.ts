@@ -1,27 +1,11 @@
-// The HTTP side of the error table: BusError code -> status, and the one JSON error shape
-// {"error": "...", "code": "..."} every HTTP, SSE and WebSocket refusal uses.
+// HTTP refusals: the one JSON error shape {"error": "...", "code": "..."} every HTTP, SSE and
+// WebSocket refusal uses, with the status from protocol/http-status.ts, plus CORS headers.
 
 import { BusError, isBusError, type ErrorCode } from "../core/errors.ts";
+import { HTTP_STATUS } from "../protocol/http-status.ts";
 import { logFor } from "../log.ts";
 
 const httpLog = logFor("http");
-
-/** Every code's status. WebSocket closes caused by an error use 4000 + this status. */
-export const HTTP_STATUS: Record<ErrorCode, number> = {
-  BAD_TOPIC: 400,
-  BAD_REQUEST: 400,
-  UNAUTHORIZED: 401,
-  FORBIDDEN: 403,
-  NOT_FOUND: 404,
-  NO_LEASE: 404,
-  NO_MESSAGE: 404,
-  TOO_LARGE: 413,
-  TOPIC_FULL: 429,
-  STORAGE: 507,
-  UNAVAILABLE: 503,
-  SLOW_CONSUMER: 503,
-  BUS_FULL: 507,
-};
 
 const EXTRA_HEADERS: Partial<Record<ErrorCode, Record<string, string>>> = {
   UNAUTHORIZED: { "www-authenticate": 'Bearer realm="msgbus"' },

@@ -3,6 +3,7 @@
 
 import { concatBytes } from "../protocol/bytes.ts";
 import { BusError } from "../core/errors.ts";
+import { wholeNumber } from "../core/numbers.ts";
 import { parseDuration } from "../config.ts";
 
 /**
@@ -72,13 +73,12 @@ export class Query {
   }
 
   integer(name: string, min: number): number {
-    return Query.integerValue(this.get(name) ?? "", `parameter ${name}`, min);
+    return wholeNumber(this.get(name) ?? "", `parameter ${name}`, min);
   }
 
+  /** A whole number from a path segment or header: the one strict reading (core/numbers.ts). */
   static integerValue(text: string, what: string, min: number): number {
-    const n = /^\d{1,15}$/.test(text) ? Number(text) : NaN;
-    if (!Number.isSafeInteger(n) || n < min) throw new BusError("BAD_REQUEST", `${what} must be a whole number of at least ${min}: "${text.slice(0, 32)}"`);
-    return n;
+    return wholeNumber(text, what, min);
   }
 }
 

@@ -1,10 +1,13 @@
 // The TCP transport: RESP over Bun.listen. Owns connections, their input parsing and its limits,
-// their output buffering (one write per read, backpressure on drain) and blocking; commands live
-// in tcp-commands. The limits are described in docs/PROTOCOL.md ("Limits").
+// their output buffering (one write per read, backpressure on drain) and blocking; commands run
+// through the table in tcp-commands (native-commands, redis-commands). Limits: docs/PROTOCOL.md.
 
 import type { Socket, TCPSocketListener } from "bun";
 import { Deque } from "../core/deque.ts";
-import { RespParser, RespWriter, isProblem, type RespLimits } from "../protocol/resp.ts";
+import { RespParser, isProblem, type RespLimits } from "../protocol/resp-parser.ts";
+import { RespWriter } from "../protocol/resp-writer.ts";
+import { writeMessage } from "../protocol/frame.ts";
+import { RESP_PREFIX } from "../protocol/resp-errors.ts";
 import type { Consumer } from "../core/topic.ts";
 import type { Message } from "../core/message.ts";
 import { logFor } from "../log.ts";
@@ -35,6 +38,9 @@ export const BEFORE_AUTH_LIMITS: RespLimits = { maxBulk: 4096, maxCommandBytes: 
 const BEFORE_AUTH_HELD = 16384;
 /** Pushes are written straight into the reply buffer while it holds less than this. */
 const PUSH_CHUNK = 65536;
+
+/** The first element of a Redis pub/sub message push. */
+const MESSAGE = new TextEncoder().encode("message");
 
 /** A push (or a woken blocked command's reply) waiting until the socket takes what came before it. */
 type Waiting =
@@ -141,7 +147,7 @@ export class Connection {
       if (item === undefined) break;
       if (isProblem(item)) {
         this.ctx.stats.protocolErrors++;
-        this.out.error(item.code === "TOO_LARGE" ? `TOOLARGE ${item.error}` : `ERR ${item.error}`);
+        this.out.error(`${RESP_PREFIX[item.code === "TOO_LARGE" ? "TOO_LARGE" : "BAD_REQUEST"]} ${item.error}`);
         this.replies++;
         if (item.fatal) {
           this.quitting = true;
@@ -249,7 +255,7 @@ export class Connection {
   }
 
   private writePush(message: Message, redisFrame: boolean): void {
-    if (redisFrame) this.out.push(3).bulkString("message").bulkString(message.topic).bulk(message.payload);
+    if (redisFrame) this.out.push(3).bulk(MESSAGE).bulkString(message.topic).bulk(message.payload);
     else writeMessage(this.out, message, true);
   }
 
@@ -378,7 +384,7 @@ export class Connection {
 
   private fail(reason: string): void {
     tcpLog.warn(`closing a client connection: ${reason}`);
-    this.out.error(`ERR ${reason}`);
+    this.out.error(`${RESP_PREFIX.BAD_REQUEST} ${reason}`);
     this.send(this.out.take());
     this.close();
   }
@@ -424,17 +430,6 @@ export class Connection {
   }
 }
 
-/** The native message frame, for GET replies and SUB/ON pushes: one shape everywhere. */
-export function writeMessage(out: RespWriter, message: Message, push: boolean): void {
-  if (push) out.push(9);
-  else out.array(9);
-  out.bulkString("message").bulkString(message.topic).bulk(message.payload);
-  out.integer(message.id).integer(message.created).integer(message.deliveries);
-  const origin = message.origin;
-  if (origin) out.bulkString(origin.topic).integer(origin.id).integer(origin.deliveries);
-  else out.nullBulk().nullBulk().nullBulk();
-}
-
 export function startTcp(ctx: ServerContext): TCPSocketListener<Connection> {
   const { config, stats } = ctx;
   const input = new InputBudget();
@@ -456,7 +451,8 @@ export function startTcp(ctx: ServerContext): TCPSocketListener<Connection> {
     socket: {
       open(socket) {
         if (ctx.stopping || stats.openConnections >= config.maxConnections) {
-          socket.end(ctx.stopping ? "-UNAVAILABLE server is shutting down\r\n" : "-UNAVAILABLE max number of clients reached\r\n");
+          const reason = ctx.stopping ? "server is shutting down" : "server busy: max number of clients reached";
+          socket.end(`-${RESP_PREFIX.UNAVAILABLE} ${reason}\r\n`);
           return;
         }
         socket.data = new Connection(socket, ctx, input);

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, unlinkSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { RespErrorValue, type RespValue } from "../../src/protocol/resp.ts";
+import { RespErrorValue, type RespValue } from "../../src/protocol/resp-reader.ts";
 import { cleanupAll, runCli, startServer } from "../helpers/index.ts";
 import { Resp } from "./transports.ts";
 

@@ -7,7 +7,8 @@ import { Database } from "bun:sqlite";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { encodeCommand, RespErrorValue, RespReader, type RespValue } from "../../src/protocol/resp.ts";
+import { encodeCommand } from "../../src/protocol/resp-writer.ts";
+import { RespErrorValue, RespReader, type RespValue } from "../../src/protocol/resp-reader.ts";
 import { cleanupAll, freePort, hasBinary, runCli, startServer, waitFor, type TestServer } from "../helpers/index.ts";
 
 // Servers start, crash and restart here; on a busy 2-core machine that can take more than bun's

@@ -4,7 +4,8 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import net from "node:net";
-import { RespErrorValue, RespReader, encodeCommand, type RespValue } from "../../src/protocol/resp.ts";
+import { encodeCommand } from "../../src/protocol/resp-writer.ts";
+import { RespErrorValue, RespReader, type RespValue } from "../../src/protocol/resp-reader.ts";
 import { cleanupAll, startServer, waitFor, type TestServer } from "../helpers/index.ts";
 import { Resp } from "./transports.ts";
 
@@ -294,4 +295,79 @@ describe("a reader that keeps up is never a slow consumer", () => {
     writer.close();
     expect(server.stderrText()).not.toContain("slow consumer");
   }, 20000);
+});
+
+describe("numbers are whole decimal numbers on RESP, as on HTTP", () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startServer({ httpPort: 0 });
+  });
+
+  test("ACK jobs 0x10 is -ERR and the lease on message 16 stays", async () => {
+    const resp = await Resp.connect(server.port);
+    const topic = fresh("hex");
+    for (let i = 1; i <= 16; i++) await resp.send(["PUT", topic, `m${i}`]);
+    for (let i = 1; i <= 15; i++) await resp.send(["GET", topic]);
+    const frame = (await resp.send(["GET", topic, "LEASE", "30s"])) as RespValue[];
+    expect(frame[3]).toBe(16);
+    expect(errorText(await resp.send(["ACK", topic, "0x10"]))).toBe('ERR id must be a whole number of at least 1: "0x10"');
+    for (const bad of ["1e1", "+16", " 16", "16.0", "-16"]) expect(errorText(await resp.send(["ACK", topic, bad]))).toStartWith("ERR id must be a whole number");
+    // Still leased: a NACK of 16 puts it back, and it is taken again.
+    expect(await resp.send(["NACK", topic, "16"])).toBe("OK");
+    expect(((await resp.send(["GET", topic])) as RespValue[])[3]).toBe(16);
+    resp.close();
+  });
+
+  test("GET t MAXDELIVERIES -5 is -ERR and takes nothing", async () => {
+    const resp = await Resp.connect(server.port);
+    const topic = fresh("negative");
+    await resp.send(["PUT", topic, "kept"]);
+    expect(errorText(await resp.send(["GET", topic, "MAXDELIVERIES", "-5"]))).toBe('ERR MAXDELIVERIES must be a whole number of at least 1: "-5"');
+    expect(errorText(await resp.send(["GET", topic, "LEASE", "30s", "MAXDELIVERIES", "1e3"]))).toStartWith("ERR MAXDELIVERIES must be a whole number");
+    expect(await resp.send(["LLEN", topic])).toBe(1);
+    expect(text(((await resp.send(["GET", topic])) as RespValue[])[2]!)).toBe("kept");
+    resp.close();
+  });
+
+  test("PREFETCH, SINCE, DELIVERY and LPOP's count refuse what is not a whole number in range", async () => {
+    const resp = await Resp.connect(server.port);
+    expect(errorText(await resp.send(["ON", fresh("p"), "PREFETCH", "0"]))).toBe('ERR PREFETCH must be a whole number from 1 to 10000: "0"');
+    expect(errorText(await resp.send(["ON", fresh("p"), "PREFETCH", "0x10"]))).toStartWith("ERR PREFETCH must be a whole number");
+    expect(errorText(await resp.send(["SUB", fresh("s"), "SINCE", "-1"]))).toStartWith("ERR SINCE must be a whole number");
+    expect(errorText(await resp.send(["ACK", fresh("d"), "1", "DELIVERY", "1.5"]))).toStartWith("ERR DELIVERY must be a whole number");
+    expect(errorText(await resp.send(["LPOP", fresh("c"), "-1"]))).toStartWith("ERR count must be a whole number");
+    expect(await resp.send(["PING"])).toBe("PONG");
+    resp.close();
+  });
+});
+
+describe("the command table", () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startServer({ httpPort: 0 });
+  });
+
+  test("arity is checked for every command, by the name as sent", async () => {
+    const resp = await Resp.connect(server.port);
+    expect(errorText(await resp.send(["put", "t"]))).toBe("ERR wrong number of arguments for 'put' command");
+    expect(errorText(await resp.send(["PUBLISH", "t", "a", "b"]))).toBe("ERR wrong number of arguments for 'publish' command");
+    expect(errorText(await resp.send(["LLeN"]))).toBe("ERR wrong number of arguments for 'llen' command");
+    expect(errorText(await resp.send(["PING", "a", "b"]))).toBe("ERR wrong number of arguments for 'ping' command");
+    expect(errorText(await resp.send(["NOSUCH"]))).toBe("ERR unknown command 'NOSUCH'");
+    resp.close();
+  });
+
+  test("a subscribed RESP2 connection and a consuming one are told what they may send", async () => {
+    const subscriber = await Raw.open(server.port);
+    subscriber.send(["SUBSCRIBE", fresh("s")], ["GET", "x"], ["PING"]);
+    const replies = await subscriber.replyCount(3);
+    expect(errorText(replies[1])).toBe("ERR Can't execute 'get': only SUBSCRIBE / UNSUBSCRIBE / SUB / UNSUB / PING / QUIT are allowed in this context");
+    subscriber.close();
+    const consumer = await Raw.open(server.port);
+    consumer.send(["ON", fresh("c")], ["PUT", "x", "y"], ["PING"]);
+    const answers = await consumer.replyCount(3);
+    expect(errorText(answers[1])).toBe("ERR Can't execute 'put': only ACK / NACK / TOUCH / ON / OFF / PING / QUIT are allowed while consuming");
+    expect(answers[2]).toBe("PONG");
+    consumer.close();
+  });
 });

@@ -4,7 +4,8 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import net from "node:net";
-import { RespErrorValue, RespPush, RespReader, encodeCommand, type RespValue } from "../../src/protocol/resp.ts";
+import { encodeCommand } from "../../src/protocol/resp-writer.ts";
+import { RespErrorValue, RespPush, RespReader, type RespValue } from "../../src/protocol/resp-reader.ts";
 import { cleanupAll, startServer, waitFor, type TestServer } from "../helpers/index.ts";
 import { Resp, rawExchange } from "./transports.ts";
 

@@ -4,7 +4,8 @@
 
 import { readFileSync } from "node:fs";
 import net from "node:net";
-import { RespReader, encodeCommand, type RespValue } from "../../src/protocol/resp.ts";
+import { encodeCommand } from "../../src/protocol/resp-writer.ts";
+import { RespReader, type RespValue } from "../../src/protocol/resp-reader.ts";
 import { SseParser, type SseEvent } from "../../src/protocol/sse.ts";
 import { waitFor } from "../helpers/wait.ts";
 

@@ -2,7 +2,7 @@
 // requests, WebSocket frames and CLI argument vectors, each structure-aware first and then
 // mutated byte by byte. Everything draws from one seeded PRNG, so a seed replays a run's inputs.
 
-import { encodeCommand } from "../../src/protocol/resp.ts";
+import { encodeCommand } from "../../src/protocol/resp-writer.ts";
 import { prng } from "../helpers/prng.ts";
 
 /** The topic that holds the sentinel message: no generator ever names it where a message could be taken. */

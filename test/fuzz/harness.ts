@@ -3,7 +3,8 @@
 // RSS under RSS_LIMIT_BYTES, the sentinel still queued, nothing alarming in its output).
 
 import net from "node:net";
-import { RespErrorValue, RespReader, encodeCommand, type RespValue } from "../../src/protocol/resp.ts";
+import { encodeCommand } from "../../src/protocol/resp-writer.ts";
+import { RespErrorValue, RespReader, type RespValue } from "../../src/protocol/resp-reader.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 import { rssOf } from "../e2e/transports.ts";
 import { Rng, SENTINEL_TOPIC, fuzzSeed, fuzzTimeMs } from "./generators.ts";

@@ -6,7 +6,8 @@
 
 import { afterAll, expect, test } from "bun:test";
 import net from "node:net";
-import { RespReader, encodeCommand, type RespValue } from "../../src/protocol/resp.ts";
+import { encodeCommand } from "../../src/protocol/resp-writer.ts";
+import { RespReader, type RespValue } from "../../src/protocol/resp-reader.ts";
 import { hasBinary } from "../helpers/binary.ts";
 import { cleanupAll } from "../helpers/processes.ts";
 import { Rng, concat, inflatedHeader, pendingArguments, respChunk, respCommand, split } from "./generators.ts";

@@ -3,21 +3,9 @@
 
 import { prng } from "../helpers/prng.ts";
 import { describe, expect, test } from "bun:test";
-import {
-  ARGUMENT_COST,
-  encodeCommand,
-  hashUpper,
-  isProblem,
-  RespCommand,
-  RespErrorValue,
-  RespParser,
-  RespPush,
-  RespReader,
-  RespWriter,
-  type RespItem,
-  type RespLimits,
-  type RespValue,
-} from "../../src/protocol/resp.ts";
+import { ARGUMENT_COST, hashUpper, isProblem, RespCommand, RespParser, type RespItem, type RespLimits } from "../../src/protocol/resp-parser.ts";
+import { encodeCommand, RespWriter } from "../../src/protocol/resp-writer.ts";
+import { RespErrorValue, RespPush, RespReader, type RespValue } from "../../src/protocol/resp-reader.ts";
 
 // Test inputs are written as latin1 strings: one character is one byte, so "\0", "\r\n" and
 // "\xff" are exactly the bytes they look like.

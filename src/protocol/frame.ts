@@ -1,0 +1,57 @@
+// The native message frame, written by the server (GET replies, SUB and ON pushes) and read by the
+// client: ["message", topic, payload, id, created, deliveries, originTopic|nil, originId|nil,
+// originDeliveries|nil]. See docs/PROTOCOL.md.
+
+import { BusError } from "../core/errors.ts";
+import type { Message } from "../core/message.ts";
+import type { RespValue } from "./resp-reader.ts";
+import type { RespWriter } from "./resp-writer.ts";
+
+const encoder = new TextEncoder();
+const MESSAGE = encoder.encode("message");
+
+/** Writes `message` as a frame: a reply (an array) or, with `push`, a push. */
+export function writeMessage(out: RespWriter, message: Message, push: boolean): void {
+  if (push) out.push(9);
+  else out.array(9);
+  out.bulk(MESSAGE).bulkString(message.topic).bulk(message.payload);
+  out.integer(message.id).integer(message.created).integer(message.deliveries);
+  const origin = message.origin;
+  if (origin) out.bulkString(origin.topic).integer(origin.id).integer(origin.deliveries);
+  else out.nullBulk().nullBulk().nullBulk();
+}
+
+/** A message as a frame carries it. */
+export interface FrameMessage {
+  id: number;
+  topic: string;
+  created: number;
+  deliveries: number;
+  payload: Uint8Array;
+  /** For a dead-letter message: where it came from and how often it was delivered there. */
+  origin?: { topic: string; id: number; deliveries: number };
+}
+
+/** Whether a reply is a message frame; elements past the ninth, added later, are ignored. */
+export function isMessageFrame(value: RespValue): value is RespValue[] {
+  return Array.isArray(value) && value.length >= 8 && value[0] instanceof Uint8Array && isWord(value[0], "message");
+}
+
+function isWord(bytes: Uint8Array, word: string): boolean {
+  if (bytes.length !== word.length) return false;
+  for (let i = 0; i < word.length; i++) if (bytes[i] !== word.charCodeAt(i)) return false;
+  return true;
+}
+
+const decoder = new TextDecoder();
+
+/** A frame's message; BAD_REQUEST when its fields are not what a frame holds. */
+export function readMessage(frame: RespValue[]): FrameMessage {
+  const [, topic, payload, id, created, deliveries, originTopic, originId, originDeliveries] = frame;
+  if (!(topic instanceof Uint8Array) || !(payload instanceof Uint8Array) || typeof id !== "number" || typeof created !== "number" || typeof deliveries !== "number") {
+    throw new BusError("BAD_REQUEST", "the server sent a malformed message frame");
+  }
+  const message: FrameMessage = { id, topic: decoder.decode(topic), created, deliveries, payload };
+  if (originTopic instanceof Uint8Array && typeof originId === "number") message.origin = { topic: decoder.decode(originTopic), id: originId, deliveries: typeof originDeliveries === "number" ? originDeliveries : 0 };
+  return message;
+}

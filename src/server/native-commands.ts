@@ -1,0 +1,255 @@
+// msgbus's native RESP commands: writing (PUT), taking (GET, ON) and leases (ACK, NACK, TOUCH),
+// subscribing (SUB), topic information (STATS, TOPICS, PURGE, RM) and the connection (PING, AUTH,
+// HELLO, QUIT, RESET). Arity and the modes a command is allowed in are in tcp-commands' table.
+
+import { BusError } from "../core/errors.ts";
+import type { Consumer } from "../core/topic.ts";
+import type { Message } from "../core/message.ts";
+import { checkDelay, checkLease, checkWait } from "../core/durations.ts";
+import { parseWholeNumber } from "../core/numbers.ts";
+import { writeMessage } from "../protocol/frame.ts";
+import { NOPROTO_REPLY, WRONGPASS_REPLY } from "../protocol/resp-errors.ts";
+import type { RespCommand } from "../protocol/resp-parser.ts";
+import { topicJson, totalsJson } from "./metrics.ts";
+import { VERSION, block, duration, number, options } from "./command-helpers.ts";
+import type { Connection } from "./tcp.ts";
+
+export function put(c: Connection, cmd: RespCommand): void {
+  const topic = cmd.text(1);
+  let id = 0;
+  for (let i = 2; i < cmd.count; i++) id = c.ctx.bus.publish(topic, cmd.copy(i)).id;
+  c.out.integer(id);
+}
+
+/** GET topic [WAIT d] [LEASE d] [MAXDELIVERIES n]: one message frame, or null. WAIT 0 waits forever. */
+export function get(c: Connection, cmd: RespCommand): void {
+  const topic = cmd.text(1);
+  const opts = options(cmd, 2, ["WAIT", "LEASE", "MAXDELIVERIES"]);
+  const lease = opts.has("LEASE") ? checkLease(duration(opts.get("LEASE"), "LEASE"), "LEASE") : undefined;
+  const wait = opts.has("WAIT") ? checkWait(duration(opts.get("WAIT"), "WAIT"), "WAIT") : undefined;
+  const maxDeliveries = opts.has("MAXDELIVERIES") ? number(opts.get("MAXDELIVERIES"), "MAXDELIVERIES", 1) : undefined;
+  const message = c.ctx.bus.take(topic, { lease, maxDeliveries });
+  if (message) {
+    writeMessage(c.out, message, false);
+    return;
+  }
+  if (wait === undefined) {
+    c.out.nullArray();
+    return;
+  }
+  block(c, [topic], wait, { lease, maxDeliveries }, (m) => writeMessage(c.out, m, false), () => c.out.nullArray());
+}
+
+export function ack(c: Connection, cmd: RespCommand): void {
+  const opts = options(cmd, 3, ["DELIVERY"]);
+  const delivery = opts.has("DELIVERY") ? number(opts.get("DELIVERY"), "DELIVERY", 1) : undefined;
+  c.ctx.bus.ack(cmd.text(1), number(cmd.text(2), "id", 1), delivery);
+  c.out.ok();
+}
+
+export function nack(c: Connection, cmd: RespCommand): void {
+  const opts = options(cmd, 3, ["DELAY", "DELIVERY"]);
+  const delay = opts.has("DELAY") ? checkDelay(duration(opts.get("DELAY"), "DELAY"), "DELAY") : 0;
+  const delivery = opts.has("DELIVERY") ? number(opts.get("DELIVERY"), "DELIVERY", 1) : undefined;
+  c.ctx.bus.nack(cmd.text(1), number(cmd.text(2), "id", 1), delay, delivery);
+  c.out.ok();
+}
+
+/** TOUCH topic id [LEASE d] [DELIVERY n]: renews a lease (a consumer still at work); replies its new expiry (server ms). */
+export function touch(c: Connection, cmd: RespCommand): void {
+  const opts = options(cmd, 3, ["LEASE", "DELIVERY"]);
+  const lease = opts.has("LEASE") ? duration(opts.get("LEASE"), "LEASE") : undefined;
+  const delivery = opts.has("DELIVERY") ? number(opts.get("DELIVERY"), "DELIVERY", 1) : undefined;
+  c.out.integer(c.ctx.bus.touch(cmd.text(1), number(cmd.text(2), "id", 1), lease, delivery));
+}
+
+/** ON topic [LEASE d] [PREFETCH n] [MAXDELIVERIES n]: a streaming consumer; messages come as pushes. */
+export function on(c: Connection, cmd: RespCommand): void {
+  const topic = cmd.text(1);
+  const opts = options(cmd, 2, ["LEASE", "PREFETCH", "MAXDELIVERIES"]);
+  if (c.consumers.has(topic)) throw new BusError("BAD_REQUEST", `already consuming ${topic} on this connection`);
+  const prefetch = opts.has("PREFETCH") ? number(opts.get("PREFETCH"), "PREFETCH", 1, 10000) : 1;
+  const lease = opts.has("LEASE") ? checkLease(duration(opts.get("LEASE"), "LEASE"), "LEASE") : c.ctx.config.leaseTime;
+  const maxDeliveries = opts.has("MAXDELIVERIES") ? number(opts.get("MAXDELIVERIES"), "MAXDELIVERIES", 1) : undefined;
+  // Messages handed out while registering wait for the +OK: the reply goes out before the first push.
+  let early: Message[] | undefined = [];
+  const consumer: Consumer = {
+    credit: prefetch,
+    lease,
+    maxDeliveries,
+    streaming: true,
+    deliver(message) {
+      if (early) return void early.push(message);
+      // A delivery, not backlog: PREFETCH bounds how many are unacked.
+      c.pushMessage(message, false, false);
+    },
+  };
+  c.ctx.bus.consume(topic, consumer); // a refusal (bad lease, BUSFULL) throws having registered nothing
+  c.mode = "consuming";
+  c.consumers.set(topic, consumer);
+  c.out.ok();
+  for (const message of early) writeMessage(c.out, message, true);
+  early = undefined;
+}
+
+/**
+ * OFF topic: stop receiving messages. Leases already held stay with the connection so its running
+ * work can still be acked or nacked; closing the connection returns what is left.
+ */
+export function off(c: Connection, cmd: RespCommand): void {
+  const topic = cmd.text(1);
+  const consumer = c.consumers.get(topic);
+  if (consumer) {
+    c.ctx.bus.stopConsuming(topic, consumer);
+    c.consumers.delete(topic);
+    c.stoppedConsumers.push([topic, consumer]);
+  }
+  if (c.consumers.size === 0 && c.mode === "consuming") c.mode = "normal";
+  c.out.ok();
+}
+
+/** SUB topic [SINCE id]: native frames; replies +OK, then pushes. */
+export function sub(c: Connection, cmd: RespCommand): void {
+  const topic = cmd.text(1);
+  const opts = options(cmd, 2, ["SINCE"]);
+  const since = opts.has("SINCE") ? number(opts.get("SINCE"), "SINCE") : undefined;
+  if (c.subscriptions.has(topic)) throw new BusError("BAD_REQUEST", `already subscribed to ${topic}`);
+  c.mode = "subscribed";
+  c.out.ok();
+  // The replay goes out as the client reads it (pushMessage waits once the socket is behind).
+  c.replaying = true;
+  let unsubscribe: () => void;
+  try {
+    unsubscribe = c.ctx.bus.subscribe(topic, { send: (m) => c.pushMessage(m, false) }, since);
+  } finally {
+    c.replaying = false;
+  }
+  c.subscriptions.set(topic, unsubscribe);
+}
+
+export function unsub(c: Connection, cmd: RespCommand): void {
+  const topic = cmd.text(1);
+  c.subscriptions.get(topic)?.();
+  c.subscriptions.delete(topic);
+  if (c.subscriptions.size === 0 && c.mode === "subscribed") c.mode = "normal";
+  c.out.ok();
+}
+
+/** STATS [topic]: the same counters as /_/topics, as a map with snake_case keys. */
+export function stats(c: Connection, cmd: RespCommand): void {
+  if (cmd.count === 1) {
+    writeFields(c, totalsJson(c.ctx));
+    return;
+  }
+  const topic = c.ctx.bus.topic(cmd.text(1));
+  if (!topic) throw new BusError("NOT_FOUND", `no topic ${cmd.text(1).slice(0, 128)}`);
+  writeFields(c, topicJson(topic));
+}
+
+function writeFields(c: Connection, fields: Record<string, string | number>): void {
+  const entries = Object.entries(fields);
+  c.out.map(entries.length);
+  for (const [key, value] of entries) {
+    c.out.bulkString(key.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`));
+    // Counts are integers; rates (messages per second) are not, and RESP2 has no float type.
+    if (typeof value === "number" && Number.isInteger(value)) c.out.integer(value);
+    else c.out.bulkString(String(value));
+  }
+}
+
+export function topics(c: Connection, cmd: RespCommand): void {
+  const list = c.ctx.bus.topicList();
+  c.out.array(list.length);
+  for (const t of list) c.out.bulkString(t.name);
+}
+
+export function purge(c: Connection, cmd: RespCommand): void {
+  c.out.integer(c.ctx.bus.purge(cmd.text(1)));
+}
+
+/** RM topic: deletes one topic; replies how many messages it dropped, -NOTFOUND when there is no such topic. */
+export function rm(c: Connection, cmd: RespCommand): void {
+  const topic = cmd.text(1);
+  const dropped = c.ctx.bus.deleteTopic(topic);
+  if (dropped === undefined) throw new BusError("NOT_FOUND", `no topic ${topic.slice(0, 128)}`);
+  c.out.integer(dropped);
+}
+
+export function ping(c: Connection, cmd: RespCommand): void {
+  if (c.mode === "subscribed" && !c.out.resp3) {
+    c.out.array(2).bulkString("pong").bulk(cmd.count > 1 ? cmd.view(1) : new Uint8Array(0));
+  } else if (cmd.count === 2) {
+    c.out.bulk(cmd.view(1));
+  } else {
+    c.out.raw(PONG);
+  }
+}
+
+const PONG = new TextEncoder().encode("+PONG\r\n");
+
+export function quit(c: Connection): void {
+  c.out.ok();
+  c.quitting = true;
+}
+
+export function auth(c: Connection, cmd: RespCommand): void {
+  const token = cmd.view(cmd.count - 1);
+  if (!c.ctx.auth.required) throw new BusError("BAD_REQUEST", "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
+  if (!c.ctx.auth.check(token)) {
+    c.out.error(WRONGPASS_REPLY);
+    return;
+  }
+  c.authenticated = true;
+  c.out.ok();
+}
+
+/** HELLO [2|3] [AUTH user token] [SETNAME name]: switches protocol, answers server info. */
+export function hello(c: Connection, cmd: RespCommand): void {
+  let i = 1;
+  let version = c.out.resp3 ? 3 : 2;
+  const asked = cmd.count > 1 ? parseWholeNumber(cmd.text(1)) : undefined;
+  if (asked !== undefined) {
+    version = asked;
+    i = 2;
+    if (version !== 2 && version !== 3) {
+      c.out.error(NOPROTO_REPLY);
+      return;
+    }
+  }
+  for (; i < cmd.count; i++) {
+    const opt = cmd.text(i).toUpperCase();
+    if (opt === "AUTH" && i + 2 < cmd.count) {
+      if (c.ctx.auth.required && !c.ctx.auth.check(cmd.view(i + 2))) {
+        c.out.error(WRONGPASS_REPLY);
+        return;
+      }
+      c.authenticated = true;
+      i += 2;
+    } else if (opt === "SETNAME" && i + 1 < cmd.count) {
+      i += 1;
+    } else {
+      throw new BusError("BAD_REQUEST", `syntax error in HELLO option '${opt.slice(0, 32)}'`);
+    }
+  }
+  if (!c.authenticated) throw new BusError("UNAUTHORIZED", "HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+  c.out.resp3 = version === 3;
+  c.out.map(7);
+  c.out.bulkString("server").bulkString("msgbus");
+  c.out.bulkString("version").bulkString(VERSION);
+  c.out.bulkString("proto").integer(version);
+  c.out.bulkString("id").integer(0);
+  c.out.bulkString("mode").bulkString("standalone");
+  c.out.bulkString("role").bulkString("master");
+  c.out.bulkString("modules").array(0);
+}
+
+/** RESET: the connection back to its first state (as in Redis: unauthenticated when a token is set). */
+export function reset(c: Connection): void {
+  for (const u of c.subscriptions.values()) u();
+  c.subscriptions.clear();
+  c.releaseConsumers();
+  c.mode = "normal";
+  c.out.resp3 = false;
+  c.authenticated = !c.ctx.auth.required;
+  c.out.simple("RESET");
+}
