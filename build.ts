@@ -138,7 +138,13 @@ function tar(name: string, data: Uint8Array, mtime: number): Uint8Array {
   put(257, "ustar\0" + "00");
   put(265, "root");
   put(297, "root");
-  put(148, octal(header.reduce((sum, byte) => sum + byte, 0), 7) + " ");
+  put(
+    148,
+    octal(
+      header.reduce((sum, byte) => sum + byte, 0),
+      7,
+    ) + " ",
+  );
   const padded = Math.ceil(data.length / 512) * 512;
   const out = new Uint8Array(512 + padded + 1024); // data padded to a block, then two zero blocks
   out.set(header, 0);
@@ -200,7 +206,9 @@ function zip(name: string, data: Uint8Array, mtime: number): Uint8Array {
 
 /** SHA256SUMS over the archives in dist/, in `sha256sum -c` format. */
 async function writeChecksums(): Promise<string> {
-  const archives = readdirSync(DIST).filter((f) => f.endsWith(".tar.gz") || f.endsWith(".zip")).sort();
+  const archives = readdirSync(DIST)
+    .filter((f) => f.endsWith(".tar.gz") || f.endsWith(".zip"))
+    .sort();
   const lines: string[] = [];
   for (const file of archives) {
     const hasher = new Bun.CryptoHasher("sha256");

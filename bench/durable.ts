@@ -112,8 +112,7 @@ async function writes(quick: boolean): Promise<void> {
   console.log(`\n("vs memory": against msgbus in memory in the same run; CPU: the server process's user + system time per write)`);
   const durable = results.get(CONTENDERS[1]!.name)![16]!.rate / memory[16]!.rate;
   console.log(
-    `\ntarget: durable (--fsync process) >= ${TARGET}x in-memory with pipelining (-P 16): ${durable.toFixed(2)}x, ` +
-      (durable >= TARGET ? "met" : "NOT met"),
+    `\ntarget: durable (--fsync process) >= ${TARGET}x in-memory with pipelining (-P 16): ${durable.toFixed(2)}x, ` + (durable >= TARGET ? "met" : "NOT met"),
   );
   for (const problem of problems) console.log(`warning: ${problem}`);
 }
@@ -143,7 +142,7 @@ async function timedStart(dir: string): Promise<Started> {
     await Bun.sleep(5);
   }
   const readyMs = performance.now() - started;
-  const recovered = /recovered .*/.exec(log.text())?.[0] ?? "(no \"recovered\" line in the log)";
+  const recovered = /recovered .*/.exec(log.text())?.[0] ?? '(no "recovered" line in the log)';
   return {
     readyMs,
     recovered,
@@ -189,7 +188,10 @@ async function startup(quick: boolean): Promise<void> {
         ["step", "result"],
         [
           ["start on an empty directory, spawn to PING", `${format(empty.readyMs)} ms`],
-          ["fill (redis-benchmark -c 50 -P 16 -t lpush)", `${format(filled / 1000)} s, ${format(rates.LPUSH ?? NaN)} writes/s, ${depth.toLocaleString("en-US")} queued`],
+          [
+            "fill (redis-benchmark -c 50 -P 16 -t lpush)",
+            `${format(filled / 1000)} s, ${format(rates.LPUSH ?? NaN)} writes/s, ${depth.toLocaleString("en-US")} queued`,
+          ],
           ["graceful stop (SIGTERM: flush, checkpoint)", `${format(stopMs)} ms`],
           ["files after the stop", `msgbus.db ${mib(files[0]!)}, WAL ${mib(files[1]!)}`],
           ["restart, spawn to PING", `${format(restarted.readyMs)} ms`],

@@ -84,5 +84,9 @@ console.log(`## engine: ${N.toLocaleString("en-US")} operations per case, best o
 for (const [name, run] of cases) {
   run(); // warm-up
   const results = Array.from({ length: ROUNDS }, run).sort((a, b) => a - b);
-  console.log(`${name.padEnd(28)} ${Math.round(results[ROUNDS - 1]!).toLocaleString("en-US").padStart(12)}`);
+  console.log(
+    `${name.padEnd(28)} ${Math.round(results[ROUNDS - 1]!)
+      .toLocaleString("en-US")
+      .padStart(12)}`,
+  );
 }

@@ -19,21 +19,34 @@ export interface WrkResult {
 }
 
 /** wrk against POST /{topic} with a `bodyBytes` body (a lua script written to a temp file). */
-export async function httpWrites(httpPort: number, options: { seconds?: number; connections?: number; threads?: number; bodyBytes?: number } = {}): Promise<WrkResult> {
+export async function httpWrites(
+  httpPort: number,
+  options: { seconds?: number; connections?: number; threads?: number; bodyBytes?: number } = {},
+): Promise<WrkResult> {
   need("wrk", "apt-get install wrk");
   const { seconds = 5, connections = 50, threads = 1, bodyBytes = 100 } = options;
   const dir = mkdtempSync(join(tmpdir(), "msgbus-wrk-"));
   const script = join(dir, "post.lua");
   writeFileSync(script, `wrk.method = "POST"\nwrk.body = string.rep("x", ${bodyBytes})\nwrk.headers["Content-Type"] = "application/octet-stream"\n`);
   try {
-    const proc = Bun.spawn(["wrk", "-t", String(threads), "-c", String(connections), "-d", `${seconds}s`, "-s", script, `http://127.0.0.1:${httpPort}/bench`], { stdout: "pipe", stderr: "pipe" });
+    const proc = Bun.spawn(["wrk", "-t", String(threads), "-c", String(connections), "-d", `${seconds}s`, "-s", script, `http://127.0.0.1:${httpPort}/bench`], {
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     const out = await new Response(proc.stdout).text();
     await proc.exited;
     const perSecond = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
     const latency = /Latency\s+([\d.]+)(us|ms|s)/.exec(out);
     const latencyAvgMs = latency ? Number(latency[1]) * ({ us: 0.001, ms: 1, s: 1000 } as Record<string, number>)[latency[2]!]! : NaN;
     const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
-    const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + Number(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)?.slice(1).reduce((a, b) => a + Number(b), 0) ?? 0);
+    const errors =
+      Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) +
+      Number(
+        /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/
+          .exec(out)
+          ?.slice(1)
+          .reduce((a, b) => a + Number(b), 0) ?? 0,
+      );
     return { requestsPerSecond: perSecond, latencyAvgMs, requests, errors };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -109,7 +122,14 @@ async function publishAndCount(port: number, command: string, counts: Int32Array
  * reply, when there is one): the bench client costs next to nothing per delivery for either
  * server, so the figures are the servers', not a JS client's.
  */
-async function countingSubscriber(port: number, request: Uint8Array | string, frameBytes: number, counts: Int32Array, index: number, handshake: boolean): Promise<net.Socket> {
+async function countingSubscriber(
+  port: number,
+  request: Uint8Array | string,
+  frameBytes: number,
+  counts: Int32Array,
+  index: number,
+  handshake: boolean,
+): Promise<net.Socket> {
   const socket = net.connect(port, "127.0.0.1");
   socket.setNoDelay(true);
   await new Promise<void>((resolve, reject) => {
@@ -153,7 +173,9 @@ export async function wsFanout(server: Running, subscribers: number, messages: n
   const counts = new Int32Array(subscribers);
   const header = payloadBytes < 126 ? 2 : payloadBytes < 65536 ? 4 : 10;
   const handshake = `GET /fan HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`;
-  const sockets = await Promise.all(Array.from({ length: subscribers }, (_, i) => countingSubscriber(server.httpPort!, handshake, header + payloadBytes, counts, i, true)));
+  const sockets = await Promise.all(
+    Array.from({ length: subscribers }, (_, i) => countingSubscriber(server.httpPort!, handshake, header + payloadBytes, counts, i, true)),
+  );
   const seconds = await publishAndCount(server.port, "PUBLISH", counts, messages, payloadBytes);
   for (const socket of sockets) socket.destroy();
   return { subscribers, messages, seconds, deliveriesPerSecond: (subscribers * messages) / seconds };
@@ -163,7 +185,9 @@ export async function wsFanout(server: Running, subscribers: number, messages: n
 export async function redisFanout(redis: Running, subscribers: number, messages: number, payloadBytes = 100): Promise<FanoutResult> {
   const counts = new Int32Array(subscribers);
   const frameBytes = `*3\r\n$7\r\nmessage\r\n$3\r\nfan\r\n$${payloadBytes}\r\n`.length + payloadBytes + 2;
-  const sockets = await Promise.all(Array.from({ length: subscribers }, (_, i) => countingSubscriber(redis.port, encodeCommand(["SUBSCRIBE", "fan"]), frameBytes, counts, i, false)));
+  const sockets = await Promise.all(
+    Array.from({ length: subscribers }, (_, i) => countingSubscriber(redis.port, encodeCommand(["SUBSCRIBE", "fan"]), frameBytes, counts, i, false)),
+  );
   const seconds = await publishAndCount(redis.port, "PUBLISH", counts, messages, payloadBytes);
   for (const socket of sockets) socket.destroy();
   return { subscribers, messages, seconds, deliveriesPerSecond: (subscribers * messages) / seconds };
@@ -175,11 +199,18 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
   console.log(`\n## HTTP writes: wrk -t1 -c50 -d${seconds}s, POST /bench with a 100-byte body\n`);
   const msgbus = await startMsgbus(["--max-queue", "5000000", "--max-queue-bytes", "4GiB", "--max-memory", "4GiB"]);
   const writes = await httpWrites(msgbus.httpPort!, { seconds, connections: 50 });
-  console.log(table(["server", "writes/s", "avg latency", "non-2xx/errors"], [["msgbus HTTP", writes.requestsPerSecond, `${writes.latencyAvgMs.toFixed(2)} ms`, String(writes.errors)]]));
+  console.log(
+    table(
+      ["server", "writes/s", "avg latency", "non-2xx/errors"],
+      [["msgbus HTTP", writes.requestsPerSecond, `${writes.latencyAvgMs.toFixed(2)} ms`, String(writes.errors)]],
+    ),
+  );
   await msgbus.stop();
 
   const deliveries = quick ? 200000 : 1000000;
-  console.log(`\n## Fan-out: 100-byte messages published over RESP (pipelined), ~${format(deliveries)} deliveries per row; WebSocket subscribers on msgbus vs SUBSCRIBE on redis-server (subscribers count raw bytes)\n`);
+  console.log(
+    `\n## Fan-out: 100-byte messages published over RESP (pipelined), ~${format(deliveries)} deliveries per row; WebSocket subscribers on msgbus vs SUBSCRIBE on redis-server (subscribers count raw bytes)\n`,
+  );
   const rows: (string | number)[][] = [];
   for (const subscribers of [1, 10, 100]) {
     const messages = Math.max(5000, Math.round(deliveries / subscribers));
@@ -189,7 +220,13 @@ export async function run({ quick }: { quick: boolean }): Promise<void> {
     const redis = await startRedis();
     const rd = await redisFanout(redis, subscribers, messages);
     await redis.stop();
-    rows.push([String(subscribers), format(messages), ws.deliveriesPerSecond, rd.deliveriesPerSecond, `${(ws.deliveriesPerSecond / rd.deliveriesPerSecond).toFixed(2)}x`]);
+    rows.push([
+      String(subscribers),
+      format(messages),
+      ws.deliveriesPerSecond,
+      rd.deliveriesPerSecond,
+      `${(ws.deliveriesPerSecond / rd.deliveriesPerSecond).toFixed(2)}x`,
+    ]);
   }
   console.log(table(["subscribers", "messages", "msgbus WebSocket deliveries/s", "redis SUBSCRIBE deliveries/s", "msgbus/redis"], rows));
 }

@@ -43,7 +43,10 @@ export async function startMsgbus(args: string[] = []): Promise<Running> {
   }
   const port = freePort();
   const httpPort = freePort();
-  const proc = spawnTracked([BINARY, "serve", "--host", "127.0.0.1", "--port", String(port), "--http-port", String(httpPort), "--log-level", "warn", ...args], { stdout: "ignore", stderr: "inherit" });
+  const proc = spawnTracked([BINARY, "serve", "--host", "127.0.0.1", "--port", String(port), "--http-port", String(httpPort), "--log-level", "warn", ...args], {
+    stdout: "ignore",
+    stderr: "inherit",
+  });
   await waitForPort(port);
   await waitForPort(httpPort);
   return {
@@ -61,7 +64,10 @@ export async function startMsgbus(args: string[] = []): Promise<Running> {
 export async function startRedis(args: string[] = []): Promise<Running> {
   need("redis-server", "apt-get install redis-server");
   const port = freePort();
-  const proc = spawnTracked(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", ...args], { stdout: "ignore", stderr: "inherit" });
+  const proc = spawnTracked(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", ...args], {
+    stdout: "ignore",
+    stderr: "inherit",
+  });
   await waitForPort(port);
   return {
     name: "redis",

@@ -15,7 +15,9 @@ const big = ["--max-queue", "5000000", "--max-queue-bytes", "4GiB", "--max-memor
 async function resp(): Promise<void> {
   const requests = quick ? 200000 : 1000000;
   const rounds = quick ? 1 : 3;
-  console.log(`\n## RESP: redis-benchmark -c 50 -n ${requests} -d 100 -t ping,lpush,rpop (msgbus and redis-server, same run; median of ${rounds} alternating rounds)\n`);
+  console.log(
+    `\n## RESP: redis-benchmark -c 50 -n ${requests} -d 100 -t ping,lpush,rpop (msgbus and redis-server, same run; median of ${rounds} alternating rounds)\n`,
+  );
   const rows: (string | number)[][] = [];
   for (const pipeline of [1, 16]) {
     const n = pipeline === 1 ? Math.min(requests, 300000) : requests;

@@ -149,7 +149,6 @@ function parseSetting(setting: Setting, raw: string, source: string): unknown {
   }
 }
 
-
 const SIZE_UNITS: Record<string, number> = {
   "": 1,
   b: 1,
@@ -175,7 +174,11 @@ export function parseSize(text: string): number | undefined {
 
 /** Bytes as --help shows them: whole GiB, MiB or KiB by name ("64MiB"), else plain bytes. */
 export function sizeText(bytes: number): string {
-  for (const [unit, size] of [["GiB", 1073741824], ["MiB", 1048576], ["KiB", 1024]] as const) {
+  for (const [unit, size] of [
+    ["GiB", 1073741824],
+    ["MiB", 1048576],
+    ["KiB", 1024],
+  ] as const) {
     if (bytes > 0 && bytes % size === 0) return `${bytes / size}${unit}`;
   }
   return String(bytes);
@@ -183,7 +186,12 @@ export function sizeText(bytes: number): string {
 
 /** Milliseconds as --help shows them, in the largest whole unit ("30s"); 0 is "0". */
 export function durationText(ms: number): string {
-  for (const [unit, size] of [["d", 86400000], ["h", 3600000], ["m", 60000], ["s", 1000]] as const) {
+  for (const [unit, size] of [
+    ["d", 86400000],
+    ["h", 3600000],
+    ["m", 60000],
+    ["s", 1000],
+  ] as const) {
     if (ms > 0 && ms % size === 0) return `${ms / size}${unit}`;
   }
   return ms === 0 ? "0" : `${ms}ms`;

@@ -13,12 +13,15 @@ export function setLongTimeout(fn: () => void, ms: number): LongTimeout {
   let cleared = false;
   const due = Date.now() + ms;
   const arm = (left: number) => {
-    timer = setTimeout(() => {
-      const remaining = due - Date.now();
-      if (cleared) return;
-      if (remaining > 0 && left > MAX_STEP_MS) arm(remaining);
-      else fn();
-    }, Math.min(Math.max(0, left), MAX_STEP_MS));
+    timer = setTimeout(
+      () => {
+        const remaining = due - Date.now();
+        if (cleared) return;
+        if (remaining > 0 && left > MAX_STEP_MS) arm(remaining);
+        else fn();
+      },
+      Math.min(Math.max(0, left), MAX_STEP_MS),
+    );
   };
   arm(ms);
   return {

@@ -63,7 +63,8 @@ export class HttpClient implements Client {
       } as RequestInit);
     } catch (error) {
       if (init.signal?.aborted) throw new BusError("UNAVAILABLE", "request cancelled");
-      const reason = error instanceof Error ? `${error.message}${(error as { code?: string }).code ? ` (${(error as { code?: string }).code})` : ""}` : String(error);
+      const reason =
+        error instanceof Error ? `${error.message}${(error as { code?: string }).code ? ` (${(error as { code?: string }).code})` : ""}` : String(error);
       throw new BusError("UNAVAILABLE", `cannot reach msgbus at ${this.base}: ${certificateHint(reason)}`);
     }
     if (response.status >= 400) throw await errorOf(response);
@@ -105,7 +106,9 @@ export class HttpClient implements Client {
       created: Number(h.get("msgbus-created")),
       deliveries: Number(h.get("msgbus-deliveries")),
       payload,
-      ...(originTopic ? { origin: { topic: originTopic, id: Number(h.get("msgbus-origin-id")), deliveries: Number(h.get("msgbus-origin-deliveries") ?? 0) } } : {}),
+      ...(originTopic
+        ? { origin: { topic: originTopic, id: Number(h.get("msgbus-origin-id")), deliveries: Number(h.get("msgbus-origin-deliveries") ?? 0) } }
+        : {}),
     };
   }
 
@@ -139,7 +142,10 @@ export class HttpClient implements Client {
     const since = options.since !== undefined ? `&since=${options.since}` : "";
     let response: Response;
     try {
-      response = await this.request("GET", `/${encodeURIComponent(topic)}?sse&json${since}`, { headers: { accept: "text/event-stream" }, signal: controller.signal });
+      response = await this.request("GET", `/${encodeURIComponent(topic)}?sse&json${since}`, {
+        headers: { accept: "text/event-stream" },
+        signal: controller.signal,
+      });
     } catch (error) {
       this.controllers.delete(controller);
       throw error;

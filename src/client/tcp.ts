@@ -168,7 +168,10 @@ class RespConnection {
       this.socket = await Promise.race([connecting, timeout]);
       if (tls) await Promise.race([handshake, timeout]);
     } catch (error) {
-      connecting.then((socket) => socket.end(), () => {});
+      connecting.then(
+        (socket) => socket.end(),
+        () => {},
+      );
       throw new BusError("UNAVAILABLE", `cannot reach msgbus at ${label}: ${reasonOf(error)}`);
     } finally {
       clearTimeout(timer);
@@ -466,7 +469,14 @@ export async function connectTcp(url: URL, options: ConnectOptions = {}): Promis
   const port = url.port ? Number(url.port) : DEFAULT_PORT;
   const tls = url.protocol === "tls:";
   const label = `${tls ? "tls" : "tcp"}://${url.hostname || "127.0.0.1"}:${port}`;
-  const target: Target = { hostname, port, tls, label, ...(options.token ? { token: options.token } : {}), ...(options.tls ? { tlsOptions: options.tls } : {}) };
+  const target: Target = {
+    hostname,
+    port,
+    tls,
+    label,
+    ...(options.token ? { token: options.token } : {}),
+    ...(options.tls ? { tlsOptions: options.tls } : {}),
+  };
   const main = await RespConnection.open(target);
   return new TcpClient(main, target);
 }

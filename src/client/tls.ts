@@ -16,5 +16,7 @@ export function bunTls(tls: TlsOptions | undefined): { ca?: string; rejectUnauth
 
 /** A certificate failure, with the way to trust a self-signed server. */
 export function certificateHint(reason: string): string {
-  return /certificate|self[- ]signed|unable to verify|CERT_/i.test(reason) ? `${reason} (the server's certificate is not trusted: trust it with --cacert FILE or MSGBUS_CACERT)` : reason;
+  return /certificate|self[- ]signed|unable to verify|CERT_/i.test(reason)
+    ? `${reason} (the server's certificate is not trusted: trust it with --cacert FILE or MSGBUS_CACERT)`
+    : reason;
 }

@@ -160,7 +160,12 @@ class WsClient implements Client {
   }
 
   async close(): Promise<void> {
-    const settled = [...this.publishers.values()].map((p) => p.then((publisher) => publisher.close(), () => {}));
+    const settled = [...this.publishers.values()].map((p) =>
+      p.then(
+        (publisher) => publisher.close(),
+        () => {},
+      ),
+    );
     await Promise.all(settled);
     for (const ws of this.sockets) ws.close(1000);
     await this.http.close();

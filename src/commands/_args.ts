@@ -18,7 +18,7 @@ export const connectionArgs = Object.fromEntries(Object.entries(clientArgs).filt
 export const outputArgs = {
   json: {
     type: "boolean" as const,
-    description: "one JSON object per line: id, topic, created, deliveries, payload (base64 with \"encoding\":\"base64\" when not UTF-8)",
+    description: 'one JSON object per line: id, topic, created, deliveries, payload (base64 with "encoding":"base64" when not UTF-8)',
   },
 };
 

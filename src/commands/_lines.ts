@@ -117,7 +117,10 @@ export async function writeLines(o: LineWriterOptions): Promise<void> {
         limit = await messageLimit(next);
         connected = next;
         backoff.reset();
-        o.warn(`connected again: sending ${pending.length} waiting line${pending.length === 1 ? "" : "s"}` + (dropped > 0 ? `; ${dropped} older line${dropped === 1 ? " was" : "s were"} dropped while away (--buffer ${o.buffer})` : ""));
+        o.warn(
+          `connected again: sending ${pending.length} waiting line${pending.length === 1 ? "" : "s"}` +
+            (dropped > 0 ? `; ${dropped} older line${dropped === 1 ? " was" : "s were"} dropped while away (--buffer ${o.buffer})` : ""),
+        );
         dropped = 0;
         send();
       } catch (reconnectError) {

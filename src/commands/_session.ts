@@ -48,7 +48,12 @@ export function retryLine(error: unknown, backoff: Backoff): string {
 }
 
 /** Connects; with --reconnect, tries again (1 s, doubling up to 30 s) while the server cannot be reached. */
-export async function connectRetrying(connect: () => Promise<Connected>, reconnect: boolean, backoff: Backoff, warn: (text: string) => void): Promise<Connected> {
+export async function connectRetrying(
+  connect: () => Promise<Connected>,
+  reconnect: boolean,
+  backoff: Backoff,
+  warn: (text: string) => void,
+): Promise<Connected> {
   for (;;) {
     try {
       const connected = await connect();

@@ -12,7 +12,7 @@ export const leaseArgs = {
   delivery: {
     type: "string" as const,
     valueHint: "n",
-    description: "only if this is still delivery n (its \"deliveries\"): refuses to settle a lease that expired and was handed to someone else",
+    description: 'only if this is still delivery n (its "deliveries"): refuses to settle a lease that expired and was handed to someone else',
   },
 };
 

@@ -25,7 +25,11 @@ const getArgs = {
     valueHint: "duration",
     description: "at-least-once: the message stays hidden this long and comes back unless acked (`msgbus ack <topic> <id>`; --json shows id and deliveries)",
   },
-  "max-deliveries": { type: "string" as const, valueHint: "n", description: "with --lease: after n deliveries a returned message goes to <topic>.dead (MSGBUS_MAX_DELIVERIES; default: the server's, 5)" },
+  "max-deliveries": {
+    type: "string" as const,
+    valueHint: "n",
+    description: "with --lease: after n deliveries a returned message goes to <topic>.dead (MSGBUS_MAX_DELIVERIES; default: the server's, 5)",
+  },
   ...outputArgs,
   ...connectionArgs,
 };
@@ -95,21 +99,28 @@ export default defineCommand({
         output?.discard();
         const back = await client.nack(topic, message.id, { delivery: message.deliveries }).then(
           () => "it goes back to the topic",
-          (nackError: unknown) => `and could not give it back (${nackError instanceof Error ? nackError.message : String(nackError)}): it returns when its lease runs out`,
+          (nackError: unknown) =>
+            `and could not give it back (${nackError instanceof Error ? nackError.message : String(nackError)}): it returns when its lease runs out`,
         );
         const reason = error instanceof Error ? error.message : String(error);
-        throw Object.assign(new Error(`could not write message ${message.id} of ${topic}: ${reason}; ${back}`), { code: (error as { code?: string }).code ?? "EIO" });
+        throw Object.assign(new Error(`could not write message ${message.id} of ${topic}: ${reason}; ${back}`), {
+          code: (error as { code?: string }).code ?? "EIO",
+        });
       }
       if (lease === undefined) {
         try {
           await client.ack(topic, message.id, message.deliveries);
         } catch (error) {
           // Written, but the server did not hear that: it may deliver the message again.
-          process.stderr.write(`msgbus: warning: message ${message.id} of ${topic} was written but could not be removed (${error instanceof Error ? error.message : String(error)}); it may be delivered again\n`);
+          process.stderr.write(
+            `msgbus: warning: message ${message.id} of ${topic} was written but could not be removed (${error instanceof Error ? error.message : String(error)}); it may be delivered again\n`,
+          );
         }
       } else if (!args.json) {
         // stdout is the payload: what `msgbus ack` needs goes to stderr.
-        process.stderr.write(`msgbus: leased id=${message.id} delivery=${message.deliveries} for ${lease} ms; done: msgbus ack ${topic} ${message.id} --delivery ${message.deliveries}\n`);
+        process.stderr.write(
+          `msgbus: leased id=${message.id} delivery=${message.deliveries} for ${lease} ms; done: msgbus ack ${topic} ${message.id} --delivery ${message.deliveries}\n`,
+        );
       }
       await client.close();
       process.exit(0);
@@ -133,7 +144,14 @@ function openOutput(file: string): Output {
     fd = openSync(file, constants.O_WRONLY | constants.O_CREAT, 0o666);
   } catch (error) {
     const code = (error as { code?: string }).code;
-    const why = code === "EISDIR" ? "it is a directory" : code === "ENOENT" ? "its directory does not exist" : code === "EACCES" || code === "EPERM" ? "permission denied" : (error as Error).message;
+    const why =
+      code === "EISDIR"
+        ? "it is a directory"
+        : code === "ENOENT"
+          ? "its directory does not exist"
+          : code === "EACCES" || code === "EPERM"
+            ? "permission denied"
+            : (error as Error).message;
     throw usage(`cannot write ${file}: ${why}`);
   }
   let open = true;

@@ -35,12 +35,21 @@ export default defineCommand({
     lease: {
       type: "string" as const,
       valueHint: "duration",
-      description: "lease per message (default: the server's --lease-time, 30s; at most 12h), renewed every third of it while the handler runs, so a long handler keeps its message; if this process dies, the message goes to another consumer after at most this long",
+      description:
+        "lease per message (default: the server's --lease-time, 30s; at most 12h), renewed every third of it while the handler runs, so a long handler keeps its message; if this process dies, the message goes to another consumer after at most this long",
     },
     concurrency: { type: "string" as const, valueHint: "n", description: "handlers running at once, and messages held at once (default 1)" },
     timeout: { type: "string" as const, valueHint: "duration", description: "kill a handler that runs longer (SIGTERM, then SIGKILL) and nack its message" },
-    "max-deliveries": { type: "string" as const, valueHint: "n", description: "after n deliveries a failed message goes to <topic>.dead (MSGBUS_MAX_DELIVERIES; default: the server's, 5)" },
-    "retry-delay": { type: "string" as const, valueHint: "duration", description: "a nacked message is held back this long before it is delivered again (default 0)" },
+    "max-deliveries": {
+      type: "string" as const,
+      valueHint: "n",
+      description: "after n deliveries a failed message goes to <topic>.dead (MSGBUS_MAX_DELIVERIES; default: the server's, 5)",
+    },
+    "retry-delay": {
+      type: "string" as const,
+      valueHint: "duration",
+      description: "a nacked message is held back this long before it is delivered again (default 0)",
+    },
     ...reconnectArg,
     ...outputArgs,
     ...connectionArgs,
@@ -117,7 +126,8 @@ export default defineCommand({
         const result = await run.exited;
         running.delete(run);
         if (result.error) warn(`${result.error}; message ${m.id} ${failed(m)}`);
-        else if (result.timedOut) warn(`handler ran longer than ${args.timeout} for message ${m.id} of ${topic} (delivery ${m.deliveries}): killed, ${failed(m)}`);
+        else if (result.timedOut)
+          warn(`handler ran longer than ${args.timeout} for message ${m.id} of ${topic} (delivery ${m.deliveries}): killed, ${failed(m)}`);
         else if (result.code !== 0) warn(`handler exited with code ${result.code} for message ${m.id} of ${topic} (delivery ${m.deliveries}): ${failed(m)}`);
         await settle(m, result.code === 0);
       };
@@ -141,7 +151,9 @@ export default defineCommand({
             schedule(lease !== undefined ? lease / 3 : Math.min(10000, Math.max(250, (expires - Date.now()) / 3)));
           } catch (error) {
             if (done || isUnavailable(error)) return; // a lost connection gives the lease back anyway
-            warn(`could not renew the lease on message ${m.id} of ${topic}: ${error instanceof Error ? error.message : String(error)}; it may be delivered again while its handler runs`);
+            warn(
+              `could not renew the lease on message ${m.id} of ${topic}: ${error instanceof Error ? error.message : String(error)}; it may be delivered again while its handler runs`,
+            );
           }
         };
         schedule(lease !== undefined ? lease / 3 : 1000);

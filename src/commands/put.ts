@@ -15,7 +15,8 @@ export const writeArgs = {
   message: {
     type: "positional" as const,
     required: false,
-    description: "the message: the remaining arguments joined by spaces (one that starts with - goes after --); without any, the whole of stdin (binary-safe; empty is a valid message), read only up to the message limit. Prints nothing unless --json or --print-id",
+    description:
+      "the message: the remaining arguments joined by spaces (one that starts with - goes after --); without any, the whole of stdin (binary-safe; empty is a valid message), read only up to the message limit. Prints nothing unless --json or --print-id",
   },
   lines: { type: "boolean" as const, description: "each stdin line is its own message (without its newline, or CRLF), sent as it arrives" },
   "long-lines": {
@@ -26,11 +27,13 @@ export const writeArgs = {
   buffer: {
     type: "string" as const,
     valueHint: "n",
-    description: "with --lines, lines read but not yet acknowledged, at most (default 1000); with --reconnect, while the server is away the oldest are dropped past it, with a warning",
+    description:
+      "with --lines, lines read but not yet acknowledged, at most (default 1000); with --reconnect, while the server is away the oldest are dropped past it, with a warning",
   },
   reconnect: {
     type: "boolean" as const,
-    description: "when the server cannot be reached or goes away, try again (after 1 s, doubling up to 30 s) instead of exiting with code 4; lines not acknowledged are sent again (a line may arrive twice)",
+    description:
+      "when the server cannot be reached or goes away, try again (after 1 s, doubling up to 30 s) instead of exiting with code 4; lines not acknowledged are sent again (a line may arrive twice)",
   },
   json: { type: "boolean" as const, description: 'print {"id":N,"topic":"..."} per message written (default: print nothing)' },
   "print-id": { type: "boolean" as const, description: "print the id of each message written, one per line" },
@@ -38,7 +41,16 @@ export const writeArgs = {
   ...connectionArgs,
 };
 
-type WriteArgs = { topic?: string; _: string[]; lines?: boolean; json?: boolean; "print-id"?: boolean; reconnect?: boolean; buffer?: string; "long-lines"?: string } & Record<string, unknown>;
+type WriteArgs = {
+  topic?: string;
+  _: string[];
+  lines?: boolean;
+  json?: boolean;
+  "print-id"?: boolean;
+  reconnect?: boolean;
+  buffer?: string;
+  "long-lines"?: string;
+} & Record<string, unknown>;
 
 /** The whole write: shared by `put` and `pub` (the same operation under its msgbus name). */
 export function runWrite(name: string, args: WriteArgs): Promise<void> {

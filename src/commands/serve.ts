@@ -52,7 +52,10 @@ function checkTls(cert: string | undefined, key: string | undefined): void {
   if (cert === undefined && key === undefined) return;
   if (cert === undefined) throw usage("--tls-key needs --tls-cert (MSGBUS_TLS_CERT) too: TLS takes both the certificate and its private key");
   if (key === undefined) throw usage("--tls-cert needs --tls-key (MSGBUS_TLS_KEY) too: TLS takes both the certificate and its private key");
-  for (const [flag, file] of [["--tls-cert", cert], ["--tls-key", key]] as const) {
+  for (const [flag, file] of [
+    ["--tls-cert", cert],
+    ["--tls-key", key],
+  ] as const) {
     try {
       accessSync(file, constants.R_OK);
     } catch {

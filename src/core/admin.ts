@@ -62,7 +62,10 @@ function checkUnused(topic: Topic): void {
   const subscribers = topic.subscriberCount;
   const consumers = topic.consumerCount;
   if (subscribers === 0 && consumers === 0) return;
-  const who = [subscribers ? `${subscribers} subscriber${subscribers === 1 ? "" : "s"}` : "", consumers ? `${consumers} consumer${consumers === 1 ? "" : "s"}` : ""];
+  const who = [
+    subscribers ? `${subscribers} subscriber${subscribers === 1 ? "" : "s"}` : "",
+    consumers ? `${consumers} consumer${consumers === 1 ? "" : "s"}` : "",
+  ];
   throw new BusError("BAD_REQUEST", `topic ${topic.name} is in use (${who.filter(Boolean).join(", ")}): it can be deleted once they leave`);
 }
 

@@ -68,10 +68,7 @@ export class Bus {
    */
   publish(topicName: string, payload: Uint8Array): Message {
     if (payload.length > this.limits.maxMessageSize) {
-      throw new BusError(
-        "TOO_LARGE",
-        `message of ${payload.length} bytes is larger than the limit of ${this.limits.maxMessageSize} bytes`,
-      );
+      throw new BusError("TOO_LARGE", `message of ${payload.length} bytes is larger than the limit of ${this.limits.maxMessageSize} bytes`);
     }
     const topic = this.s.topics.use(topicName);
     try {

@@ -58,7 +58,10 @@ export function decodeEnvelope(value: unknown): EnvelopeSource {
   }
   const payload = v.encoding === "base64" ? new Uint8Array(Buffer.from(v.payload, "base64")) : new TextEncoder().encode(v.payload);
   const o = v.origin;
-  const origin = o && typeof o.topic === "string" && typeof o.id === "number" ? { topic: o.topic, id: o.id, deliveries: typeof o.deliveries === "number" ? o.deliveries : 0 } : undefined;
+  const origin =
+    o && typeof o.topic === "string" && typeof o.id === "number"
+      ? { topic: o.topic, id: o.id, deliveries: typeof o.deliveries === "number" ? o.deliveries : 0 }
+      : undefined;
   return {
     id: v.id,
     topic: v.topic,

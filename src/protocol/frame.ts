@@ -48,10 +48,17 @@ const decoder = new TextDecoder();
 /** A frame's message; BAD_REQUEST when its fields are not what a frame holds. */
 export function readMessage(frame: RespValue[]): FrameMessage {
   const [, topic, payload, id, created, deliveries, originTopic, originId, originDeliveries] = frame;
-  if (!(topic instanceof Uint8Array) || !(payload instanceof Uint8Array) || typeof id !== "number" || typeof created !== "number" || typeof deliveries !== "number") {
+  if (
+    !(topic instanceof Uint8Array) ||
+    !(payload instanceof Uint8Array) ||
+    typeof id !== "number" ||
+    typeof created !== "number" ||
+    typeof deliveries !== "number"
+  ) {
     throw new BusError("BAD_REQUEST", "the server sent a malformed message frame");
   }
   const message: FrameMessage = { id, topic: decoder.decode(topic), created, deliveries, payload };
-  if (originTopic instanceof Uint8Array && typeof originId === "number") message.origin = { topic: decoder.decode(originTopic), id: originId, deliveries: typeof originDeliveries === "number" ? originDeliveries : 0 };
+  if (originTopic instanceof Uint8Array && typeof originId === "number")
+    message.origin = { topic: decoder.decode(originTopic), id: originId, deliveries: typeof originDeliveries === "number" ? originDeliveries : 0 };
   return message;
 }

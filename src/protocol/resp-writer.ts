@@ -152,7 +152,8 @@ export class RespWriter {
 
   /** A map in RESP3, a flat array of key/value pairs in RESP2. */
   map(pairs: number): this {
-    if (this.resp3) this.prefixed(37, pairs); // %
+    if (this.resp3)
+      this.prefixed(37, pairs); // %
     else this.prefixed(42, pairs * 2);
     return this;
   }

@@ -20,7 +20,13 @@ export class CatchUp {
    * synchronously: no gap, no duplicate. Live messages go to `live`, which sends one at once when
    * nothing waits and there is room, else `queue`s it. `limit`: --send-buffer.
    */
-  constructor(bus: Bus, topic: string, since: number | undefined, private readonly limit: number, live: (message: Message) => void) {
+  constructor(
+    bus: Bus,
+    topic: string,
+    since: number | undefined,
+    private readonly limit: number,
+    live: (message: Message) => void,
+  ) {
     let replaying = true;
     this.unsubscribe = bus.subscribe(topic, { send: (m) => (replaying ? this.pending.push(m) : live(m)) }, since);
     replaying = false;

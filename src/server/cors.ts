@@ -1,7 +1,8 @@
 // CORS of one HTTP server (--allow-origin): the headers every reply carries, the preflight answer,
 // and whether a browser page may open a WebSocket. startHttp makes one per server; nothing global.
 
-const EXPOSED = "Msgbus-Id, Msgbus-Topic, Msgbus-Created, Msgbus-Deliveries, Msgbus-Origin-Topic, Msgbus-Origin-Id, Msgbus-Origin-Deliveries, Msgbus-Lease-Expires";
+const EXPOSED =
+  "Msgbus-Id, Msgbus-Topic, Msgbus-Created, Msgbus-Deliveries, Msgbus-Origin-Topic, Msgbus-Origin-Id, Msgbus-Origin-Deliveries, Msgbus-Lease-Expires";
 
 export interface Cors {
   /** On every response: which pages on other origins may read replies and our headers ({} for "none"). */

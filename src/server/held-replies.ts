@@ -43,8 +43,7 @@ export class HeldReplies {
       this.groups.push(created);
       durable?.then(
         () => this.settle(created),
-        (error: unknown) =>
-          this.settle(created, isBusError(error) ? error : new BusError("STORAGE", `storage failed: ${String(error)}`)),
+        (error: unknown) => this.settle(created, isBusError(error) ? error : new BusError("STORAGE", `storage failed: ${String(error)}`)),
       );
     }
     if (bytes.length > 0) group.chunks.push(bytes.slice());

@@ -1,7 +1,7 @@
 // HTTP refusals: the one JSON error shape {"error": "...", "code": "..."} every HTTP, SSE and
 // WebSocket refusal uses, with the status from protocol/http-status.ts, plus CORS headers.
 
-import { BusError, isBusError, type ErrorCode } from "../core/errors.ts";
+import { type BusError, isBusError, type ErrorCode } from "../core/errors.ts";
 import { HTTP_STATUS } from "../protocol/http-status.ts";
 import { logFor } from "../log.ts";
 
@@ -36,7 +36,10 @@ export function errorResponse(error: unknown, cors: Readonly<Record<string, stri
 
 /** 405: the route exists, the method does not. */
 export function methodNotAllowed(method: string, path: string, allow: string[], cors: Readonly<Record<string, string>>): Response {
-  return json({ error: `method ${method} is not allowed on ${path} (allowed: ${allow.join(", ")})`, code: "BAD_REQUEST" }, 405, { ...cors, allow: allow.join(", ") });
+  return json({ error: `method ${method} is not allowed on ${path} (allowed: ${allow.join(", ")})`, code: "BAD_REQUEST" }, 405, {
+    ...cors,
+    allow: allow.join(", "),
+  });
 }
 
 /** The close code a WebSocket gets when an error ends it: 4000 + the HTTP status. */

@@ -68,7 +68,8 @@ export class Query {
     const value = this.get(name) ?? "";
     if (value === "") return whenEmpty;
     const ms = parseDuration(value);
-    if (ms === undefined) throw new BusError("BAD_REQUEST", `parameter ${name} is not a duration (e.g. 500ms, 30s, 5m; a plain number is seconds): "${value.slice(0, 32)}"`);
+    if (ms === undefined)
+      throw new BusError("BAD_REQUEST", `parameter ${name} is not a duration (e.g. 500ms, 30s, 5m; a plain number is seconds): "${value.slice(0, 32)}"`);
     return ms;
   }
 

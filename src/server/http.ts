@@ -26,7 +26,8 @@ export interface HttpListener {
   stop(): Promise<void>;
 }
 
-const ROUTES_HINT = "topics are /{topic}, leases /{topic}/{id}/ack, /{topic}/{id}/nack and /{topic}/{id}/touch, server endpoints /_/topics, /_/health, /_/metrics";
+const ROUTES_HINT =
+  "topics are /{topic}, leases /{topic}/{id}/ack, /{topic}/{id}/nack and /{topic}/{id}/touch, server endpoints /_/topics, /_/health, /_/metrics";
 /** OPTIONS's Allow: the methods of the route `path` names; `*` (and `/`) the server's. */
 function allowedMethods(path: string): string {
   const parts = path.split("/");
@@ -230,7 +231,12 @@ class HttpRoutes {
   private subscribe(req: Request, server: Server<WsData>, topic: string, query: Query): Response {
     query.only(["sse", "json", "since"]);
     const lastEventId = req.headers.get("last-event-id");
-    const since = lastEventId !== null && lastEventId !== "" ? Query.integerValue(lastEventId, "Last-Event-ID", 0) : query.has("since") ? query.integer("since", 0) : undefined;
+    const since =
+      lastEventId !== null && lastEventId !== ""
+        ? Query.integerValue(lastEventId, "Last-Event-ID", 0)
+        : query.has("since")
+          ? query.integer("since", 0)
+          : undefined;
     server.timeout(req, 0);
     return this.sse.open({ topic, json: query.flag("json"), since }, req.signal);
   }
@@ -301,7 +307,10 @@ class HttpRoutes {
     const name = parts[2] ?? "";
     const known = name === "health" || name === "metrics" || name === "topics";
     if (!known || (name !== "topics" && parts.length > 3) || parts.length > 4) {
-      throw new BusError("NOT_FOUND", `no server endpoint /_/${parts.slice(2).join("/").slice(0, 100)} (known: /_/topics, /_/topics/{topic}, /_/health, /_/metrics)`);
+      throw new BusError(
+        "NOT_FOUND",
+        `no server endpoint /_/${parts.slice(2).join("/").slice(0, 100)} (known: /_/topics, /_/topics/{topic}, /_/health, /_/metrics)`,
+      );
     }
     if (method !== "GET" && method !== "HEAD") return methodNotAllowed(method, `/_/${name}`, ["GET", "HEAD"], this.cors.headers);
     if (name === "health") {

@@ -42,7 +42,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
   }
   if (config.data) {
     const queued = bus.topicList().reduce((n, t) => n + t.queue.length, 0);
-    serverLog.info(`recovered ${queued} queued message${queued === 1 ? "" : "s"} in ${bus.topicList().length} topics from ${config.data} in ${Math.round(performance.now() - started)} ms`);
+    serverLog.info(
+      `recovered ${queued} queued message${queued === 1 ? "" : "s"} in ${bus.topicList().length} topics from ${config.data} in ${Math.round(performance.now() - started)} ms`,
+    );
   }
   const ctx: ServerContext = {
     bus,
@@ -55,7 +57,10 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const http: HttpListener | undefined = config.httpPort !== 0 ? listening(`${config.host}:${config.httpPort}`, () => startHttp(ctx)) : undefined;
   const clock = setInterval(() => bus.tick(), 100);
   const scheme = config.tlsCert ? "tls" : "tcp";
-  serverLog.info(`listening on ${scheme}://${config.host}:${tcp.port} (RESP)` + (http ? `, ${config.tlsCert ? "https" : "http"}://${config.host}:${http.port} (HTTP, SSE, WebSocket)` : ""));
+  serverLog.info(
+    `listening on ${scheme}://${config.host}:${tcp.port} (RESP)` +
+      (http ? `, ${config.tlsCert ? "https" : "http"}://${config.host}:${http.port} (HTTP, SSE, WebSocket)` : ""),
+  );
   serverLog.info(config.data ? `durable: ${config.data} (fsync ${config.fsync})` : "in memory: nothing survives a restart (use --data DIR)");
 
   let stopped: Promise<void> | undefined;
@@ -128,7 +133,16 @@ class DropLog {
     this.timer = undefined;
     for (const [key, count] of this.pending) {
       const [topic, reason] = key.split("\u0000");
-      const why = reason === "age" ? "expired (older than --max-age)" : reason === "purge" ? "purged" : reason === "delete" ? "dropped (topic deleted)" : reason === "memory" ? "dropped (memory budget --max-memory reached)" : "dropped (topic full, --overflow drop-oldest)";
+      const why =
+        reason === "age"
+          ? "expired (older than --max-age)"
+          : reason === "purge"
+            ? "purged"
+            : reason === "delete"
+              ? "dropped (topic deleted)"
+              : reason === "memory"
+                ? "dropped (memory budget --max-memory reached)"
+                : "dropped (topic full, --overflow drop-oldest)";
       serverLog.warn(`${topic}: ${count} message${count === 1 ? "" : "s"} ${why}`);
     }
     this.pending.clear();

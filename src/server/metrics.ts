@@ -71,8 +71,18 @@ export function prometheus(ctx: ServerContext): string {
   metric("memory_limit_bytes", "gauge", "The global byte budget (--max-memory).", bus.limits.maxMemory);
   metric("topics", "gauge", "Topics the bus knows.", bus.topicList().length);
   const transports = Object.keys(stats.connections) as Transport[];
-  metric("connections", "gauge", "Open connections by transport (http: requests in flight).", transports.map((tr) => [`{transport="${tr}"}`, stats.connections[tr]]));
-  metric("connections_opened_total", "counter", "Connections opened by transport (http: requests).", transports.map((tr) => [`{transport="${tr}"}`, stats.connectionsTotal[tr]]));
+  metric(
+    "connections",
+    "gauge",
+    "Open connections by transport (http: requests in flight).",
+    transports.map((tr) => [`{transport="${tr}"}`, stats.connections[tr]]),
+  );
+  metric(
+    "connections_opened_total",
+    "counter",
+    "Connections opened by transport (http: requests).",
+    transports.map((tr) => [`{transport="${tr}"}`, stats.connectionsTotal[tr]]),
+  );
   metric("slow_consumers_total", "counter", "Readers cut off for falling more than --send-buffer behind.", stats.slowConsumers);
   metric("protocol_errors_total", "counter", "Malformed requests.", stats.protocolErrors);
   metric("uptime_seconds", "gauge", "Seconds since the server started.", Math.floor((Date.now() - stats.started) / 1000));
@@ -80,15 +90,60 @@ export function prometheus(ctx: ServerContext): string {
 
   const topics = bus.topicList();
   const perTopic = (get: (topic: Topic) => number): Sample[] => topics.map((topic) => [`{topic="${label(topic.name)}"}`, get(topic)]);
-  metric("queue_depth", "gauge", "Messages queued, ready to take.", perTopic((x) => x.queue.length));
-  metric("queue_inflight", "gauge", "Messages leased and not yet acked.", perTopic((x) => x.leased.size));
-  metric("queue_delayed", "gauge", "Messages nacked with a delay, not yet back.", perTopic((x) => x.delayed));
-  metric("queue_bytes", "gauge", "Bytes a topic holds (payload plus overhead).", perTopic((x) => x.bytes));
-  metric("subscribers", "gauge", "Live subscribers of a topic.", perTopic((x) => x.subscriberCount));
-  metric("consumers", "gauge", "Consumers waiting on a topic.", perTopic((x) => x.consumerCount));
-  metric("topic_messages_in_total", "counter", "Messages written to a topic.", perTopic((x) => x.counters.published));
-  metric("topic_messages_out_total", "counter", "Messages handed out from a topic.", perTopic((x) => x.counters.consumed));
-  metric("topic_dropped_total", "counter", "Messages a topic dropped unconsumed.", perTopic((x) => x.counters.dropped));
+  metric(
+    "queue_depth",
+    "gauge",
+    "Messages queued, ready to take.",
+    perTopic((x) => x.queue.length),
+  );
+  metric(
+    "queue_inflight",
+    "gauge",
+    "Messages leased and not yet acked.",
+    perTopic((x) => x.leased.size),
+  );
+  metric(
+    "queue_delayed",
+    "gauge",
+    "Messages nacked with a delay, not yet back.",
+    perTopic((x) => x.delayed),
+  );
+  metric(
+    "queue_bytes",
+    "gauge",
+    "Bytes a topic holds (payload plus overhead).",
+    perTopic((x) => x.bytes),
+  );
+  metric(
+    "subscribers",
+    "gauge",
+    "Live subscribers of a topic.",
+    perTopic((x) => x.subscriberCount),
+  );
+  metric(
+    "consumers",
+    "gauge",
+    "Consumers waiting on a topic.",
+    perTopic((x) => x.consumerCount),
+  );
+  metric(
+    "topic_messages_in_total",
+    "counter",
+    "Messages written to a topic.",
+    perTopic((x) => x.counters.published),
+  );
+  metric(
+    "topic_messages_out_total",
+    "counter",
+    "Messages handed out from a topic.",
+    perTopic((x) => x.counters.consumed),
+  );
+  metric(
+    "topic_dropped_total",
+    "counter",
+    "Messages a topic dropped unconsumed.",
+    perTopic((x) => x.counters.dropped),
+  );
   return lines.join("\n") + "\n";
 }
 

@@ -37,7 +37,14 @@ export function get(c: Connection, cmd: RespCommand): void {
     c.out.nullArray();
     return;
   }
-  block(c, [topic], wait, { lease, maxDeliveries }, (m) => writeMessage(c.out, m, false), () => c.out.nullArray());
+  block(
+    c,
+    [topic],
+    wait,
+    { lease, maxDeliveries },
+    (m) => writeMessage(c.out, m, false),
+    () => c.out.nullArray(),
+  );
 }
 
 export function ack(c: Connection, cmd: RespCommand): void {
@@ -177,7 +184,10 @@ export function rm(c: Connection, cmd: RespCommand): void {
 
 export function ping(c: Connection, cmd: RespCommand): void {
   if (c.mode === "subscribed" && !c.out.resp3) {
-    c.out.array(2).bulkString("pong").bulk(cmd.count > 1 ? cmd.view(1) : new Uint8Array(0));
+    c.out
+      .array(2)
+      .bulkString("pong")
+      .bulk(cmd.count > 1 ? cmd.view(1) : new Uint8Array(0));
   } else if (cmd.count === 2) {
     c.out.bulk(cmd.view(1));
   } else {
@@ -194,7 +204,11 @@ export function quit(c: Connection): void {
 
 export function auth(c: Connection, cmd: RespCommand): void {
   const token = cmd.view(cmd.count - 1);
-  if (!c.ctx.auth.required) throw new BusError("BAD_REQUEST", "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
+  if (!c.ctx.auth.required)
+    throw new BusError(
+      "BAD_REQUEST",
+      "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+    );
   if (!c.ctx.auth.check(token)) {
     c.out.error(WRONGPASS_REPLY);
     return;
@@ -231,7 +245,11 @@ export function hello(c: Connection, cmd: RespCommand): void {
       throw new BusError("BAD_REQUEST", `syntax error in HELLO option '${opt.slice(0, 32)}'`);
     }
   }
-  if (!c.authenticated) throw new BusError("UNAUTHORIZED", "HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+  if (!c.authenticated)
+    throw new BusError(
+      "UNAUTHORIZED",
+      "HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+    );
   c.out.resp3 = version === 3;
   c.out.map(7);
   c.out.bulkString("server").bulkString("msgbus");

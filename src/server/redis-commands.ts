@@ -54,7 +54,14 @@ export function blockingPop(c: Connection, cmd: RespCommand): void {
       return;
     }
   }
-  block(c, topics, waitMs, {}, (m) => c.out.array(2).bulkString(m.topic).bulk(m.payload), () => c.out.nullArray());
+  block(
+    c,
+    topics,
+    waitMs,
+    {},
+    (m) => c.out.array(2).bulkString(m.topic).bulk(m.payload),
+    () => c.out.nullArray(),
+  );
 }
 
 export function llen(c: Connection, cmd: RespCommand): void {

@@ -43,9 +43,7 @@ const PUSH_CHUNK = 65536;
 const MESSAGE = new TextEncoder().encode("message");
 
 /** A push (or a woken blocked command's reply) waiting until the socket takes what came before it. */
-type Waiting =
-  | { message: Message; frame: "native" | "redis"; counted: boolean; bytes?: undefined }
-  | { bytes: Uint8Array; message?: undefined };
+type Waiting = { message: Message; frame: "native" | "redis"; counted: boolean; bytes?: undefined } | { bytes: Uint8Array; message?: undefined };
 
 export class Connection {
   readonly parser: RespParser;
@@ -370,7 +368,9 @@ export class Connection {
 
   private slowConsumer(): void {
     this.ctx.stats.slowConsumers++;
-    tcpLog.warn(`slow consumer: ${this.waitingBytes} bytes of messages waiting for a client that does not read (--send-buffer ${this.ctx.config.sendBuffer}); disconnecting`);
+    tcpLog.warn(
+      `slow consumer: ${this.waitingBytes} bytes of messages waiting for a client that does not read (--send-buffer ${this.ctx.config.sendBuffer}); disconnecting`,
+    );
     this.dropOutput();
     this.close(true);
   }

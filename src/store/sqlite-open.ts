@@ -116,10 +116,7 @@ function takeLock(dir: string): Database {
   } catch (e) {
     lock.close();
     if (sqliteCode(e) === "SQLITE_BUSY") {
-      throw new BusError(
-        "STORAGE",
-        `data directory ${dir} is in use by another msgbus server (lock on ${path}): stop it or choose another --data directory`,
-      );
+      throw new BusError("STORAGE", `data directory ${dir} is in use by another msgbus server (lock on ${path}): stop it or choose another --data directory`);
     }
     throw storageError(`cannot lock ${path}`, e, "choose a writable directory for --data");
   }
@@ -209,7 +206,10 @@ function checkPages(db: Database, path: string): void {
 function migrate(db: Database, path: string, version: number): string {
   const started = performance.now();
   if (version !== 1) {
-    throw new BusError("STORAGE", `${path} has a msgbus schema this version does not know (${version}): restore it from a backup, or move it away to start empty`);
+    throw new BusError(
+      "STORAGE",
+      `${path} has a msgbus schema this version does not know (${version}): restore it from a backup, or move it away to start empty`,
+    );
   }
   const columns = new Set((db.query("PRAGMA table_info(messages)").values() as [number, string][]).map((c) => c[1]));
   for (const needed of ["seq", "tid", "id", "created", "deliveries", "payload", "origin_topic", "origin_id"]) {

@@ -90,7 +90,10 @@ describe.skipIf(!hasBinary())("the CLI under misuse and faults", () => {
     });
 
     test("--version -- prints the version; msgbus -- with no command is a usage error (exit 2)", async () => {
-      for (const args of [["--version", "--"], ["-v", "--"]]) {
+      for (const args of [
+        ["--version", "--"],
+        ["-v", "--"],
+      ]) {
         const result = await runCli(args);
         expect(result.code).toBe(0);
         expect(result.stdoutText.trim()).toMatch(/^\d+\.\d+\.\d+/);
@@ -166,7 +169,11 @@ describe.skipIf(!hasBinary())("the CLI under misuse and faults", () => {
     test("sub --since 0x10 and on --concurrency 1e3 are usage errors (exit 2) before connecting", async () => {
       const offline = { MSGBUS_URL: "tcp://127.0.0.1:1" };
       expectOneLineError(await runCli(["sub", "t", "--since", "0x10"], { env: offline }), 2, /--since: expected a whole number of at least 0 \(got "0x10"\)/);
-      expectOneLineError(await runCli(["on", "t", "--concurrency", "1e3"], { env: offline }), 2, /--concurrency: expected a whole number of at least 1 \(got "1e3"\)/);
+      expectOneLineError(
+        await runCli(["on", "t", "--concurrency", "1e3"], { env: offline }),
+        2,
+        /--concurrency: expected a whole number of at least 1 \(got "1e3"\)/,
+      );
       expectOneLineError(await runCli(["put", "t", "--lines", "--buffer", " 5"], { env: offline }), 2, /--buffer: expected a whole number/);
     });
 
@@ -227,7 +234,24 @@ describe.skipIf(!hasBinary())("the CLI under misuse and faults", () => {
       const cert = join(dir, "cert.pem");
       const key = join(dir, "key.pem");
       const openssl = spawnTracked(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        [
+          "openssl",
+          "req",
+          "-x509",
+          "-newkey",
+          "rsa:2048",
+          "-nodes",
+          "-keyout",
+          key,
+          "-out",
+          cert,
+          "-days",
+          "1",
+          "-subj",
+          "/CN=localhost",
+          "-addext",
+          "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ],
         { stdout: "ignore", stderr: "ignore" },
       );
       expect(await openssl.exited).toBe(0);
@@ -289,7 +313,11 @@ describe.skipIf(!hasBinary())("the CLI under misuse and faults", () => {
       expect(warned.stderr).toMatch(/line 2 is 300 bytes, over the limit of 100: truncated to 100 bytes/);
       await runCli(["get", truncated], { env: { MSGBUS_URL: small.url } });
       expect((await runCli(["get", truncated], { env: { MSGBUS_URL: small.url } })).stdoutText).toBe("x".repeat(100));
-      expectOneLineError(await runCli(["put", freshTopic("logs"), "--lines", "--long-lines", "fail"], { env: { MSGBUS_URL: small.url }, stdin: input }), 6, /line 2 .*larger than the limit of 100 bytes/);
+      expectOneLineError(
+        await runCli(["put", freshTopic("logs"), "--lines", "--long-lines", "fail"], { env: { MSGBUS_URL: small.url }, stdin: input }),
+        6,
+        /line 2 .*larger than the limit of 100 bytes/,
+      );
       await small.stop();
     });
 

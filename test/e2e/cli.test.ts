@@ -283,7 +283,12 @@ describe.skipIf(!hasBinary())("msgbus client commands", () => {
 
     test("an unreachable server exits 4 and names the address", async () => {
       const port = freePort();
-      for (const args of [["put", "jobs", "x"], ["get", "jobs"], ["on", "jobs"], ["sub", "jobs"]]) {
+      for (const args of [
+        ["put", "jobs", "x"],
+        ["get", "jobs"],
+        ["on", "jobs"],
+        ["sub", "jobs"],
+      ]) {
         const result = await runCli([...args, "--url", `tcp://127.0.0.1:${port}`]);
         expectOneLineError(result, 4, new RegExp(`cannot reach msgbus at tcp://127\\.0\\.0\\.1:${port}: connection refused`));
       }
@@ -391,7 +396,24 @@ describe.skipIf(!hasBinary())("msgbus client commands", () => {
       const cert = join(dir, "cert.pem");
       const key = join(dir, "key.pem");
       const openssl = spawnTracked(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        [
+          "openssl",
+          "req",
+          "-x509",
+          "-newkey",
+          "rsa:2048",
+          "-nodes",
+          "-keyout",
+          key,
+          "-out",
+          cert,
+          "-days",
+          "1",
+          "-subj",
+          "/CN=localhost",
+          "-addext",
+          "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ],
         { stdout: "ignore", stderr: "ignore" },
       );
       expect(await openssl.exited).toBe(0);
@@ -400,7 +422,11 @@ describe.skipIf(!hasBinary())("msgbus client commands", () => {
       const trusted = { MSGBUS_URL: url, NODE_EXTRA_CA_CERTS: cert };
       expect(await runCli(["put", "secret", "over tls"], { env: trusted })).toMatchObject({ code: 0, stderr: "" });
       expect(await runCli(["get", "secret"], { env: trusted })).toMatchObject({ code: 0, stdoutText: "over tls" });
-      expectOneLineError(await runCli(["get", "secret"], { env: { MSGBUS_URL: url } }), 4, /cannot reach msgbus at tls:\/\/127\.0\.0\.1:\d+: TLS handshake failed/);
+      expectOneLineError(
+        await runCli(["get", "secret"], { env: { MSGBUS_URL: url } }),
+        4,
+        /cannot reach msgbus at tls:\/\/127\.0\.0\.1:\d+: TLS handshake failed/,
+      );
       expectOneLineError(await runCli(["get", "secret"], { env: { MSGBUS_URL: secure.url } }), 4, /if it uses TLS, connect with tls:\/\//);
       await secure.stop();
     });
@@ -420,7 +446,11 @@ describe.skipIf(!hasBinary())("msgbus client commands", () => {
       expect((await runCli(["put", "beuss"], { env: client, stdin: randomBytes(1000) })).code).toBe(0);
       expectOneLineError(await runCli(["put", "beuss"], { env: client, stdin: randomBytes(1001) }), 6, /larger than the limit of 1000/);
       // The client's own limit, checked before sending.
-      expectOneLineError(await runCli(["put", "beuss", "more than ten bytes"], { env: { ...client, BMAXMESSAGESIZE: "10" } }), 6, /larger than the limit of 10 bytes/);
+      expectOneLineError(
+        await runCli(["put", "beuss", "more than ten bytes"], { env: { ...client, BMAXMESSAGESIZE: "10" } }),
+        6,
+        /larger than the limit of 10 bytes/,
+      );
       expect((await runCli(["get", "beuss"], { env: client })).stdout.length).toBe(1000);
       expect((await runCli(["get", "beuss"], { env: client })).code).toBe(3);
       expect(await stopProcess(serve)).toBe(0);

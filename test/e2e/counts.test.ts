@@ -47,7 +47,10 @@ describe.skipIf(!hasBinary())("counts", () => {
 
   test("PUBLISH over TCP answers every subscriber: two WebSockets (one native group), an SSE stream and a TCP SUBSCRIBE", async () => {
     const topic = fresh("news");
-    const sockets = [await WsCollector.open(`ws://127.0.0.1:${server.httpPort}/${topic}`), await WsCollector.open(`ws://127.0.0.1:${server.httpPort}/${topic}`)];
+    const sockets = [
+      await WsCollector.open(`ws://127.0.0.1:${server.httpPort}/${topic}`),
+      await WsCollector.open(`ws://127.0.0.1:${server.httpPort}/${topic}`),
+    ];
     const sse = await SseReader.open(`${server.httpUrl}/${topic}`);
     const watcher = await Resp.connect(server.port);
     await watcher.send(["SUBSCRIBE", topic]);

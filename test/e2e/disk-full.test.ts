@@ -87,12 +87,7 @@ describe("a full disk under --data", () => {
       expect(fill(filler)).toBeGreaterThan(0);
 
       // TCP: every command of the batch gets its own -STORAGE, the connection stays and stays in step.
-      const replies = await Promise.all([
-        c.send(["GET", "q"]),
-        c.send(["LPOP", "q"]),
-        c.send(["ACK", "q", 1]),
-        c.send(["PUT", "q", "not acknowledged"]),
-      ]);
+      const replies = await Promise.all([c.send(["GET", "q"]), c.send(["LPOP", "q"]), c.send(["ACK", "q", 1]), c.send(["PUT", "q", "not acknowledged"])]);
       for (const reply of replies) expect(storageError(reply)).toMatch(/^STORAGE .*msgbus\.db.*(full|space)/i);
       expect(await c.send(["PING"])).toBe("PONG");
       // All twenty are queued again (m1's failed ack returned it), the unacknowledged write is not.

@@ -222,7 +222,9 @@ function expectKept(log: WriterLog, recovered: Frame[]): void {
   expect(log.errors).toEqual([]);
   expect(log.acked.length).toBeGreaterThan(0);
   if (recovered.length < log.acked.length) {
-    throw new Error(`${log.topic}: ${log.acked.length} writes acknowledged, ${recovered.length} came back (ids ${log.acked[recovered.length]}..${log.acked.at(-1)} lost)`);
+    throw new Error(
+      `${log.topic}: ${log.acked.length} writes acknowledged, ${recovered.length} came back (ids ${log.acked[recovered.length]}..${log.acked.at(-1)} lost)`,
+    );
   }
   expect(recovered.length).toBeLessThanOrEqual(log.sent.length);
   for (let i = 0; i < recovered.length; i++) {
@@ -293,7 +295,11 @@ async function damagedDatabase(): Promise<string> {
   const c = await Resp.connect(server.port);
   const filler = "x".repeat(400);
   for (let round = 0; round < 5; round++) {
-    await putEach(c, `t${round}`, Array.from({ length: 1000 }, (_, i) => `${round}/${i} ${filler}`));
+    await putEach(
+      c,
+      `t${round}`,
+      Array.from({ length: 1000 }, (_, i) => `${round}/${i} ${filler}`),
+    );
   }
   c.close();
   expect(await server.stop()).toBe(0);
@@ -427,7 +433,11 @@ describe.skipIf(!hasBinary())("durable topics: serve --data DIR", () => {
     const args = ["--max-queue", "10", "--overflow", "reject"];
     const first = await serve(dir, args);
     const c = await Resp.connect(first.port);
-    const replies = await putEach(c, "bounded", Array.from({ length: 11 }, (_, i) => `job ${i + 1}`));
+    const replies = await putEach(
+      c,
+      "bounded",
+      Array.from({ length: 11 }, (_, i) => `job ${i + 1}`),
+    );
     expect(replies.slice(0, 10)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
     expect(replies[10]).toBeInstanceOf(RespErrorValue);
     expect((replies[10] as RespErrorValue).message).toMatch(/^TOPICFULL /);
@@ -449,16 +459,18 @@ describe.skipIf(!hasBinary())("durable topics: serve --data DIR", () => {
     const dir = dataDir();
     const first = await serve(dir, ["--max-queue", "10"]);
     const c = await Resp.connect(first.port);
-    expect(await putEach(c, "rolling", Array.from({ length: 25 }, (_, i) => `reading ${i + 1}`))).toEqual(
-      Array.from({ length: 25 }, (_, i) => i + 1),
-    );
+    expect(
+      await putEach(
+        c,
+        "rolling",
+        Array.from({ length: 25 }, (_, i) => `reading ${i + 1}`),
+      ),
+    ).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
     await crash(first);
 
     const second = await serve(dir, ["--max-queue", "10"]);
     const d = await Resp.connect(second.port);
-    expect((await takeAll(d, "rolling")).map((m) => [m.id, text(m.payload)])).toEqual(
-      Array.from({ length: 10 }, (_, i) => [i + 16, `reading ${i + 16}`]),
-    );
+    expect((await takeAll(d, "rolling")).map((m) => [m.id, text(m.payload)])).toEqual(Array.from({ length: 10 }, (_, i) => [i + 16, `reading ${i + 16}`]));
     d.close();
     expect(await second.stop()).toBe(0);
   });

@@ -187,7 +187,9 @@ describe.skipIf(!hasBinary())("HTTP", () => {
       const topic = fresh("wait");
       const started = Date.now();
       const polling = fetch(`${base}/${topic}?wait=30s`);
-      await waitFor(async () => ((await (await fetch(`${base}/_/topics/${topic}`)).json()) as { consumers: number }).consumers === 1, { what: "the poll to wait" });
+      await waitFor(async () => ((await (await fetch(`${base}/_/topics/${topic}`)).json()) as { consumers: number }).consumers === 1, {
+        what: "the poll to wait",
+      });
       await resp.putAll(topic, [text("woken")]);
       const taken = await polling;
       expect(taken.status).toBe(200);
@@ -222,11 +224,15 @@ describe.skipIf(!hasBinary())("HTTP", () => {
       const topic = fresh("left");
       const controller = new AbortController();
       const polling = fetch(`${base}/${topic}?wait=30s`, { signal: controller.signal }).catch(() => "aborted");
-      await waitFor(async () => ((await (await fetch(`${base}/_/topics/${topic}`)).json()) as { consumers: number }).consumers === 1, { what: "the poll to wait" });
+      await waitFor(async () => ((await (await fetch(`${base}/_/topics/${topic}`)).json()) as { consumers: number }).consumers === 1, {
+        what: "the poll to wait",
+      });
       controller.abort();
       expect(await polling).toBe("aborted");
       // A topic nobody wrote is let go when its last reader leaves: 404, or 0 consumers.
-      await waitFor(async () => (((await (await fetch(`${base}/_/topics/${topic}`)).json()) as { consumers?: number }).consumers ?? 0) === 0, { what: "the poll to leave" });
+      await waitFor(async () => (((await (await fetch(`${base}/_/topics/${topic}`)).json()) as { consumers?: number }).consumers ?? 0) === 0, {
+        what: "the poll to leave",
+      });
       await resp.putAll(topic, [text("kept")]);
       expect(await (await fetch(`${base}/${topic}`)).text()).toBe("kept");
     });
@@ -241,7 +247,9 @@ describe.skipIf(!hasBinary())("HTTP", () => {
         () => (answered = true),
         () => "aborted",
       );
-      await waitFor(async () => ((await (await fetch(`${base}/_/topics/${topic}`)).json()) as { consumers: number }).consumers === 1, { what: "the poll to wait" });
+      await waitFor(async () => ((await (await fetch(`${base}/_/topics/${topic}`)).json()) as { consumers: number }).consumers === 1, {
+        what: "the poll to wait",
+      });
       await Bun.sleep(1500);
       expect(answered).toBe(false);
       expect(((await (await fetch(`${base}/_/topics/${topic}`)).json()) as { consumers: number }).consumers).toBe(1);
@@ -353,7 +361,11 @@ describe.skipIf(!hasBinary())("HTTP", () => {
       const sub = new AbortController();
       const sse = await fetch(`${base}/${topic}?sse`, { signal: sub.signal });
       await sse.body!.getReader().read();
-      const all = (await (await fetch(`${base}/_/topics`)).json()) as { topics: Record<string, unknown>[]; totals: Record<string, number>; connections: Record<string, number> };
+      const all = (await (await fetch(`${base}/_/topics`)).json()) as {
+        topics: Record<string, unknown>[];
+        totals: Record<string, number>;
+        connections: Record<string, number>;
+      };
       const mine = all.topics.find((t) => t.name === topic)!;
       expect(mine).toMatchObject({ depth: 2, inflight: 1, lastId: 3, subscribers: 1, consumers: 0, published: 3, consumed: 1 });
       expect(mine.bytes as number).toBeGreaterThan(3);
@@ -370,7 +382,17 @@ describe.skipIf(!hasBinary())("HTTP", () => {
       const metrics = await fetch(`${base}/_/metrics`);
       expect(metrics.headers.get("content-type")).toStartWith("text/plain; version=0.0.4");
       const body = await metrics.text();
-      for (const name of ["messages_in_total", "messages_out_total", "dropped_total", "expired_total", "redelivered_total", "dead_lettered_total", "acked_total", "bytes_held", "slow_consumers_total"]) {
+      for (const name of [
+        "messages_in_total",
+        "messages_out_total",
+        "dropped_total",
+        "expired_total",
+        "redelivered_total",
+        "dead_lettered_total",
+        "acked_total",
+        "bytes_held",
+        "slow_consumers_total",
+      ]) {
         expect(body).toContain(`# TYPE msgbus_${name} `);
       }
       expect(body).toMatch(/^msgbus_connections\{transport="http"\} \d+$/m);
@@ -448,7 +470,10 @@ describe.skipIf(!hasBinary())("HTTP", () => {
         ["/_/topics", "GET, HEAD, OPTIONS"],
         ["/", "GET, HEAD, POST, PUT, DELETE, OPTIONS"],
       ]) {
-        const answer = await fetch(`${base}${path}`, { method: "OPTIONS", headers: { origin: "https://app.example", "access-control-request-method": "POST" } });
+        const answer = await fetch(`${base}${path}`, {
+          method: "OPTIONS",
+          headers: { origin: "https://app.example", "access-control-request-method": "POST" },
+        });
         expect(answer.status).toBe(204);
         expect(answer.headers.get("allow")).toBe(allow!);
         expect(answer.headers.get("access-control-allow-origin")).toBe("*");
@@ -537,9 +562,13 @@ describe.skipIf(!hasBinary())("HTTP", () => {
           [fetch(`${url}/kept?since=x`, { headers: { ...auth, accept: "text/event-stream" } }), 400],
         ];
         for (const [answer, status] of refusals) expect((await answer).status).toBe(status);
-        const chunked = await rawExchange(guarded.httpPort, [`POST /kept HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\nTransfer-Encoding: chunked\r\n\r\n`, `7d0\r\n${"z".repeat(2000)}\r\n`], {
-          done: (t) => t.includes("\r\n\r\n{"),
-        });
+        const chunked = await rawExchange(
+          guarded.httpPort,
+          [`POST /kept HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\nTransfer-Encoding: chunked\r\n\r\n`, `7d0\r\n${"z".repeat(2000)}\r\n`],
+          {
+            done: (t) => t.includes("\r\n\r\n{"),
+          },
+        );
         expect(statusOf(chunked)).toBe(413);
         expect((await fetch(`${url}/_/topics/kept`, { headers: auth })).status).toBe(404);
         const totals = ((await (await fetch(`${url}/_/topics`, { headers: auth })).json()) as { totals: { messagesIn: number; topics: number } }).totals;
@@ -553,7 +582,9 @@ describe.skipIf(!hasBinary())("HTTP", () => {
     test("a long poll in flight when the server stops gets 503; the server exits 0", async () => {
       const stopping = await startServer();
       const polling = fetch(`${stopping.httpUrl}/jobs?wait=60s`);
-      await waitFor(async () => ((await (await fetch(`${stopping.httpUrl}/_/topics/jobs`)).json()) as { consumers: number }).consumers === 1, { what: "the poll" });
+      await waitFor(async () => ((await (await fetch(`${stopping.httpUrl}/_/topics/jobs`)).json()) as { consumers: number }).consumers === 1, {
+        what: "the poll",
+      });
       const exit = stopping.stop();
       const answer = await polling;
       expect(answer.status).toBe(503);
@@ -585,7 +616,22 @@ describe.skipIf(!hasBinary())("HTTP", () => {
     test.skipIf(!Bun.which("openssl"))("with --tls-cert and --tls-key the HTTP port speaks HTTPS and WSS", async () => {
       const dir = mkdtempSync(join(tmpdir(), "msgbus-tls-"));
       try {
-        const made = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", "/CN=127.0.0.1"]);
+        const made = Bun.spawnSync([
+          "openssl",
+          "req",
+          "-x509",
+          "-newkey",
+          "rsa:2048",
+          "-nodes",
+          "-keyout",
+          join(dir, "key.pem"),
+          "-out",
+          join(dir, "cert.pem"),
+          "-days",
+          "1",
+          "-subj",
+          "/CN=127.0.0.1",
+        ]);
         expect(made.exitCode).toBe(0);
         const secure = await startServer({ args: ["--tls-cert", join(dir, "cert.pem"), "--tls-key", join(dir, "key.pem")] });
         try {
@@ -604,7 +650,9 @@ describe.skipIf(!hasBinary())("HTTP", () => {
           expect(frames).toEqual(["over tls"]);
           ws.close();
           expect(await (await fetch(`${https}/secure`, { tls } as RequestInit)).text()).toBe("over tls");
-          expect((await rawExchange(secure.httpPort, ["GET /_/health HTTP/1.1\r\nHost: x\r\n\r\n"], { timeoutMs: 1000 })).startsWith("HTTP/1.1 200")).toBe(false);
+          expect((await rawExchange(secure.httpPort, ["GET /_/health HTTP/1.1\r\nHost: x\r\n\r\n"], { timeoutMs: 1000 })).startsWith("HTTP/1.1 200")).toBe(
+            false,
+          );
         } finally {
           await secure.stop();
         }
@@ -663,10 +711,24 @@ describe.skipIf(!hasBinary())("HTTP", () => {
       const file = join(dir, "out");
       // Each message fails on its first delivery and succeeds on its second (one write per line:
       // two handlers run at once).
-      const on = spawnCli(["on", "--url", base, "--concurrency", "2", topic, "--", "sh", "-c", `[ "$MSGBUS_DELIVERY" = 2 ] && printf '%s\\n' "$(cat)" >> ${file}`]);
+      const on = spawnCli([
+        "on",
+        "--url",
+        base,
+        "--concurrency",
+        "2",
+        topic,
+        "--",
+        "sh",
+        "-c",
+        `[ "$MSGBUS_DELIVERY" = 2 ] && printf '%s\\n' "$(cat)" >> ${file}`,
+      ]);
       try {
         await resp.putAll(topic, [text("one"), text("two"), text("three")]);
-        await waitFor(async () => ((await (await fetch(`${base}/_/topics/${topic}`)).json()) as { acked: number }).acked === 3, { timeoutMs: 15000, what: "three acks" });
+        await waitFor(async () => ((await (await fetch(`${base}/_/topics/${topic}`)).json()) as { acked: number }).acked === 3, {
+          timeoutMs: 15000,
+          what: "three acks",
+        });
         const stats = (await (await fetch(`${base}/_/topics/${topic}`)).json()) as Record<string, number>;
         expect(stats).toMatchObject({ depth: 0, inflight: 0, redelivered: 3, acked: 3 });
         expect((await Bun.file(file).text()).split("\n").filter(Boolean).sort()).toEqual(["one", "three", "two"]);

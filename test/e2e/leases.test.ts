@@ -18,7 +18,9 @@ const POSIX = process.platform !== "win32";
 /** Lines of a file the handlers append to ([] while it does not exist). */
 function linesOf(file: string): string[] {
   if (!existsSync(file)) return [];
-  return readFileSync(file, "utf8").split("\n").filter((line) => line !== "");
+  return readFileSync(file, "utf8")
+    .split("\n")
+    .filter((line) => line !== "");
 }
 
 function isAlive(pid: number): boolean {
@@ -94,7 +96,7 @@ describe.skipIf(!hasBinary() || !POSIX)("leases, retries and dead letters", () =
     await cli(["put", topic, "precious"]);
     // The handler records its pid so the test can end it: it runs in a process group of its own.
     const first = spawnCli(["on", topic, "--", "sh", "-c", `echo $$ >> "${started}"; exec sleep 30`], { env });
-    const handlerPid = Number((await waitFor(() => linesOf(started)[0], { what: "the first handler to start" })));
+    const handlerPid = Number(await waitFor(() => linesOf(started)[0], { what: "the first handler to start" }));
     try {
       expect(await first.stop("SIGKILL")).toBe(128 + 9);
       const second = spawnCli(["on", topic, "--json"], { env });

@@ -43,7 +43,15 @@ describe("--allow-origin", () => {
     const reply = await fetch(`${server.httpUrl}/jobs`, { method: "POST", body: "x" });
     expect(reply.status).toBe(200);
     expect(reply.headers.get("access-control-allow-origin")).toBeNull();
-    const refused = await fetch(`${server.httpUrl}/jobs`, { headers: { upgrade: "websocket", connection: "Upgrade", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", "sec-websocket-version": "13", origin: "https://evil.example" } });
+    const refused = await fetch(`${server.httpUrl}/jobs`, {
+      headers: {
+        upgrade: "websocket",
+        connection: "Upgrade",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "sec-websocket-version": "13",
+        origin: "https://evil.example",
+      },
+    });
     expect(refused.status).toBe(403);
     expect(((await refused.json()) as { error: string }).error).toContain("refused");
   });

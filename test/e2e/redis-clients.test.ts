@@ -59,7 +59,7 @@ describe.skipIf(!hasBinary())("Redis clients", () => {
       const jobs = freshTopic("jobs");
       const blpop = spawnTracked(["redis-cli", "-p", String(server.port), "BLPOP", jobs, "10"]);
       const out = new Output(blpop.stdout);
-      await waitFor(async () => (await redis.send("STATS", [jobs]) as Record<string, number>).consumers > 0, { what: "BLPOP to wait" });
+      await waitFor(async () => ((await redis.send("STATS", [jobs])) as Record<string, number>).consumers > 0, { what: "BLPOP to wait" });
       await cli(["put", jobs, "wake up"]);
       expect(await blpop.exited).toBe(0);
       await out.done;
@@ -86,7 +86,7 @@ describe.skipIf(!hasBinary())("Redis clients", () => {
       const received: string[] = [];
       try {
         await subscriber.subscribe(news, (message) => received.push(message));
-        await waitFor(async () => (await redis.send("STATS", [news]) as Record<string, number>).subscribers === 2, { what: "both subscribers" });
+        await waitFor(async () => ((await redis.send("STATS", [news])) as Record<string, number>).subscribers === 2, { what: "both subscribers" });
         expect(await redis.publish(news, "from redis")).toBe(2);
         await cli(["pub", news, "from msgbus"]);
         expect(await sub.waitForLines(2)).toEqual(["from redis", "from msgbus"]);

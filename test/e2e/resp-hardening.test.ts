@@ -251,7 +251,11 @@ describe("a reader that keeps up is never a slow consumer", () => {
   test("LPOP big 20 of twenty 1 MiB messages returns all 20 to a reading client", async () => {
     const topic = fresh("big");
     const writer = await Resp.connect(server.port);
-    await writer.putAll(topic, Array.from({ length: 20 }, () => MiB), 4);
+    await writer.putAll(
+      topic,
+      Array.from({ length: 20 }, () => MiB),
+      4,
+    );
     const reply = (await writer.send(["LPOP", topic, "20"])) as Uint8Array[];
     expect(reply.length).toBe(20);
     expect(reply.every((p) => p.length === 1048576)).toBe(true);
@@ -264,7 +268,11 @@ describe("a reader that keeps up is never a slow consumer", () => {
   test("a SUB SINCE 0 replay of 20 MiB reaches a reading client whole, then live messages follow", async () => {
     const topic = fresh("replay");
     const writer = await Resp.connect(server.port);
-    await writer.putAll(topic, Array.from({ length: 20 }, () => MiB), 4);
+    await writer.putAll(
+      topic,
+      Array.from({ length: 20 }, () => MiB),
+      4,
+    );
     const reader = await Raw.open(server.port);
     reader.send(["SUB", topic, "SINCE", "0"]);
     await reader.replyCount(21, 15000);
@@ -283,7 +291,11 @@ describe("a reader that keeps up is never a slow consumer", () => {
   test("ON with PREFETCH 20 of 1 MiB messages gets all 20 leases; none goes to .dead", async () => {
     const topic = fresh("work");
     const writer = await Resp.connect(server.port);
-    await writer.putAll(topic, Array.from({ length: 20 }, () => MiB), 4);
+    await writer.putAll(
+      topic,
+      Array.from({ length: 20 }, () => MiB),
+      4,
+    );
     const consumer = await Raw.open(server.port);
     consumer.send(["ON", topic, "PREFETCH", "20", "LEASE", "30s"]);
     const frames = (await consumer.replyCount(21, 15000)).slice(1) as RespValue[][];
@@ -311,7 +323,8 @@ describe("numbers are whole decimal numbers on RESP, as on HTTP", () => {
     const frame = (await resp.send(["GET", topic, "LEASE", "30s"])) as RespValue[];
     expect(frame[3]).toBe(16);
     expect(errorText(await resp.send(["ACK", topic, "0x10"]))).toBe('ERR id must be a whole number of at least 1: "0x10"');
-    for (const bad of ["1e1", "+16", " 16", "16.0", "-16"]) expect(errorText(await resp.send(["ACK", topic, bad]))).toStartWith("ERR id must be a whole number");
+    for (const bad of ["1e1", "+16", " 16", "16.0", "-16"])
+      expect(errorText(await resp.send(["ACK", topic, bad]))).toStartWith("ERR id must be a whole number");
     // Still leased: a NACK of 16 puts it back, and it is taken again.
     expect(await resp.send(["NACK", topic, "16"])).toBe("OK");
     expect(((await resp.send(["GET", topic])) as RespValue[])[3]).toBe(16);

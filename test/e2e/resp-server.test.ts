@@ -97,7 +97,9 @@ describe("TCP server", () => {
       for (let item = reader.next(); item; item = reader.next()) replies.push(item.value);
     });
     await new Promise<void>((r) => socket.once("connect", () => r()));
-    socket.write(Buffer.concat([encodeCommand(["BLPOP", topic, "0"]), encodeCommand(["ECHO", "after"]), encodeCommand(["LLEN", topic])].map((b) => Buffer.from(b))));
+    socket.write(
+      Buffer.concat([encodeCommand(["BLPOP", topic, "0"]), encodeCommand(["ECHO", "after"]), encodeCommand(["LLEN", topic])].map((b) => Buffer.from(b))),
+    );
     await Bun.sleep(200);
     expect(replies).toEqual([]); // nothing answered while blocked, not even the ECHO
     const writer = await Resp.connect(server.port);
@@ -147,7 +149,14 @@ describe("TCP server", () => {
   });
 
   test("an unknown command and wrong arguments get -ERR and the connection carries on", async () => {
-    const { replies } = await repliesOf(server.port, Buffer.concat([encodeCommand(["FROB"]), encodeCommand(["PUT", "t"]), encodeCommand(["PUT", "_x", "y"]), encodeCommand(["PING"]), encodeCommand(["QUIT"])].map((b) => Buffer.from(b))));
+    const { replies } = await repliesOf(
+      server.port,
+      Buffer.concat(
+        [encodeCommand(["FROB"]), encodeCommand(["PUT", "t"]), encodeCommand(["PUT", "_x", "y"]), encodeCommand(["PING"]), encodeCommand(["QUIT"])].map((b) =>
+          Buffer.from(b),
+        ),
+      ),
+    );
     expect(replies.slice(0, 3).every((r) => r instanceof RespErrorValue)).toBe(true);
     expect((replies[0] as RespErrorValue).message).toStartWith("ERR unknown command");
     expect((replies[2] as RespErrorValue).message).toStartWith("BADTOPIC");
@@ -157,7 +166,10 @@ describe("TCP server", () => {
   test("an oversized argument is refused with -TOOLARGE, skipped, and the next pipelined command runs", async () => {
     const topic = fresh("big");
     const big = new Uint8Array(1001).fill(65);
-    const { replies } = await repliesOf(server.port, Buffer.concat([encodeCommand(["PUT", topic, big]), encodeCommand(["PUT", topic, "small"]), encodeCommand(["QUIT"])].map((b) => Buffer.from(b))));
+    const { replies } = await repliesOf(
+      server.port,
+      Buffer.concat([encodeCommand(["PUT", topic, big]), encodeCommand(["PUT", topic, "small"]), encodeCommand(["QUIT"])].map((b) => Buffer.from(b))),
+    );
     expect((replies[0] as RespErrorValue).message).toStartWith("TOOLARGE");
     expect(replies.slice(1)).toEqual([1, "OK"]);
     const resp = await Resp.connect(server.port);
@@ -203,7 +215,11 @@ describe("TCP server", () => {
     socket.pause();
     const writer = await Resp.connect(slow.port);
     const payload = new Uint8Array(900).fill(120);
-    for (let i = 0; i < 40 && !closed; i++) await writer.putAll(topic, Array.from({ length: 200 }, () => payload));
+    for (let i = 0; i < 40 && !closed; i++)
+      await writer.putAll(
+        topic,
+        Array.from({ length: 200 }, () => payload),
+      );
     await waitFor(() => slow.stderrText().includes("slow consumer"), { timeoutMs: 10000, what: "the slow consumer to be cut off" });
     expect(await writer.send(["PING"])).toBe("PONG");
     writer.close();
@@ -215,7 +231,15 @@ describe("TCP server", () => {
     const secured = await startServer({ httpPort: 0, args: ["--token", "s3cret"] });
     const { replies } = await repliesOf(
       secured.port,
-      Buffer.concat([encodeCommand(["PUT", "jobs", "x"]), encodeCommand(["AUTH", "wrong"]), encodeCommand(["AUTH", "s3cret"]), encodeCommand(["PUT", "jobs", "x"]), encodeCommand(["QUIT"])].map((b) => Buffer.from(b))),
+      Buffer.concat(
+        [
+          encodeCommand(["PUT", "jobs", "x"]),
+          encodeCommand(["AUTH", "wrong"]),
+          encodeCommand(["AUTH", "s3cret"]),
+          encodeCommand(["PUT", "jobs", "x"]),
+          encodeCommand(["QUIT"]),
+        ].map((b) => Buffer.from(b)),
+      ),
     );
     expect((replies[0] as RespErrorValue).message).toStartWith("NOAUTH");
     expect((replies[1] as RespErrorValue).message).toStartWith("WRONGPASS");
@@ -240,7 +264,10 @@ describe("TCP server", () => {
   });
 
   test.skipIf(!Bun.which("redis-benchmark"))("redis-benchmark runs against msgbus without errors", async () => {
-    const proc = Bun.spawn(["redis-benchmark", "-p", String(server.port), "-n", "2000", "-c", "5", "-P", "4", "-t", "ping,lpush,rpop", "-q"], { stdout: "pipe", stderr: "pipe" });
+    const proc = Bun.spawn(["redis-benchmark", "-p", String(server.port), "-n", "2000", "-c", "5", "-P", "4", "-t", "ping,lpush,rpop", "-q"], {
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     const out = (await new Response(proc.stdout).text()) + (await new Response(proc.stderr).text());
     expect(await proc.exited).toBe(0);
     expect(out).toContain("LPUSH");

@@ -83,7 +83,10 @@ describe.skipIf(!hasBinary())("SSE", () => {
 
   test("Last-Event-ID resumes with the still-queued messages after it, then live: no gap, no duplicate", async () => {
     const topic = fresh("resume");
-    await resp.putAll(topic, [1, 2, 3, 4, 5].map((n) => text(`m${n}`)));
+    await resp.putAll(
+      topic,
+      [1, 2, 3, 4, 5].map((n) => text(`m${n}`)),
+    );
     const reader = await SseReader.open(`${base}/${topic}`, { "last-event-id": "2" });
     await resp.putAll(topic, [text("m6")]);
     const events = await reader.waitForEvents(4);
@@ -98,7 +101,10 @@ describe.skipIf(!hasBinary())("SSE", () => {
 
   test("a Last-Event-ID header alone (curl -N -H 'Last-Event-ID: 41', Accept: */*) streams from 42 and takes nothing", async () => {
     const topic = fresh("curlresume");
-    await resp.putAll(topic, Array.from({ length: 43 }, (_, i) => text(`m${i + 1}`)));
+    await resp.putAll(
+      topic,
+      Array.from({ length: 43 }, (_, i) => text(`m${i + 1}`)),
+    );
     const reader = await SseReader.open(`${base}/${topic}`, { accept: "*/*", "last-event-id": "41" });
     expect(reader.status).toBe(200);
     await resp.putAll(topic, [text("m44")]);
@@ -106,12 +112,16 @@ describe.skipIf(!hasBinary())("SSE", () => {
     expect(events.map((e) => e.id)).toEqual(["42", "43", "44"]);
     expect(events.map((e) => e.data)).toEqual(["m42", "m43", "m44"]);
     reader.close();
-    expect(((await (await fetch(`${base}/_/topics/${topic}`)).json()) as { depth: number; consumed: number })).toMatchObject({ depth: 44, consumed: 0 });
+    expect((await (await fetch(`${base}/_/topics/${topic}`)).json()) as { depth: number; consumed: number }).toMatchObject({ depth: 44, consumed: 0 });
   });
 
   test("?since joining while writes pour in sees every id exactly once, in order", async () => {
     const topic = fresh("since");
-    const writes = resp.putAll(topic, Array.from({ length: 3000 }, (_, i) => text(`n${i + 1}`)), 16);
+    const writes = resp.putAll(
+      topic,
+      Array.from({ length: 3000 }, (_, i) => text(`n${i + 1}`)),
+      16,
+    );
     await waitFor(async () => ((await (await fetch(`${base}/_/topics/${topic}`)).json()) as { lastId: number }).lastId > 500, { what: "writes to start" });
     const reader = await SseReader.open(`${base}/${topic}?since=0`);
     await writes;
@@ -139,7 +149,9 @@ describe.skipIf(!hasBinary())("SSE", () => {
   test("msgbus sub --url http://… prints messages written over TCP", async () => {
     const topic = fresh("cli");
     const sub = spawnCli(["sub", "--url", base, topic]);
-    await waitFor(async () => ((await (await fetch(`${base}/_/topics/${topic}`)).json()) as { subscribers: number }).subscribers === 1, { what: "the CLI to subscribe" });
+    await waitFor(async () => ((await (await fetch(`${base}/_/topics/${topic}`)).json()) as { subscribers: number }).subscribers === 1, {
+      what: "the CLI to subscribe",
+    });
     await resp.putAll(topic, [text("hello from tcp")]);
     expect(await sub.waitForLines(1)).toEqual(["hello from tcp"]);
     await sub.stop();

@@ -42,7 +42,10 @@ describe.skipIf(!hasBinary())("the TCP client", () => {
 
   test("putMany pipelines 20,000 writes and returns their ids in order", async () => {
     const topic = freshTopic("many");
-    const results = await client.putMany(topic, Array.from({ length: 20000 }, (_, i) => bytes(`m${i + 1}`)));
+    const results = await client.putMany(
+      topic,
+      Array.from({ length: 20000 }, (_, i) => bytes(`m${i + 1}`)),
+    );
     expect(results.map((r) => r.id)).toEqual(Array.from({ length: 20000 }, (_, i) => i + 1));
     expect(text((await client.get(topic))!.payload)).toBe("m1");
   });
@@ -106,7 +109,10 @@ describe.skipIf(!hasBinary())("the TCP client", () => {
     const topic = freshTopic("sub");
     const got: string[] = [];
     const stream = await client.subscribe(topic, {}, (m) => got.push(text(m.payload)));
-    await client.putMany(topic, Array.from({ length: 1000 }, (_, i) => bytes(String(i))));
+    await client.putMany(
+      topic,
+      Array.from({ length: 1000 }, (_, i) => bytes(String(i))),
+    );
     await waitFor(() => got.length === 1000, { what: "1000 broadcasts" });
     expect(got).toEqual(Array.from({ length: 1000 }, (_, i) => String(i)));
     stream.close();

@@ -141,7 +141,10 @@ export class SseReader {
   }
 
   waitForEvents(n: number, timeoutMs = 5000): Promise<SseEvent[]> {
-    return waitFor((): SseEvent[] | undefined => (this.events.length >= n ? this.events.slice(0, n) : undefined), { timeoutMs, what: `${n} SSE events (have ${this.events.length})` });
+    return waitFor((): SseEvent[] | undefined => (this.events.length >= n ? this.events.slice(0, n) : undefined), {
+      timeoutMs,
+      what: `${n} SSE events (have ${this.events.length})`,
+    });
   }
 
   close(): void {
@@ -175,7 +178,10 @@ export class WsCollector {
   }
 
   waitForFrames(n: number, timeoutMs = 5000): Promise<(string | Uint8Array)[]> {
-    return waitFor((): (string | Uint8Array)[] | undefined => (this.frames.length >= n ? this.frames.slice(0, n) : undefined), { timeoutMs, what: `${n} WebSocket frames (have ${this.frames.length})` });
+    return waitFor((): (string | Uint8Array)[] | undefined => (this.frames.length >= n ? this.frames.slice(0, n) : undefined), {
+      timeoutMs,
+      what: `${n} WebSocket frames (have ${this.frames.length})`,
+    });
   }
 
   waitForClose(timeoutMs = 5000): Promise<number> {
@@ -265,11 +271,16 @@ export async function floodPastStalledReader(
   let mostBytesHeld = 0;
   const chunk = new Uint8Array(65536).fill(120);
   for (let i = 0; i < 1600; i += 16) {
-    await tcp.putAll(topic, Array.from({ length: 16 }, () => chunk), 16);
+    await tcp.putAll(
+      topic,
+      Array.from({ length: 16 }, () => chunk),
+      16,
+    );
     await healthy.waitFor(i + 16);
     const metrics = await metricsOf(server.httpPort);
     mostBytesHeld = Math.max(mostBytesHeld, metrics.get("msgbus_bytes_held") ?? 0);
-    if (publishedAtCutOff === Number.POSITIVE_INFINITY && (metrics.get("msgbus_slow_consumers_total") ?? 0) > slowBefore) publishedAtCutOff = (i + 16) * chunk.length;
+    if (publishedAtCutOff === Number.POSITIVE_INFINITY && (metrics.get("msgbus_slow_consumers_total") ?? 0) > slowBefore)
+      publishedAtCutOff = (i + 16) * chunk.length;
     peak = Math.max(peak, rssOf(server.proc.pid));
   }
   return {

@@ -98,7 +98,10 @@ describe.skipIf(!hasBinary())("WebSocket", () => {
     const topic = fresh("fanout");
     const sockets = await Promise.all(Array.from({ length: 100 }, () => WsCollector.open(`${ws}/${topic}?json`)));
     expect(await subscribers(topic)).toBe(100);
-    await resp.putAll(topic, Array.from({ length: 200 }, (_, i) => text(`m${i + 1}`)));
+    await resp.putAll(
+      topic,
+      Array.from({ length: 200 }, (_, i) => text(`m${i + 1}`)),
+    );
     for (const socket of sockets) {
       const frames = await socket.waitForFrames(200);
       expect(frames.map((f) => JSON.parse(f as string).id)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
@@ -109,8 +112,14 @@ describe.skipIf(!hasBinary())("WebSocket", () => {
 
   test("?since joining while writes pour in sees every id exactly once, in order, then live", async () => {
     const topic = fresh("since");
-    const writes = resp.putAll(topic, Array.from({ length: 3000 }, (_, i) => text(`n${i + 1}`)), 16);
-    await waitFor(async () => ((await (await fetch(`${server.httpUrl}/_/topics/${topic}`)).json()) as { lastId: number }).lastId > 500, { what: "writes to start" });
+    const writes = resp.putAll(
+      topic,
+      Array.from({ length: 3000 }, (_, i) => text(`n${i + 1}`)),
+      16,
+    );
+    await waitFor(async () => ((await (await fetch(`${server.httpUrl}/_/topics/${topic}`)).json()) as { lastId: number }).lastId > 500, {
+      what: "writes to start",
+    });
     const socket = await WsCollector.open(`${ws}/${topic}?json&since=0`);
     await writes;
     await resp.putAll(topic, [text("live")]);

@@ -49,7 +49,15 @@ test.skipIf(!hasBinary())(
       const sub = args[0] ?? "";
       if (sub === "serve") {
         // Never the default ports, never another interface: only the flags under test plus ours.
-        args = [...args.filter((a, i) => !["--url", "--port", "--host"].includes(a) && !["--url", "--port", "--host"].includes(args[i - 1] ?? "")), "--host", "127.0.0.1", "--port", String(freePort()), "--http-port", String(freePort())];
+        args = [
+          ...args.filter((a, i) => !["--url", "--port", "--host"].includes(a) && !["--url", "--port", "--host"].includes(args[i - 1] ?? "")),
+          "--host",
+          "127.0.0.1",
+          "--port",
+          String(freePort()),
+          "--http-port",
+          String(freePort()),
+        ];
       }
       const env: Record<string, string> = args.includes("--url") ? {} : { MSGBUS_URL: workerRng.pick(urls) };
       const mayRun = sub === "sub" || sub === "on" || sub === "serve" || args.includes("--wait") || args.includes("--reconnect");
@@ -58,10 +66,13 @@ test.skipIf(!hasBinary())(
       const stdout = new Output(proc.stdout);
       const stderr = new Output(proc.stderr);
       let stopped = false;
-      const timer = setTimeout(() => {
-        stopped = true;
-        void stopProcess(proc, "SIGTERM", 2000);
-      }, mayRun ? RUNNING_MS : FINISH_MS);
+      const timer = setTimeout(
+        () => {
+          stopped = true;
+          void stopProcess(proc, "SIGTERM", 2000);
+        },
+        mayRun ? RUNNING_MS : FINISH_MS,
+      );
       const code = await proc.exited;
       clearTimeout(timer);
       await Promise.all([stdout.done, stderr.done]);

@@ -30,7 +30,10 @@ export function fuzzTimeMs(fallback: number): number {
  * generator can produce every known bug, so a regression is caught.
  */
 export function skipsItem(item: number): boolean {
-  return (process.env.MSGBUS_FUZZ_SKIP_ITEMS ?? "").split(",").map((s) => Number(s.trim())).includes(item);
+  return (process.env.MSGBUS_FUZZ_SKIP_ITEMS ?? "")
+    .split(",")
+    .map((s) => Number(s.trim()))
+    .includes(item);
 }
 
 export class Rng {
@@ -155,7 +158,9 @@ export function numberArg(rng: Rng): string {
 function anyWait(rng: Rng): string {
   if (rng.chance(0.7)) return rng.pick(["0.05", "0.1", "100ms", "50ms", "1ms"]);
   const value = numberArg(rng);
-  return skipsItem(12) && ["2147483648", "99999999999", "2592000", "9007199254740993", "18446744073709551616", "25d", "30d", "10y", "1e308"].includes(value) ? "0.1" : value;
+  return skipsItem(12) && ["2147483648", "99999999999", "2592000", "9007199254740993", "18446744073709551616", "25d", "30d", "10y", "1e308"].includes(value)
+    ? "0.1"
+    : value;
 }
 
 /** A CONFIG GET pattern: mostly harmless, sometimes the backtracking bomb of issue 8 item 1. */
@@ -195,10 +200,45 @@ function anyCommand(rng: Rng, clean: boolean): Arg[] {
   const t = () => topicName(rng);
   const waitArg = (rng: Rng) => (clean ? rng.pick(["0.05", "0.1", "100ms", "50ms", "1ms", "0.0004"]) : anyWait(rng));
   const name = rng.pick([
-    "PUT", "PUB", "GET", "ON", "OFF", "SUB", "UNSUB", "ACK", "NACK", "TOUCH", "STATS", "TOPICS", "PURGE", "DEL",
-    "LPUSH", "RPUSH", "LPOP", "RPOP", "BLPOP", "BRPOP", "LLEN", "PUBLISH", "SUBSCRIBE", "UNSUBSCRIBE",
-    "PING", "ECHO", "HELLO", "AUTH", "RESET", "CONFIG", "CLIENT", "SELECT", "INFO", "COMMAND", "QUIT",
-    "NOSUCH", "", "get", "Put",
+    "PUT",
+    "PUB",
+    "GET",
+    "ON",
+    "OFF",
+    "SUB",
+    "UNSUB",
+    "ACK",
+    "NACK",
+    "TOUCH",
+    "STATS",
+    "TOPICS",
+    "PURGE",
+    "DEL",
+    "LPUSH",
+    "RPUSH",
+    "LPOP",
+    "RPOP",
+    "BLPOP",
+    "BRPOP",
+    "LLEN",
+    "PUBLISH",
+    "SUBSCRIBE",
+    "UNSUBSCRIBE",
+    "PING",
+    "ECHO",
+    "HELLO",
+    "AUTH",
+    "RESET",
+    "CONFIG",
+    "CLIENT",
+    "SELECT",
+    "INFO",
+    "COMMAND",
+    "QUIT",
+    "NOSUCH",
+    "",
+    "get",
+    "Put",
   ]);
   switch (name.toUpperCase()) {
     case "PUT":
@@ -233,7 +273,10 @@ function anyCommand(rng: Rng, clean: boolean): Arg[] {
       return rng.chance(0.5) ? [name, t()] : [name, t(), numberArg(rng)];
     case "BLPOP":
     case "BRPOP": {
-      const keys = rng.chance(0.05) && !skipsItem(11) ? Array.from({ length: rng.range(100, 3000) }, (_, i) => `k${rng.int(1e6)}-${i}`) : Array.from({ length: rng.range(1, 3) }, t);
+      const keys =
+        rng.chance(0.05) && !skipsItem(11)
+          ? Array.from({ length: rng.range(100, 3000) }, (_, i) => `k${rng.int(1e6)}-${i}`)
+          : Array.from({ length: rng.range(1, 3) }, t);
       return [name, ...keys, waitArg(rng)];
     }
     case "STATS":
@@ -277,7 +320,7 @@ export function concat(parts: Uint8Array[]): Uint8Array {
 function inlineCommand(rng: Rng, args: Arg[]): Uint8Array {
   const words = args.map((a) => (typeof a === "string" ? a : new TextDecoder().decode(a)).slice(0, 200));
   let line = words.map((w) => (rng.chance(0.2) ? `"${w}` + (rng.chance(0.7) ? '"' : "") : w)).join(rng.pick([" ", "  ", "\t"]));
-  if (rng.chance(0.2)) line += rng.pick(['"', "'", "\\", "\u0000", " \"a\\x4", "\\xZZ"]);
+  if (rng.chance(0.2)) line += rng.pick(['"', "'", "\\", "\u0000", ' "a\\x4', "\\xZZ"]);
   return utf8(line + rng.pick(["\r\n", "\n", "\r\n", "\r"]));
 }
 
@@ -330,13 +373,20 @@ export function mutate(rng: Rng, bytes: Uint8Array): Uint8Array {
       case 3: // insert junk
         {
           const at = rng.int(out.length + 1);
-          out = concat([out.slice(0, at), rng.pick([utf8("\r\n"), utf8("*"), utf8("$"), utf8(":1\r\n"), utf8("-1"), rng.bytes(rng.range(1, 16))]), out.slice(at)]);
+          out = concat([
+            out.slice(0, at),
+            rng.pick([utf8("\r\n"), utf8("*"), utf8("$"), utf8(":1\r\n"), utf8("-1"), rng.bytes(rng.range(1, 16))]),
+            out.slice(at),
+          ]);
         }
         break;
       case 4: // replace a length with a larger or a negative one
         {
           const text = Buffer.from(out).toString("latin1");
-          const replaced = text.replace(/([*$])(\d+)/, (_m, kind: string) => kind + rng.pick(["0", "-1", "-2", "1048576", "999999999", "2", "4294967297", "x"]));
+          const replaced = text.replace(
+            /([*$])(\d+)/,
+            (_m, kind: string) => kind + rng.pick(["0", "-1", "-2", "1048576", "999999999", "2", "4294967297", "x"]),
+          );
           out = new Uint8Array(Buffer.from(replaced, "latin1"));
         }
         break;
@@ -346,11 +396,11 @@ export function mutate(rng: Rng, bytes: Uint8Array): Uint8Array {
           if (at >= 0) out = concat([out.slice(0, at), out.slice(at + 1)]);
         }
         break;
-      default: // a RESP3 type byte where a bulk is expected
-        {
-          const at = out.indexOf(36 /* $ */, rng.int(out.length + 1));
-          if (at >= 0) out[at] = rng.pick([43, 45, 58, 95, 44, 35, 33, 61, 40, 37, 126, 62, 0]);
-        }
+      default: {
+        // a RESP3 type byte where a bulk is expected
+        const at = out.indexOf(36 /* $ */, rng.int(out.length + 1));
+        if (at >= 0) out[at] = rng.pick([43, 45, 58, 95, 44, 35, 33, 61, 40, 37, 126, 62, 0]);
+      }
     }
   }
   return out;
@@ -409,7 +459,23 @@ function encodeTopic(rng: Rng, topic: string): string {
 function queryFor(rng: Rng): string {
   if (rng.chance(0.4)) return "";
   const params = Array.from({ length: rng.range(1, 4) }, () => {
-    const key = rng.pick(["wait", "lease", "since", "json", "sse", "binary", "publish-only", "delay", "delivery", "max-deliveries", "token", "wiat", "", "a%zz", "json"]);
+    const key = rng.pick([
+      "wait",
+      "lease",
+      "since",
+      "json",
+      "sse",
+      "binary",
+      "publish-only",
+      "delay",
+      "delivery",
+      "max-deliveries",
+      "token",
+      "wiat",
+      "",
+      "a%zz",
+      "json",
+    ]);
     const value = key === "wait" && rng.chance(0.7) ? rng.pick(["100ms", "0.05"]) : numberArg(rng);
     return rng.chance(0.2) ? key : `${key}=${encodeURIComponent(value)}`;
   });
@@ -429,10 +495,13 @@ export function httpRequest(rng: Rng): Uint8Array {
   let body: Uint8Array = rng.chance(0.5) ? new Uint8Array(0) : typeof content === "string" ? utf8(content) : content;
   const framing = rng.int(6);
   if (framing === 0) headers.push(`Content-Length: ${body.length}`);
-  else if (framing === 1) headers.push(`Content-Length: ${rng.pick(["-1", "abc", "99999999999", "18446744073709551616", String(body.length + 10), "0", "1, 2", " 5"])}`);
+  else if (framing === 1)
+    headers.push(`Content-Length: ${rng.pick(["-1", "abc", "99999999999", "18446744073709551616", String(body.length + 10), "0", "1, 2", " 5"])}`);
   else if (framing === 2) {
     headers.push("Transfer-Encoding: chunked");
-    body = rng.chance(0.5) ? utf8(`${body.length.toString(16)}\r\n${new TextDecoder().decode(body)}\r\n0\r\n\r\n`) : utf8(rng.pick(["zz\r\nabc\r\n", "ffffffffffffffff\r\n", "5\r\nab", "1;ext=1\r\nx\r\n0\r\n\r\n", "-1\r\n\r\n"]));
+    body = rng.chance(0.5)
+      ? utf8(`${body.length.toString(16)}\r\n${new TextDecoder().decode(body)}\r\n0\r\n\r\n`)
+      : utf8(rng.pick(["zz\r\nabc\r\n", "ffffffffffffffff\r\n", "5\r\nab", "1;ext=1\r\nx\r\n0\r\n\r\n", "-1\r\n\r\n"]));
   } else if (framing === 3) headers.push("Transfer-Encoding: chunked", `Content-Length: ${body.length}`);
   for (let i = rng.int(4); i > 0; i--) {
     headers.push(
@@ -474,7 +543,12 @@ export function wsFrame(rng: Rng): Uint8Array {
   const fin = rng.chance(0.8) ? 0x80 : 0;
   const rsv = rng.chance(0.05) ? rng.pick([0x40, 0x20, 0x10]) : 0;
   const masked = rng.chance(0.9);
-  let data: Uint8Array = opcode === 0x8 ? concat([new Uint8Array([rng.int(256), rng.int(256)]), utf8("bye")]) : rng.chance(0.5) ? utf8(`w${rng.int(1000)}`) : rng.bytes(rng.int(rng.chance(0.1) ? 70000 : 200));
+  let data: Uint8Array =
+    opcode === 0x8
+      ? concat([new Uint8Array([rng.int(256), rng.int(256)]), utf8("bye")])
+      : rng.chance(0.5)
+        ? utf8(`w${rng.int(1000)}`)
+        : rng.bytes(rng.int(rng.chance(0.1) ? 70000 : 200));
   if (opcode >= 0x8 && rng.chance(0.2)) data = rng.bytes(rng.range(126, 300)); // control frame too long
   const lengthMode = rng.int(10);
   const header: number[] = [fin | rsv | opcode];
@@ -529,7 +603,10 @@ export function cliArgs(rng: Rng, urls: string[]): string[] {
     since: () => ["--since", rng.pick(["0", "1", "-1", "abc", "1e400"])],
     "max-deliveries": () => ["--max-deliveries", rng.pick(["1", "0", "-5", "x"])],
     "retry-delay": () => ["--retry-delay", rng.pick(DURATIONS)],
-    url: () => ["--url", rng.pick([...urls, "tcp://127.0.0.1:1", "http://127.0.0.1:1", "ftp://x", "tcp://", "::::", "http://[::1", "ws://127.0.0.1:1/x", "tcp://256.0.0.1:1"])],
+    url: () => [
+      "--url",
+      rng.pick([...urls, "tcp://127.0.0.1:1", "http://127.0.0.1:1", "ftp://x", "tcp://", "::::", "http://[::1", "ws://127.0.0.1:1/x", "tcp://256.0.0.1:1"]),
+    ],
     port: () => ["--port", rng.pick(["0", "-1", "70000", "abc", "1"])],
     host: () => ["--host", rng.pick(["256.256.256.256", "", "localhost"])],
     token: () => ["--token", rng.pick(["", "x", "a b"])],

@@ -105,9 +105,18 @@ export async function checkServer({ server, sentinel }: FuzzServer, peakRss: num
   const peak = Math.max(peakRss, rss);
   if (peak > RSS_LIMIT_BYTES) problems.push(`server RSS reached ${mib(peak)} (now ${mib(rss)}), over the ${mib(RSS_LIMIT_BYTES)} bound`);
   // LLEN counts the queue; SUB ... SINCE 0 replays it without taking, so the payload is checked too.
-  const [depth, subscribed, replay] = await respOnce(server.port, [["LLEN", SENTINEL_TOPIC], ["SUB", SENTINEL_TOPIC, "SINCE", "0"]], ANSWER_DEADLINE_MS, 3);
+  const [depth, subscribed, replay] = await respOnce(
+    server.port,
+    [
+      ["LLEN", SENTINEL_TOPIC],
+      ["SUB", SENTINEL_TOPIC, "SINCE", "0"],
+    ],
+    ANSWER_DEADLINE_MS,
+    3,
+  );
   if (depth !== 1) problems.push(`topic ${SENTINEL_TOPIC} holds ${text(depth)} queued messages, not the 1 sentinel queued before the run`);
-  else if (!Array.isArray(replay) || text(replay[2]) !== JSON.stringify(sentinel)) problems.push(`the sentinel replayed by SUB SINCE 0 is ${text(Array.isArray(replay) ? replay[2] : replay)} (SUB answered ${text(subscribed)})`);
+  else if (!Array.isArray(replay) || text(replay[2]) !== JSON.stringify(sentinel))
+    problems.push(`the sentinel replayed by SUB SINCE 0 is ${text(Array.isArray(replay) ? replay[2] : replay)} (SUB answered ${text(subscribed)})`);
   // Reads of topics never written must not have used up --max-topics (issue 8 item 11).
   const fresh = `fuzz-fresh-${Date.now()}`;
   const [written] = await respOnce(server.port, [["PUT", fresh, "x"]], ANSWER_DEADLINE_MS);

@@ -10,7 +10,7 @@ import { encodeCommand } from "../../src/protocol/resp-writer.ts";
 import { RespReader, type RespValue } from "../../src/protocol/resp-reader.ts";
 import { hasBinary } from "../helpers/binary.ts";
 import { cleanupAll } from "../helpers/processes.ts";
-import { Rng, concat, inflatedHeader, pendingArguments, respChunk, respCommand, split } from "./generators.ts";
+import { type Rng, concat, inflatedHeader, pendingArguments, respChunk, respCommand, split } from "./generators.ts";
 import { fuzz, fuzzTimeBudget, open, pause, preview, startFuzzServer, text, write, type RunState } from "./harness.ts";
 
 afterAll(() => cleanupAll());
@@ -116,7 +116,11 @@ async function cleanSession(port: number, rng: Rng, id: number, run: RunState): 
     }
     await Bun.sleep(20); // an unasked extra reply (a message handed over after an error) shows here
     if (replies.length === sent.length) return "";
-    const why = closed ? "the server closed the connection" : replies.length < sent.length ? `no reply within ${REPLY_DEADLINE_MS} ms` : "more replies than commands";
+    const why = closed
+      ? "the server closed the connection"
+      : replies.length < sent.length
+        ? `no reply within ${REPLY_DEADLINE_MS} ms`
+        : "more replies than commands";
     const pairs = sent.map((command, i) => `    ${command} -> ${i < replies.length ? text(replies[i]) : "(nothing)"}`);
     const extra = replies.slice(sent.length).map((r) => `    (unasked) -> ${text(r)}`);
     return `  session #${id}: ${why}; ${sent.length} commands, ${replies.length} replies:\n${[...pairs.slice(-12), ...extra].join("\n")}`;

@@ -80,7 +80,9 @@ async function clientSession(port: number, rng: Rng, id: number, run: RunState):
   while (state === "opening" && Date.now() < until) await Bun.sleep(5);
   if (state === "open") opened.client++;
   for (let n = rng.range(1, 15); n > 0 && state === "open" && run.sent < run.budget(); n--) {
-    const message = rng.chance(0.5) ? `w${rng.int(1000)}${"x".repeat(rng.chance(0.1) ? rng.range(60000, 70000) : rng.int(50))}` : rng.bytes(rng.chance(0.1) ? rng.range(60000, 70000) : rng.int(100));
+    const message = rng.chance(0.5)
+      ? `w${rng.int(1000)}${"x".repeat(rng.chance(0.1) ? rng.range(60000, 70000) : rng.int(50))}`
+      : rng.bytes(rng.chance(0.1) ? rng.range(60000, 70000) : rng.int(100));
     run.log.add(id, typeof message === "string" ? "client text" : "client binary", typeof message === "string" ? utf8(message) : message);
     run.sent += message.length;
     ws.send(message);

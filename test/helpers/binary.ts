@@ -8,7 +8,9 @@ import { join, relative } from "node:path";
 export const BINARY = join(import.meta.dir, "..", "..", "dist", process.platform === "win32" ? "msgbus.exe" : "msgbus");
 
 if (!existsSync(BINARY)) {
-  console.error(`\n${relative(process.cwd(), BINARY)} is missing: run \`bun run build:local\` first (npm test does it); \`bun test test/unit\` needs no binary.\n`);
+  console.error(
+    `\n${relative(process.cwd(), BINARY)} is missing: run \`bun run build:local\` first (npm test does it); \`bun test test/unit\` needs no binary.\n`,
+  );
   process.exit(1);
 }
 

@@ -62,7 +62,10 @@ export function spawnCli(args: string[], options: CliOptions = {}): RunningCli {
   const stderr = new Output(proc.stderr);
   const lines = () => {
     const text = stdout.text();
-    return text.slice(0, text.lastIndexOf("\n") + 1).split("\n").slice(0, -1);
+    return text
+      .slice(0, text.lastIndexOf("\n") + 1)
+      .split("\n")
+      .slice(0, -1);
   };
 
   // Waits until `ready()` holds, checking on every chunk of output, until a deadline.

@@ -126,7 +126,10 @@ if (!(globalThis as any)[HOOKED]) {
     for (const proc of live) killGroup(proc);
   };
   process.on("exit", killAll);
-  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+  for (const [signal, code] of [
+    ["SIGINT", 130],
+    ["SIGTERM", 143],
+  ] as const) {
     process.on(signal, () => {
       killAll();
       process.exit(code);

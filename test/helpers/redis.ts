@@ -29,10 +29,10 @@ export async function startRedis(extraArgs: string[] = []): Promise<TestRedis> {
   const errors = new Output(proc.stderr);
   let why = "";
   try {
-    const state = await waitFor(
-      async () => (proc.exitCode !== null || proc.signalCode !== null ? "exited" : (await ping(port)) === "+PONG" && "ready"),
-      { timeoutMs: 4000, what: `redis-server on port ${port} to answer PING` },
-    );
+    const state = await waitFor(async () => (proc.exitCode !== null || proc.signalCode !== null ? "exited" : (await ping(port)) === "+PONG" && "ready"), {
+      timeoutMs: 4000,
+      what: `redis-server on port ${port} to answer PING`,
+    });
     if (state === "exited") why = `redis-server exited with code ${proc.exitCode ?? proc.signalCode}`;
   } catch (error) {
     why = (error as Error).message;

@@ -49,10 +49,9 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
 async function startOnce(options: ServerOptions): Promise<TestServer> {
   const port = options.port ?? freePort();
   const httpPort = options.httpPort ?? freePort();
-  const proc = spawnTracked(
-    [BINARY, "serve", "--host", "127.0.0.1", "--port", String(port), "--http-port", String(httpPort), ...(options.args ?? [])],
-    { env: testEnv(options.env) },
-  );
+  const proc = spawnTracked([BINARY, "serve", "--host", "127.0.0.1", "--port", String(port), "--http-port", String(httpPort), ...(options.args ?? [])], {
+    env: testEnv(options.env),
+  });
   const stdout = new Output(proc.stdout);
   const stderr = new Output(proc.stderr);
   const server: TestServer = {

@@ -183,14 +183,11 @@ describe("topic names", () => {
     ["...", "..."],
     [".hidden", ".hidden"],
     ["a_", "a_"],
-  ])(
-    "the name %s is accepted",
-    (_, name) => {
-      const { bus } = setup();
-      expect(bus.publish(name, bytes("x")).topic).toBe(name);
-      expect(text(bus.take(name))).toBe("x");
-    },
-  );
+  ])("the name %s is accepted", (_, name) => {
+    const { bus } = setup();
+    expect(bus.publish(name, bytes("x")).topic).toBe(name);
+    expect(text(bus.take(name))).toBe("x");
+  });
 
   test("the dead-letter topic of a 128-character topic may be longer than 128 characters", () => {
     const { bus } = setup({ maxDeliveries: 1 });
@@ -932,7 +929,10 @@ describe("streaming consumers with leases", () => {
     bus.ack("q", 2);
     expect([ids(a.got), ids(b.got)]).toEqual([[1], [2, 3]]);
     bus.ack("q", 1);
-    expect([ids(a.got), ids(b.got)]).toEqual([[1, 4], [2, 3]]);
+    expect([ids(a.got), ids(b.got)]).toEqual([
+      [1, 4],
+      [2, 3],
+    ]);
   });
 
   test("on cancel its leases go back to the head of the queue in id order, deliveries counted", () => {
@@ -1468,7 +1468,12 @@ describe("topics live as long as they hold something", () => {
     bus.publish("c", bytes("1"));
     expect(bus.topicList().map((t) => t.name)).toEqual(["b", "c"]);
     expect(bus.publish("a", bytes("2")).id).toBe(2);
-    expect(bus.topicList().map((t) => t.name).sort()).toEqual(["a", "c"]);
+    expect(
+      bus
+        .topicList()
+        .map((t) => t.name)
+        .sort(),
+    ).toEqual(["a", "c"]);
   });
 
   test("a topic holding a lease, a delayed message, a subscriber or a consumer counts against maxTopics", () => {

@@ -4,7 +4,18 @@
 import { describe, expect, test } from "bun:test";
 import { BusError } from "../../src/core/errors.ts";
 import { DEFAULT_LIMITS } from "../../src/core/limits.ts";
-import { clientUrl, durationText, parseDuration, parseSize, resolveConfig, SETTINGS, settingArgs, sizeText, type Environment, type Flags } from "../../src/config.ts";
+import {
+  clientUrl,
+  durationText,
+  parseDuration,
+  parseSize,
+  resolveConfig,
+  SETTINGS,
+  settingArgs,
+  sizeText,
+  type Environment,
+  type Flags,
+} from "../../src/config.ts";
 
 function configError(flags: Flags, env: Environment): BusError {
   let thrown: unknown;

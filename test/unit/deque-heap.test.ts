@@ -6,7 +6,6 @@ import { describe, expect, test } from "bun:test";
 import { Deque } from "../../src/core/deque.ts";
 import { MinHeap } from "../../src/core/heap.ts";
 
-
 describe("Deque", () => {
   test("push then shift is first in, first out", () => {
     const d = new Deque<number>();

@@ -25,7 +25,11 @@ test("each server answers with its own --allow-origin, whichever started last", 
   const one = await serve("https://app.example");
   const closed = await serve("none");
   const origin = { origin: "https://app.example" };
-  for (const [url, expected, vary] of [[open, "*", null], [one, "https://app.example", "Origin"], [closed, null, null]] as const) {
+  for (const [url, expected, vary] of [
+    [open, "*", null],
+    [one, "https://app.example", "Origin"],
+    [closed, null, null],
+  ] as const) {
     const written = await fetch(`${url}/jobs`, { method: "POST", body: "x", headers: origin });
     expect(written.headers.get("access-control-allow-origin")).toBe(expected);
     expect(written.headers.get("vary")).toBe(vary);

@@ -58,7 +58,11 @@ describe("imports", () => {
   });
 
   test("every relative import names a file that exists", () => {
-    const missing = files.flatMap((f) => importsOfAnyKind(f).filter((t) => !files.includes(t)).map((t) => edge(f, t)));
+    const missing = files.flatMap((f) =>
+      importsOfAnyKind(f)
+        .filter((t) => !files.includes(t))
+        .map((t) => edge(f, t)),
+    );
     expect(missing).toEqual([]);
   });
 
@@ -81,7 +85,13 @@ describe("imports", () => {
   });
 
   test("core/ imports nothing outside core/", () => {
-    const outside = files.filter((f) => area(f) === "core").flatMap((f) => importsOfAnyKind(f).filter((t) => area(t) !== "core").map((t) => edge(f, t)));
+    const outside = files
+      .filter((f) => area(f) === "core")
+      .flatMap((f) =>
+        importsOfAnyKind(f)
+          .filter((t) => area(t) !== "core")
+          .map((t) => edge(f, t)),
+      );
     expect(outside).toEqual([]);
   });
 
@@ -94,7 +104,9 @@ describe("imports", () => {
     };
     const wrong = files.flatMap((f) => {
       const banned = upward[area(f)] ?? [];
-      return importsOfAnyKind(f).filter((t) => banned.includes(area(t))).map((t) => edge(f, t));
+      return importsOfAnyKind(f)
+        .filter((t) => banned.includes(area(t)))
+        .map((t) => edge(f, t));
     });
     expect(wrong).toEqual([]);
   });

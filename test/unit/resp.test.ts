@@ -3,7 +3,7 @@
 
 import { prng } from "../helpers/prng.ts";
 import { describe, expect, test } from "bun:test";
-import { ARGUMENT_COST, hashUpper, isProblem, RespCommand, RespParser, type RespItem, type RespLimits } from "../../src/protocol/resp-parser.ts";
+import { ARGUMENT_COST, hashUpper, isProblem, type RespCommand, RespParser, type RespItem, type RespLimits } from "../../src/protocol/resp-parser.ts";
 import { encodeCommand, RespWriter } from "../../src/protocol/resp-writer.ts";
 import { RespErrorValue, RespPush, RespReader, type RespValue } from "../../src/protocol/resp-reader.ts";
 
@@ -426,7 +426,6 @@ describe("RespParser: nextCommand and RespCommand (the server's allocation-free 
     expect(unlatin1(view)).toBe("ZZZZZZZ");
   });
 });
-
 
 describe("RespParser: randomized", () => {
   // Bytes that matter to the framing come up far more often than chance would have them.

@@ -39,12 +39,7 @@ function tempDir(): string {
   return dir;
 }
 
-function open(
-  dir: string,
-  fsync: "process" | "always" = "process",
-  onError?: (e: BusError) => void,
-  onNotice?: (message: string) => void,
-): SqliteStore {
+function open(dir: string, fsync: "process" | "always" = "process", onError?: (e: BusError) => void, onNotice?: (message: string) => void): SqliteStore {
   const store = openSqliteStore(dir, { fsync, onError, onNotice });
   stores.push(store);
   return store;
@@ -227,18 +222,38 @@ describe("sqlite store", () => {
     store.purged("gone");
     leased.deliveries = 1;
     store.delivered(leased);
-    expect(await store.flush()!.then(() => "written", (e: unknown) => e)).toBeInstanceOf(StoreCommitError);
+    expect(
+      await store.flush()!.then(
+        () => "written",
+        (e: unknown) => e,
+      ),
+    ).toBeInstanceOf(StoreCommitError);
     blocker.exec("ROLLBACK");
     blocker.close();
     leased.deliveries = 0; // as the bus undoes it
     store.added(message("q", 4));
     await store.flush();
-    expect(peek(dir, "SELECT id, deliveries FROM messages ORDER BY id")).toEqual([[1, 0], [2, 0], [3, 0], [4, 0]]);
+    expect(peek(dir, "SELECT id, deliveries FROM messages ORDER BY id")).toEqual([
+      [1, 0],
+      [2, 0],
+      [3, 0],
+      [4, 0],
+    ]);
     // And the retry after a second, with nothing new, writes nothing either.
     await Bun.sleep(1200);
     expect(peek(dir, "SELECT id FROM messages ORDER BY id")).toEqual([[1], [2], [3], [4]]);
     close(store);
-    expect(contents(open(dir).load())).toEqual({ q: [4, [[1, 0], [2, 0], [3, 0], [4, 0]]] });
+    expect(contents(open(dir).load())).toEqual({
+      q: [
+        4,
+        [
+          [1, 0],
+          [2, 0],
+          [3, 0],
+          [4, 0],
+        ],
+      ],
+    });
   });
 
   test("a lease's raised delivery count survives a restart", async () => {
@@ -284,7 +299,11 @@ describe("sqlite store", () => {
     const store = open(dir, "always");
     store.added(message("q", 1));
     close(store);
-    expect(open(dir).load()[0].messages.map((m) => m.id)).toEqual([1]);
+    expect(
+      open(dir)
+        .load()[0]
+        .messages.map((m) => m.id),
+    ).toEqual([1]);
   });
 
   test("a bus restarted on the same directory has the same queues, and ids continue", async () => {
@@ -504,7 +523,15 @@ describe("sqlite store finds its rows without an index", () => {
     await store.flush();
     close(store);
     expect(contents(open(dir).load())).toEqual({
-      q: [6, [[1, 0], [3, 0], [5, 3], [6, 0]]],
+      q: [
+        6,
+        [
+          [1, 0],
+          [3, 0],
+          [5, 3],
+          [6, 0],
+        ],
+      ],
       r: [1, [[1, 0]]],
     });
   });
@@ -520,7 +547,15 @@ describe("sqlite store limits", () => {
     store.removed("far", ids[1]!);
     await store.flush();
     close(store);
-    expect(contents(open(dir).load())).toEqual({ far: [Number.MAX_SAFE_INTEGER, [[ids[0], 0], [ids[2], 0]]] });
+    expect(contents(open(dir).load())).toEqual({
+      far: [
+        Number.MAX_SAFE_INTEGER,
+        [
+          [ids[0], 0],
+          [ids[2], 0],
+        ],
+      ],
+    });
   });
 
   test("past the last row number (2^53 - 1) writes are refused with a clear error, and nothing stored is harmed", async () => {
@@ -580,7 +615,17 @@ describe("sqlite store schema", () => {
         ` VALUES (?, ?, ?, ?, ?, ?, ?, ?${withOriginDeliveries ? ", ?" : ""})`,
     );
     const row = (seq: number, tid: number, id: number, deliveries: number, text: string, origin: [string, number, number] | null) =>
-      insert.run(seq, tid, id, 1700000000000 + id, deliveries, encoder.encode(text), origin?.[0] ?? null, origin?.[1] ?? null, ...(withOriginDeliveries ? [origin?.[2] ?? null] : []));
+      insert.run(
+        seq,
+        tid,
+        id,
+        1700000000000 + id,
+        deliveries,
+        encoder.encode(text),
+        origin?.[0] ?? null,
+        origin?.[1] ?? null,
+        ...(withOriginDeliveries ? [origin?.[2] ?? null] : []),
+      );
     row(1, 1, 3, 0, "three", null);
     // The old dead letter kept its failed count (3) in deliveries; the new one has it in origin.
     row(2, 2, 1, withOriginDeliveries ? 0 : 3, "dead", ["jobs", 2, 3]);
@@ -601,7 +646,14 @@ describe("sqlite store schema", () => {
       expect(store.migration).toBe(notices[0]);
       const topics = store.load();
       expect(contents(topics)).toEqual({
-        jobs: [5, [[3, 0], [4, 1], [5, 0]]],
+        jobs: [
+          5,
+          [
+            [3, 0],
+            [4, 1],
+            [5, 0],
+          ],
+        ],
         "jobs.dead": [1, [[1, 0]]],
         emptied: [7, []],
       });
@@ -622,7 +674,14 @@ describe("sqlite store schema", () => {
       expect(notices).toEqual([]);
       expect(store.migration).toBeUndefined();
       expect(contents(store.load())).toEqual({
-        jobs: [6, [[3, 0], [5, 1], [6, 0]]],
+        jobs: [
+          6,
+          [
+            [3, 0],
+            [5, 1],
+            [6, 0],
+          ],
+        ],
         "jobs.dead": [1, []],
         emptied: [8, [[8, 0]]],
       });
@@ -665,48 +724,44 @@ describe("sqlite store refuses what it must not use", () => {
   });
 
   // Root ignores permissions: as root, the check runs as user nobody (setpriv), else as is.
-  const unprivileged =
-    process.getuid?.() !== 0 ? [] : Bun.which("setpriv") ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : null;
+  const unprivileged = process.getuid?.() !== 0 ? [] : Bun.which("setpriv") ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : null;
 
-  test.skipIf(unprivileged === null || process.platform === "win32")(
-    "a directory without permissions, and a database file that is read-only",
-    async () => {
-      const dir = tempDir();
-      chmodSync(dir, 0o755);
-      const readOnly = join(dir, "readonly");
-      close(open(readOnly));
-      chmodSync(join(readOnly, "msgbus.db"), 0o444);
-      chmodSync(readOnly, 0o777);
-      const closed = join(dir, "closed");
-      mkdirSync(closed, { mode: 0o000 });
-      chmodSync(closed, 0o000);
-      const script = join(dir, "try.ts");
-      writeFileSync(
-        script,
-        `import { openSqliteStore } from ${JSON.stringify(resolve(import.meta.dir, "../../src/store/sqlite.ts"))};
+  test.skipIf(unprivileged === null || process.platform === "win32")("a directory without permissions, and a database file that is read-only", async () => {
+    const dir = tempDir();
+    chmodSync(dir, 0o755);
+    const readOnly = join(dir, "readonly");
+    close(open(readOnly));
+    chmodSync(join(readOnly, "msgbus.db"), 0o444);
+    chmodSync(readOnly, 0o777);
+    const closed = join(dir, "closed");
+    mkdirSync(closed, { mode: 0o000 });
+    chmodSync(closed, 0o000);
+    const script = join(dir, "try.ts");
+    writeFileSync(
+      script,
+      `import { openSqliteStore } from ${JSON.stringify(resolve(import.meta.dir, "../../src/store/sqlite.ts"))};
 const results = [];
 for (const dir of process.argv.slice(2)) {
   try { openSqliteStore(dir).close(); results.push("opened"); } catch (e) { results.push(e.code + " " + e.message); }
 }
 console.log(JSON.stringify(results));
 `,
-      );
-      // User nobody may not reach this checkout (a clone made by mktemp -d is 0700): bundle the
-      // script and copy the runtime next to it, in the temporary directory it can reach.
-      const built = await Bun.build({ entrypoints: [script], target: "bun", outdir: dir, naming: "try.js" });
-      expect(built.success).toBe(true);
-      const runtime = join(dir, "bun");
-      copyFileSync(process.execPath, runtime);
-      chmodSync(runtime, 0o755);
-      chmodSync(join(dir, "try.js"), 0o644);
-      const child = Bun.spawnSync([...unprivileged!, runtime, join(dir, "try.js"), join(closed, "data"), readOnly]);
-      if (child.exitCode !== 0) throw new Error(`the unprivileged check did not run: ${child.stderr.toString()}`);
-      const [inClosed, inReadOnly] = JSON.parse(child.stdout.toString()) as string[];
-      expect(inClosed).toStartWith(`STORAGE cannot use data directory ${join(closed, "data")}`);
-      expect(inReadOnly).toStartWith(`STORAGE cannot open ${join(readOnly, "msgbus.db")}`);
-      expect(inReadOnly).toContain("writable");
-    },
-  );
+    );
+    // User nobody may not reach this checkout (a clone made by mktemp -d is 0700): bundle the
+    // script and copy the runtime next to it, in the temporary directory it can reach.
+    const built = await Bun.build({ entrypoints: [script], target: "bun", outdir: dir, naming: "try.js" });
+    expect(built.success).toBe(true);
+    const runtime = join(dir, "bun");
+    copyFileSync(process.execPath, runtime);
+    chmodSync(runtime, 0o755);
+    chmodSync(join(dir, "try.js"), 0o644);
+    const child = Bun.spawnSync([...unprivileged!, runtime, join(dir, "try.js"), join(closed, "data"), readOnly]);
+    if (child.exitCode !== 0) throw new Error(`the unprivileged check did not run: ${child.stderr.toString()}`);
+    const [inClosed, inReadOnly] = JSON.parse(child.stdout.toString()) as string[];
+    expect(inClosed).toStartWith(`STORAGE cannot use data directory ${join(closed, "data")}`);
+    expect(inReadOnly).toStartWith(`STORAGE cannot open ${join(readOnly, "msgbus.db")}`);
+    expect(inReadOnly).toContain("writable");
+  });
 
   test("a file that is not a database, and leaves it untouched", () => {
     const dir = tempDir();

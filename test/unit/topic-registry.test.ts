@@ -2,7 +2,7 @@
 // that its lazily kept idle order agrees with a plain ordered list over long random runs.
 
 import { describe, expect, test } from "bun:test";
-import { BusError } from "../../src/core/errors.ts";
+import type { BusError } from "../../src/core/errors.ts";
 import type { Message } from "../../src/core/message.ts";
 import { TopicRegistry } from "../../src/core/topic-registry.ts";
 import type { Topic } from "../../src/core/topic.ts";
@@ -125,7 +125,14 @@ describe("topic registry", () => {
       return (seed >>> 8) % n;
     };
     // With many deletions the registry also empties below half, and drops its idle order.
-    for (const [maxTopics, deletions] of [[1, 1], [3, 1], [8, 1], [40, 1], [8, 8], [40, 8]] as const) {
+    for (const [maxTopics, deletions] of [
+      [1, 1],
+      [3, 1],
+      [8, 1],
+      [40, 1],
+      [8, 8],
+      [40, 8],
+    ] as const) {
       const registry = new TopicRegistry(maxTopics, 1000, () => 0);
       const model = new Model(maxTopics);
       const pool = Array.from({ length: maxTopics * 2 + 1 }, (_, i) => `t${i}`);
