@@ -34,6 +34,7 @@ const main = defineCommand({
   },
 });
 
+// biome-ignore lint/suspicious/noExplicitAny: each command declares its own argument types
 type Loaded = { default: import("citty").CommandDef<any>; normalizeArgs?: (rawArgs: string[]) => string[] };
 async function strict(loading: Promise<Loaded>) {
   const [module, { withStrictFlags }] = await Promise.all([loading, import("./commands/_flags.ts")]);
@@ -60,6 +61,7 @@ if (ownArgs.length === 0) {
   // usage error where our exit-code table says 2.
   runCommand(main, { rawArgs }).catch((error: unknown) => {
     if (error instanceof Error && error.name === "CLIError") {
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: strips the colour codes citty adds
       process.stderr.write(`msgbus: ${error.message.replace(/\x1b\[[0-9;]*m/g, "")} (see msgbus --help)\n`);
       process.exit(2);
     }

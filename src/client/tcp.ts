@@ -246,8 +246,14 @@ class RespConnection {
 
   private dispatch(value: RespValue): void {
     if (this.onPush) {
-      if (value instanceof RespPush) return this.onPush(value.items);
-      if (isMessageFrame(value)) return this.onPush(value);
+      if (value instanceof RespPush) {
+        this.onPush(value.items);
+        return;
+      }
+      if (isMessageFrame(value)) {
+        this.onPush(value);
+        return;
+      }
     }
     if (this.waitingHead >= this.waiting.length) {
       // Unasked-for: the server speaks first only to say why it closes.

@@ -59,8 +59,12 @@ class WsClient implements Client {
     ws.binaryType = "arraybuffer";
     const opened = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), OPEN_TIMEOUT_MS);
-      ws.addEventListener("open", () => (clearTimeout(timer), resolve(true)), { once: true });
-      ws.addEventListener("close", () => (clearTimeout(timer), resolve(false)), { once: true });
+      const settle = (opened: boolean) => {
+        clearTimeout(timer);
+        resolve(opened);
+      };
+      ws.addEventListener("open", () => settle(true), { once: true });
+      ws.addEventListener("close", () => settle(false), { once: true });
     });
     if (!opened) {
       ws.close();

@@ -6,12 +6,11 @@ import { BusState, type BusEvents, type BusTotals } from "./bus-state.ts";
 import { dispatch, enqueueWaiting, expireOld, handOut } from "./delivery.ts";
 import { checkDelay, checkLease } from "./durations.ts";
 import { BusError } from "./errors.ts";
-import type { MinHeap } from "./heap.ts";
 import { type BusLimits, DEFAULT_LIMITS } from "./limits.ts";
 import { type Message, messageCost } from "./message.ts";
 import { endLease, returnToQueues } from "./returning.ts";
 import { MemoryStore, type Store } from "./store.ts";
-import type { Consumer, Delayed, Lease, Subscriber, Topic } from "./topic.ts";
+import type { Consumer, Lease, Subscriber, Topic } from "./topic.ts";
 import { checkTopicName } from "./topic-name.ts";
 import { undoUncommitted } from "./undo.ts";
 import { append } from "./writing.ts";
@@ -50,14 +49,6 @@ export class Bus {
   /** Bytes held over every topic (payload plus overhead), against `maxMemory`. */
   get bytes(): number {
     return this.s.bytes;
-  }
-
-  /** The timer heaps, read by the tests that bound their size. */
-  private get leaseTimers(): MinHeap<Lease> {
-    return this.s.leases.expiries;
-  }
-  private get delayedTimers(): MinHeap<Delayed> {
-    return this.s.leases.releases;
   }
 
   // ---- writing ----

@@ -340,7 +340,7 @@ class HttpRoutes {
    */
   private authorize(req: Request, query: Query, right: Right, segment: string): string;
   private authorize(req: Request, query: Query, right: null): void;
-  private authorize(req: Request, query: Query, right: Right | null, segment?: string): string | void {
+  private authorize(req: Request, query: Query, right: Right | null, segment?: string): string | undefined {
     const auth = this.ctx.auth;
     if (auth.required) {
       const header = req.headers.get("authorization");

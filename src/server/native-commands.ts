@@ -164,7 +164,7 @@ function writeFields(c: Connection, fields: Record<string, string | number>): vo
   }
 }
 
-export function topics(c: Connection, cmd: RespCommand): void {
+export function topics(c: Connection, _cmd: RespCommand): void {
   const list = c.ctx.bus.topicList();
   c.out.array(list.length);
   for (const t of list) c.out.bulkString(t.name);

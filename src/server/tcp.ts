@@ -270,7 +270,10 @@ export class Connection {
   /** Writes the reply buffer straight to the socket: no copy unless the socket takes only part. */
   private sendOut(): void {
     const { bytes, length } = this.out;
-    if (this.closed) return this.out.reset();
+    if (this.closed) {
+      this.out.reset();
+      return;
+    }
     if (this.unsentBytes > 0) {
       this.queueUnsent(bytes.slice(0, length));
     } else {
@@ -471,7 +474,7 @@ export function startTcp(ctx: ServerContext): TCPSocketListener<Connection> {
         socket.data.released();
         stats.closed("tcp");
       },
-      error(socket, error) {
+      error(_socket, error) {
         tcpLog.debug(`socket error: ${error.message}`);
       },
     },

@@ -73,7 +73,7 @@ describe("row index", () => {
   test("a run found out of id order (a file written otherwise) is put in its place", () => {
     const rows = new TopicRows(1);
     const ids = [10, 2, 8, 4, 6, 12, 1];
-    ids.forEach((id, i) => rows.append(id, id, 100 * (i + 1), 1));
+    for (const [i, id] of ids.entries()) rows.append(id, id, 100 * (i + 1), 1);
     expect(ids.map((id) => seqOf(rows, id))).toEqual(ids.map((_, i) => 100 * (i + 1)));
   });
 
