@@ -57,6 +57,7 @@ async function withCitty(): Promise<void> {
       sub: () => strict(import("./commands/sub.ts")),
       ack: () => strict(import("./commands/ack.ts")),
       nack: () => strict(import("./commands/nack.ts")),
+      bench: () => strict(import("./commands/bench.ts")),
     },
   });
 
