@@ -93,6 +93,12 @@ async function compile(target: Target | undefined, outfile: string): Promise<voi
   const result = await Bun.build({
     entrypoints: [entry],
     minify: true,
+    // Start-up (docs/BENCHMARKS.md): with splitting, each lazily imported command is its own chunk,
+    // so the built-in modules only the server needs (bun:sqlite, node:crypto, consola's tty) load
+    // with `serve` and not with `msgbus put`; bytecode spares parsing and compiling at each start.
+    splitting: true,
+    format: "esm",
+    bytecode: true,
     // A global constant the CLI prints for --version (src/cli.ts: `declare const MSGBUS_VERSION`).
     define: { MSGBUS_VERSION: JSON.stringify(version) },
     compile: {

@@ -70,6 +70,8 @@ export interface Client {
   subscribe(topic: string, options: SubscribeOptions, onMessage: (m: ReceivedMessage) => void): Promise<Stream>;
   /** Competing consumer with leases: ack or nack each message through this client. */
   consume(topic: string, options: ConsumeOptions, onMessage: (m: ReceivedMessage) => void): Promise<Stream>;
+  /** Deletes the topic with every message it holds: the count of messages dropped, or undefined when there was no such topic. */
+  deleteTopic(topic: string): Promise<number | undefined>;
   /** The server's largest payload in bytes, when it says (RESP CONFIG GET proto-max-bulk-len, HTTP /_/health). */
   maxMessageSize(): Promise<number | undefined>;
   close(): Promise<void>;

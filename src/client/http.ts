@@ -224,6 +224,16 @@ export class HttpClient implements Client {
     return () => this.controllers.delete(controller);
   }
 
+  async deleteTopic(topic: string): Promise<number | undefined> {
+    try {
+      const response = await this.request("DELETE", `/${encodeURIComponent(topic)}`);
+      return ((await response.json()) as { dropped: number }).dropped;
+    } catch (error) {
+      if (error instanceof BusError && error.code === "NOT_FOUND") return undefined;
+      throw error;
+    }
+  }
+
   async maxMessageSize(): Promise<number | undefined> {
     try {
       const response = await this.request("GET", "/_/health");

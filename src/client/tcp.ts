@@ -448,6 +448,15 @@ class TcpClient implements Client {
     return stream;
   }
 
+  async deleteTopic(topic: string): Promise<number | undefined> {
+    try {
+      return expectInteger(await this.main.send(["RM", topic]), "RM");
+    } catch (error) {
+      if (error instanceof BusError && error.code === "NOT_FOUND") return undefined;
+      throw error;
+    }
+  }
+
   async maxMessageSize(): Promise<number | undefined> {
     try {
       const reply = await this.main.send(["CONFIG", "GET", "proto-max-bulk-len"]);

@@ -159,6 +159,10 @@ class WsClient implements Client {
     };
   }
 
+  deleteTopic(topic: string): Promise<number | undefined> {
+    return this.http.deleteTopic(topic);
+  }
+
   maxMessageSize(): Promise<number | undefined> {
     return this.http.maxMessageSize();
   }

@@ -1,7 +1,6 @@
 // From a client command's settings to a connected client: flags > MSGBUS_* > BHOST/BPORT >
 // defaults, --cacert/--insecure read here, and what the client was told (for handlers and limits).
 
-import { readFileSync } from "node:fs";
 import { SETTINGS, clientUrl, resolveConfig, type Config, type Flags } from "../config.ts";
 import { connect, type Client, type TlsOptions } from "../client/client.ts";
 import { usage } from "./_exit.ts";
@@ -21,7 +20,7 @@ export interface Connected {
 export async function connectFromArgs(args: Flags): Promise<Connected> {
   const config = resolveConfig(args);
   const url = clientUrl(config);
-  const client = await connect(url, { token: config.token, tls: tlsFrom(config) });
+  const client = await connect(url, { token: config.token, tls: await tlsFrom(config) });
   return {
     client,
     url,
@@ -37,10 +36,12 @@ export function handlerEnvironment(connected: Connected): Record<string, string>
 }
 
 /** --cacert (read here, so a missing file is a usage error) and --insecure. */
-function tlsFrom(config: Config): TlsOptions | undefined {
+async function tlsFrom(config: Config): Promise<TlsOptions | undefined> {
   if (config.cacert === undefined && !config.insecure) return undefined;
   let ca: string | undefined;
   if (config.cacert !== undefined) {
+    // node:fs loads only here: a command without --cacert starts without it (docs/BENCHMARKS.md).
+    const { readFileSync } = await import("node:fs");
     try {
       ca = readFileSync(config.cacert, "utf8");
     } catch (error) {

@@ -2,7 +2,6 @@
 // and `on`, a closed stdout as an ordinary end, and stdin read no further than the message limit
 // (what that limit is, and the error past it).
 
-import { createReadStream } from "node:fs";
 import { BusError } from "../core/errors.ts";
 import { concatBytes } from "../protocol/bytes.ts";
 import { encodeEnvelope } from "../protocol/envelope.ts";
@@ -69,6 +68,7 @@ export function writeStdout(bytes: Uint8Array | string): Promise<void> {
  * process alive (oven-sh/bun#41850), so `put` exited 0 having written nothing.
  */
 export async function* stdinChunks(): AsyncGenerator<Uint8Array> {
+  const { createReadStream } = await import("node:fs"); // only when stdin is read: `put t x` starts without it
   const stream = createReadStream("", { fd: 0, autoClose: false });
   for await (const chunk of stream) yield chunk as Buffer;
 }

@@ -2,7 +2,7 @@
 // `put` (every subscriber gets it, and it is queued for consumers), so it shares put's code.
 
 import { defineCommand } from "citty";
-import { runWrite, writeArgs } from "./put.ts";
+import { runWrite, writeArgs, type WriteArgs } from "./_write.ts";
 
 export default defineCommand({
   meta: {
@@ -10,5 +10,5 @@ export default defineCommand({
     description: "Publish a message to a topic (the same write as put)",
   },
   args: writeArgs,
-  run: ({ args }) => runWrite("pub", args as Parameters<typeof runWrite>[1]),
+  run: ({ args }) => runWrite("pub", args as WriteArgs),
 });
