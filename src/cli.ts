@@ -31,6 +31,15 @@ const main = defineCommand({
     sub: () => strict(import("./commands/sub.ts")),
     ack: () => strict(import("./commands/ack.ts")),
     nack: () => strict(import("./commands/nack.ts")),
+    pull: () => strict(import("./commands/get.ts")).then(hidden), // prologic's msgbus name for get
+    topics: () => strict(import("./commands/topics.ts")),
+    stats: () => strict(import("./commands/stats.ts")),
+    peek: () => strict(import("./commands/peek.ts")),
+    purge: () => strict(import("./commands/purge.ts")),
+    rm: () => strict(import("./commands/rm.ts")),
+    ping: () => strict(import("./commands/ping.ts")),
+    top: () => strict(import("./commands/top.ts")),
+    completion: (): Promise<Loaded["default"]> => strict(import("./commands/completion.ts").then((m) => ({ default: m.completionCommand(main) }))),
   },
 });
 
@@ -41,7 +50,15 @@ async function strict(loading: Promise<Loaded>) {
   return withStrictFlags(module.default, module.normalizeArgs);
 }
 
+/** An alias: it works, and help lists it beside its command (get's meta names pull) rather than as a line of its own. */
+function hidden<T extends { meta?: unknown }>(command: T): T {
+  return { ...command, meta: { ...(command.meta as object), hidden: true } };
+}
+
 const rawArgs = process.argv.slice(2);
+// beuss's upper-case commands (PUT, GET, ON) work: every command name is case-insensitive.
+const subCommandNames = Object.keys(main.subCommands as object);
+if (rawArgs[0] && !subCommandNames.includes(rawArgs[0]) && subCommandNames.includes(rawArgs[0].toLowerCase())) rawArgs[0] = rawArgs[0].toLowerCase();
 const dashes = rawArgs.indexOf("--");
 const ownArgs = dashes < 0 ? rawArgs : rawArgs.slice(0, dashes);
 const asksForHelp = ownArgs.some((a) => a === "--help" || a === "-h");
