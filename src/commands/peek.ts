@@ -48,7 +48,7 @@ export default defineCommand({
           rows.map((r) => r.slice(0, 4) as string[]),
           [true, false, true, true],
         ).split("\n");
-        const width = Math.max(20, (stdoutIsTerminal() ? (process.stdout.columns ?? 100) : PIPE_WIDTH + fixed[0]!.length + 2) - fixed[0]!.length - 2);
+        const width = Math.max(20, (stdoutIsTerminal() ? process.stdout.columns || 100 : PIPE_WIDTH + fixed[0]!.length + 2) - fixed[0]!.length - 2);
         const lines = [`${fixed[0]}  PAYLOAD`, ...rows.map((r, i) => `${fixed[i + 1]}  ${payloadPreview(r[4] as Uint8Array, width)}`)];
         await writeStdout(lines.join("\n") + "\n");
       }

@@ -134,7 +134,7 @@ async function live(
   process.stdout.write(ALTERNATE_SCREEN);
 
   function draw() {
-    const rows = rowsOption ?? Math.max(1, (process.stdout.rows ?? 24) - 6);
+    const rows = rowsOption ?? Math.max(1, (process.stdout.rows || 24) - 6);
     let screen = last ? render(last, first.url, sort(), rows) : "";
     if (problem) screen += `\n${problem}\n`;
     screen += "\nq quit  s sort\n";
