@@ -6,7 +6,49 @@ export {}; // a module, so that it may await at the top level
 declare const MSGBUS_VERSION: string | undefined;
 const version = typeof MSGBUS_VERSION === "string" ? MSGBUS_VERSION : "0.0.0-dev";
 
+// biome-ignore lint/suspicious/noExplicitAny: each command declares its own argument types
+type Command = import("citty").CommandDef<any>;
+type Loaded = { default: Command; normalizeArgs?: (rawArgs: string[]) => string[] };
+
+/**
+ * Every command, loaded lazily: the one list the citty table, the fast paths and shell completion
+ * read. Each refuses flags it does not declare (src/commands/_flags.ts).
+ */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  serve: () => strict(import("./commands/serve.ts")),
+  put: () => strict(import("./commands/put.ts")),
+  get: () => strict(import("./commands/get.ts")),
+  on: () => strict(import("./commands/on.ts")),
+  pub: () => strict(import("./commands/pub.ts")),
+  sub: () => strict(import("./commands/sub.ts")),
+  ack: () => strict(import("./commands/ack.ts")),
+  nack: () => strict(import("./commands/nack.ts")),
+  pull: () => strict(import("./commands/get.ts")).then(hidden), // prologic's msgbus name for get
+  topics: () => strict(import("./commands/topics.ts")),
+  stats: () => strict(import("./commands/stats.ts")),
+  peek: () => strict(import("./commands/peek.ts")),
+  purge: () => strict(import("./commands/purge.ts")),
+  rm: () => strict(import("./commands/rm.ts")),
+  ping: () => strict(import("./commands/ping.ts")),
+  top: () => strict(import("./commands/top.ts")),
+  completion: () => strict(import("./commands/completion.ts").then((m) => ({ default: m.completionCommand(main!) }))),
+  bench: () => strict(import("./commands/bench.ts")),
+};
+let main: Command | undefined;
+
+async function strict(loading: Promise<Loaded>): Promise<Command> {
+  const [module, { withStrictFlags }] = await Promise.all([loading, import("./commands/_flags.ts")]);
+  return withStrictFlags(module.default, module.normalizeArgs);
+}
+
+/** An alias: it works, and help lists it beside its command (get's meta names pull) rather than as a line of its own. */
+function hidden<T extends { meta?: unknown }>(command: T): T {
+  return { ...command, meta: { ...(command.meta as object), hidden: true } };
+}
+
 const rawArgs = process.argv.slice(2);
+// beuss's upper-case commands (PUT, GET, ON) work: every command name is case-insensitive.
+if (rawArgs[0] && !(rawArgs[0] in COMMANDS) && rawArgs[0].toLowerCase() in COMMANDS) rawArgs[0] = rawArgs[0].toLowerCase();
 const dashes = rawArgs.indexOf("--");
 const ownArgs = dashes < 0 ? rawArgs : rawArgs.slice(0, dashes);
 
@@ -41,47 +83,30 @@ async function withCitty(): Promise<void> {
   if (noColor === undefined) delete process.env.NO_COLOR;
   else process.env.NO_COLOR = noColor;
 
-  const main = defineCommand({
+  const msgbus = defineCommand({
     meta: {
       name: "msgbus",
       version,
       description: "A message bus server and command-line client in one binary",
     },
-    // Each subcommand refuses flags it does not declare (src/commands/_flags.ts).
-    subCommands: {
-      serve: () => strict(import("./commands/serve.ts")),
-      put: () => strict(import("./commands/put.ts")),
-      get: () => strict(import("./commands/get.ts")),
-      on: () => strict(import("./commands/on.ts")),
-      pub: () => strict(import("./commands/pub.ts")),
-      sub: () => strict(import("./commands/sub.ts")),
-      ack: () => strict(import("./commands/ack.ts")),
-      nack: () => strict(import("./commands/nack.ts")),
-      bench: () => strict(import("./commands/bench.ts")),
-    },
+    subCommands: COMMANDS,
   });
-
-  // biome-ignore lint/suspicious/noExplicitAny: each command declares its own argument types
-  type Loaded = { default: import("citty").CommandDef<any>; normalizeArgs?: (rawArgs: string[]) => string[] };
-  async function strict(loading: Promise<Loaded>) {
-    const [module, { withStrictFlags }] = await Promise.all([loading, import("./commands/_flags.ts")]);
-    return withStrictFlags(module.default, module.normalizeArgs);
-  }
+  main = msgbus;
 
   if (ownArgs.length === 0) {
     // A bare `msgbus` (or `msgbus -- …`) is a usage error: the usage goes to stderr, so a script that forgot its
     // subcommand fails (exit 2) rather than carrying on with help text on stdout.
-    process.stderr.write((await renderUsage(main)) + "\n");
+    process.stderr.write((await renderUsage(msgbus)) + "\n");
     process.exit(2);
   } else if (rawArgs[0]!.startsWith("-") && !["--help", "-h", "--version", "-v"].includes(rawArgs[0]!)) {
     process.stderr.write(`msgbus: unknown option ${rawArgs[0]} (the command comes first: msgbus <command> [options]; see msgbus --help)\n`);
     process.exit(2);
   } else if (asksForHelp) {
-    runMain(main, { rawArgs: ownArgs }); // usage, citty's way (what follows `--` is a handler's)
+    runMain(msgbus, { rawArgs: ownArgs }); // usage, citty's way (what follows `--` is a handler's)
   } else {
     // Not runMain: it would take a handler's own `--help` (after `--`) as ours, and it exits 1 on a
     // usage error where our exit-code table says 2.
-    runCommand(main, { rawArgs }).catch((error: unknown) => {
+    runCommand(msgbus, { rawArgs }).catch((error: unknown) => {
       if (error instanceof Error && error.name === "CLIError") {
         // biome-ignore lint/suspicious/noControlCharactersInRegex: strips the colour codes citty adds
         process.stderr.write(`msgbus: ${error.message.replace(/\x1b\[[0-9;]*m/g, "")} (see msgbus --help)\n`);

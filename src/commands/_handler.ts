@@ -1,6 +1,7 @@
 // The command `on` and `sub` run per message (`-- command…`): reading it from the arguments,
 // checking it can run, and running it in its own process group with the message on stdin.
 
+import type { ArgsDef } from "citty";
 import { setLongTimeout } from "../long-timeout.ts";
 import type { ReceivedMessage } from "../client/client.ts";
 import { usage } from "./_exit.ts";
@@ -12,6 +13,31 @@ export function commandAfterDashes(rawArgs: string[]): string[] | undefined {
   const command = rawArgs.slice(at + 1);
   if (command.length === 0) throw usage("nothing after --: give the command to run per message");
   return command;
+}
+
+/**
+ * prologic's `msgbus sub <topic> <command> [args…]`: a positional after the topic starts the
+ * command, and everything from it on is the command's (its own flags included), as if `--` came
+ * before it. Flags before it are ours; `argsDef` says which of them take a value.
+ */
+export function dashesBeforeCommand(rawArgs: string[], argsDef: ArgsDef): string[] {
+  const takesValue = new Set<string>();
+  for (const [name, def] of Object.entries(argsDef)) {
+    if (def.type !== "string") continue;
+    const alias = (def as { alias?: string | string[] }).alias;
+    for (const n of [name, ...(Array.isArray(alias) ? alias : alias ? [alias] : [])]) takesValue.add(n.length === 1 ? `-${n}` : `--${n}`);
+  }
+  let positionals = 0;
+  for (let i = 0; i < rawArgs.length; i++) {
+    const arg = rawArgs[i]!;
+    if (arg === "--") return rawArgs;
+    if (arg.startsWith("-") && arg !== "-") {
+      if (!arg.includes("=") && takesValue.has(arg)) i++;
+      continue;
+    }
+    if (++positionals === 2) return [...rawArgs.slice(0, i), "--", ...rawArgs.slice(i)];
+  }
+  return rawArgs;
 }
 
 /** Fails early, before connecting, when the handler cannot be run at all. */

@@ -158,6 +158,7 @@ async function cleanUp(plan: Plan, open: () => Promise<Client>): Promise<void> {
           await client.deleteTopic(topic);
           break;
         } catch (error) {
+          if (isBusError(error) && error.code === "NOT_FOUND") break; // never written (no dead letters)
           if (!isBusError(error) || error.code !== "BAD_REQUEST" || attempt >= 50) throw error;
           await Bun.sleep(20);
         }

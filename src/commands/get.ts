@@ -61,7 +61,8 @@ export function normalizeArgs(rawArgs: string[]): string[] {
 export default defineCommand({
   meta: {
     name: "get",
-    description: "Take one message from a topic to stdout or a file; exit code 3 when there is none",
+    alias: ["pull"],
+    description: "Take one message from a topic to stdout or a file; exit code 3 when there is none (pull is the same command)",
   },
   args: getArgs,
   run: ({ rawArgs }) =>
