@@ -379,8 +379,9 @@ export class Connection {
 
   private slowConsumer(): void {
     this.ctx.stats.slowConsumers++;
+    const topics = [...this.subscriptions.keys()].slice(0, 5).join(", ");
     tcpLog.warn(
-      `slow consumer: ${this.waitingBytes} bytes of messages waiting for a client that does not read (--send-buffer ${this.ctx.config.sendBuffer}); disconnecting`,
+      `slow consumer on ${topics || "a subscription"} from ${this.remote}: ${this.waitingBytes} bytes of messages waiting for a client that does not read (--send-buffer ${this.ctx.config.sendBuffer}); disconnecting`,
     );
     this.dropOutput();
     this.close(true);
