@@ -31,6 +31,7 @@ export const SETTINGS: Setting[] = [
   { key: "httpPort", flag: "http-port", env: "MSGBUS_HTTP_PORT", kind: "port", default: "6553", side: "server", description: "HTTP/SSE/WebSocket port (0 turns HTTP off)" },
   { key: "url", flag: "url", env: "MSGBUS_URL", kind: "string", default: undefined, side: "client", description: "where a client connects: tcp://, tls://, http(s)://, ws(s):// (default tcp://HOST:PORT)" },
   { key: "token", flag: "token", env: "MSGBUS_TOKEN", kind: "string", default: undefined, side: "both", description: "auth token (server: required of clients; client: sent)" },
+  { key: "acl", flag: "acl", env: "MSGBUS_ACL", kind: "string", default: undefined, side: "server", description: "file of rights per token: TOKEN RIGHTS TOPIC-GLOB… per line (rights r, w, rw, admin), re-read on SIGHUP and when it changes; --token is then one more admin" },
   { key: "data", flag: "data", env: "MSGBUS_DATA", kind: "string", default: undefined, side: "server", description: "directory for durable storage (default: memory only)" },
   { key: "fsync", flag: "fsync", env: "MSGBUS_FSYNC", kind: "choice", choices: ["process", "always"], default: "process", side: "server", description: "durable mode: survive a process crash (process) or a power cut too (always)" },
   { key: "maxMessageSize", flag: "max-message-size", env: "MSGBUS_MAX_MESSAGE_SIZE", fallbackEnv: ["BMAXMESSAGESIZE"], kind: "size", default: String(DEFAULT_LIMITS.maxMessageSize), side: "both", description: "largest payload in bytes (client: put/pub refuse larger ones before sending; default: the server's)" },
@@ -61,6 +62,7 @@ export interface Config {
   httpPort: number;
   url: string | undefined;
   token: string | undefined;
+  acl: string | undefined;
   data: string | undefined;
   fsync: "process" | "always";
   maxMessageSize: number;

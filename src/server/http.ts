@@ -12,7 +12,7 @@ import type { Consumer } from "../core/topic.ts";
 import { checkTopicName } from "../core/topic-name.ts";
 import { setLongTimeout } from "../long-timeout.ts";
 import { toEnvelope } from "../protocol/envelope.ts";
-import type { Right } from "./auth.ts";
+import type { Need, Principal } from "./auth.ts";
 import { VERSION } from "./command-helpers.ts";
 import type { ServerContext } from "./context.ts";
 import { type Cors, corsFor } from "./cors.ts";
@@ -136,19 +136,20 @@ class HttpRoutes {
     const method = req.method;
     if (method === "OPTIONS") return new Response(null, { status: 204, headers: { ...this.cors.preflight, allow: allowedMethods(path) } });
     const parts = path.split("/");
-    if (parts[1] === "_") return this.serverRoute(req, method, parts, query);
+    if (parts[1] === "_") return this.serverRoute(req, server, method, parts, query);
     if (this.ctx.stopping) throw new BusError("UNAVAILABLE", "server shutting down");
     if (this.ctx.stats.openConnections > this.ctx.config.maxConnections) {
       throw new BusError("UNAVAILABLE", `too many connections (--max-connections ${this.ctx.config.maxConnections})`);
     }
     // prologic's msgbus listed its topics at `GET /` for JSON clients (a browser asking for HTML gets the console).
     if (path === "/" && (method === "GET" || method === "HEAD") && (req.headers.get("accept") ?? "").includes("application/json")) {
-      this.authorize(req, query, null);
+      const who = this.identify(req, server, query);
       query.only([]);
-      return this.jsonReply(topicsJson(this.ctx));
+      return this.jsonReply(topicsJson(this.ctx, (topic) => this.ctx.auth.may(who, topic, "read")));
     }
     if (parts.length === 2 && parts[1] !== "") return this.topicRoute(req, server, method, path, parts[1]!, query);
-    if (parts.length === 4 && (parts[3] === "ack" || parts[3] === "nack" || parts[3] === "touch")) return this.leaseRoute(req, method, path, parts, query);
+    if (parts.length === 4 && (parts[3] === "ack" || parts[3] === "nack" || parts[3] === "touch"))
+      return this.leaseRoute(req, server, method, path, parts, query);
     throw new BusError("NOT_FOUND", `no route ${method} ${path.slice(0, 200)}: ${ROUTES_HINT}`);
   }
 
@@ -158,22 +159,26 @@ class HttpRoutes {
     switch (method) {
       case "POST":
       case "PUT": {
-        const topic = this.authorize(req, query, "write", segment);
+        const { topic } = this.authorize(req, server, query, "write", segment);
         query.only(["json"]); // the reply is JSON anyway
         return this.write(req, topic);
       }
       case "GET": {
         if ((req.headers.get("upgrade") ?? "").toLowerCase() === "websocket") return this.upgrade(req, server, segment, query);
-        const topic = this.authorize(req, query, "read", segment);
-        if (query.flag("peek")) return this.peek(topic, query);
+        if (query.flag("peek")) {
+          const { topic } = this.authorize(req, server, query, "read", segment);
+          return this.peek(topic, query);
+        }
         // Last-Event-ID only ever means "resume this event stream" (curl -H 'Last-Event-ID: 41' sends Accept: */*).
         if (query.has("sse") || req.headers.has("last-event-id") || (req.headers.get("accept") ?? "").includes("text/event-stream")) {
-          return this.subscribe(req, server, topic, query);
+          const { topic, who } = this.authorize(req, server, query, "read", segment);
+          return this.subscribe(req, server, topic, who, query);
         }
+        const { topic } = this.authorize(req, server, query, "take", segment);
         return this.take(req, server, topic, query);
       }
       case "DELETE": {
-        const topic = this.authorize(req, query, "write", segment);
+        const { topic } = this.authorize(req, server, query, "admin", segment);
         query.only(["purge"]);
         return query.flag("purge") ? this.purge(topic) : this.deleteTopic(topic);
       }
@@ -245,7 +250,7 @@ class HttpRoutes {
     });
   }
 
-  private subscribe(req: Request, server: Server<WsData>, topic: string, query: Query): Response {
+  private subscribe(req: Request, server: Server<WsData>, topic: string, who: Principal | undefined, query: Query): Response {
     query.only(["sse", "json", "since"]);
     const lastEventId = req.headers.get("last-event-id");
     const since =
@@ -255,7 +260,7 @@ class HttpRoutes {
           ? query.integer("since", 0)
           : undefined;
     server.timeout(req, 0);
-    return this.sse.open({ topic, json: query.flag("json"), since }, req.signal);
+    return this.sse.open({ topic, who, json: query.flag("json"), since }, req.signal);
   }
 
   private upgrade(req: Request, server: Server<WsData>, segment: string, query: Query): undefined {
@@ -264,14 +269,14 @@ class HttpRoutes {
       throw new BusError("FORBIDDEN", `WebSocket from origin ${req.headers.get("origin")} refused (--allow-origin ${this.ctx.config.allowOrigin})`);
     }
     const publishOnly = query.flag("publish-only");
-    const topic = this.authorize(req, query, publishOnly ? "write" : "read", segment);
+    const { topic, who } = this.authorize(req, server, query, publishOnly ? "write" : "read", segment);
     if (query.flag("json") && query.flag("binary")) throw new BusError("BAD_REQUEST", "?json and ?binary exclude each other");
     const data: WsData = {
       topic,
       format: query.flag("json") ? "json" : query.flag("binary") ? "binary" : "raw",
       subscribe: !publishOnly,
       since: query.has("since") ? query.integer("since", 0) : undefined,
-      mayWrite: this.ctx.auth.allows(true, "write", topic),
+      who,
       lastBuffered: 0,
       replies: null,
     };
@@ -295,9 +300,9 @@ class HttpRoutes {
 
   // ---- /{topic}/{id}/ack|nack|touch ----
 
-  private async leaseRoute(req: Request, method: string, path: string, parts: string[], query: Query): Promise<Response> {
+  private async leaseRoute(req: Request, server: Server<WsData>, method: string, path: string, parts: string[], query: Query): Promise<Response> {
     if (method !== "POST") return methodNotAllowed(method, path, ["POST"], this.cors.headers);
-    const topic = this.authorize(req, query, "read", parts[1]!);
+    const { topic } = this.authorize(req, server, query, "take", parts[1]!);
     const id = Query.integerValue(parts[2]!, "message id", 1);
     if (parts[3] === "ack") {
       query.only(["delivery"]);
@@ -320,7 +325,7 @@ class HttpRoutes {
 
   // ---- /_/ ----
 
-  private serverRoute(req: Request, method: string, parts: string[], query: Query): Response {
+  private serverRoute(req: Request, server: Server<WsData>, method: string, parts: string[], query: Query): Response {
     const name = parts[2] ?? "";
     const known = name === "health" || name === "metrics" || name === "topics";
     if (!known || (name !== "topics" && parts.length > 3) || parts.length > 4) {
@@ -337,46 +342,56 @@ class HttpRoutes {
       health.headers.set("msgbus-version", VERSION); // `msgbus ping` shows it
       return health;
     }
-    this.authorize(req, query, null);
+    const who = this.identify(req, server, query);
     query.only([]);
+    // Any accepted token; per-topic figures only for the topics it may read.
+    const visible = (topic: string) => this.ctx.auth.may(who, topic, "read");
     if (name === "metrics") {
-      return new Response(prometheus(this.ctx), { headers: { ...this.cors.headers, "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
+      return new Response(prometheus(this.ctx, visible), { headers: { ...this.cors.headers, "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
     }
     if (parts.length === 4) {
-      const topic = this.ctx.bus.topic(decodeSegment(parts[3]!));
+      const topicName = decodeSegment(parts[3]!);
+      this.ctx.auth.rights(who, topicName, "read");
+      const topic = this.ctx.bus.topic(topicName);
       if (!topic) throw new BusError("NOT_FOUND", `no topic ${decodeSegment(parts[3]!).slice(0, 128)}`);
       return this.jsonReply(topicJson(topic));
     }
-    return this.jsonReply(topicsJson(this.ctx));
+    return this.jsonReply(topicsJson(this.ctx, visible));
   }
 
   // ---- shared ----
 
   /**
-   * Checks the token (`Authorization: Bearer <token>` or `?token=`), then the topic's name and the
-   * token's right on it. Returns the topic name, decoded.
+   * The token of a request (`Authorization: Bearer <token>`, or `?token=` for EventSource and
+   * WebSocket in browsers), checked: 401 when auth is on and there is none or a wrong one.
    */
-  private authorize(req: Request, query: Query, right: Right, segment: string): string;
-  private authorize(req: Request, query: Query, right: null): void;
-  private authorize(req: Request, query: Query, right: Right | null, segment?: string): string | undefined {
+  private identify(req: Request, server: Server<WsData>, query: Query): Principal | undefined {
     const auth = this.ctx.auth;
-    if (auth.required) {
-      const header = req.headers.get("authorization");
-      let token: string | null;
-      if (header !== null) {
-        const bearer = /^\s*Bearer\s+(\S+)\s*$/i.exec(header);
-        if (!bearer) throw new BusError("UNAUTHORIZED", "the Authorization header must be 'Bearer <token>'");
-        token = bearer[1]!;
-      } else {
-        token = query.get("token");
-      }
-      if (token === null) throw new BusError("UNAUTHORIZED", "authentication required: send 'Authorization: Bearer <token>' or ?token=<token>");
-      if (!auth.check(token)) throw new BusError("UNAUTHORIZED", "wrong token");
+    if (!auth.required) return undefined;
+    const header = req.headers.get("authorization");
+    let token: string | null;
+    if (header !== null) {
+      const bearer = /^\s*Bearer\s+(\S+)\s*$/i.exec(header);
+      if (!bearer) throw new BusError("UNAUTHORIZED", "the Authorization header must be 'Bearer <token>'");
+      token = bearer[1]!;
+    } else {
+      token = query.get("token");
     }
-    if (right === null || segment === undefined) return;
+    if (token === null) throw new BusError("UNAUTHORIZED", "authentication required: send 'Authorization: Bearer <token>' or ?token=<token>");
+    const who = auth.identify(token);
+    if (!who) {
+      auth.refused(server.requestIP(req)?.address ?? "unknown", "http", token);
+      throw new BusError("UNAUTHORIZED", "wrong token");
+    }
+    return who;
+  }
+
+  /** The token, then the topic's name, then the token's right on it (auth.ts decides). */
+  private authorize(req: Request, server: Server<WsData>, query: Query, need: Need, segment: string): { topic: string; who: Principal | undefined } {
+    const who = this.identify(req, server, query);
     const topic = checkTopicName(decodeSegment(segment));
-    if (!auth.allows(true, right, topic)) throw new BusError("FORBIDDEN", `this token may not ${right} ${topic}`);
-    return topic;
+    this.ctx.auth.rights(who, topic, need);
+    return { topic, who };
   }
 
   /** Durable mode: answer only once the store has committed what this request changed. */

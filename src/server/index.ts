@@ -2,7 +2,7 @@
 // graceful shutdown that finishes in-flight replies and flushes the store.
 
 import { Bus, type DropReason } from "../core/bus.ts";
-import type { Config } from "../config.ts";
+import { type Config, durationText, sizeText } from "../config.ts";
 import { BusError } from "../core/errors.ts";
 import { logFor } from "../log.ts";
 import { MemoryStore, type Store } from "../core/store.ts";
@@ -30,6 +30,8 @@ function openStore(config: Config): Store {
 }
 
 export async function startServer(config: Config): Promise<RunningServer> {
+  // A bad --acl file ends the start (exit 2, the line named) before the data directory is touched.
+  const auth = new Auth({ token: config.token, aclFile: config.acl });
   const store = openStore(config);
   const drops = new DropLog();
   const started = performance.now();
@@ -49,7 +51,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const ctx: ServerContext = {
     bus,
     config,
-    auth: new Auth(config.token),
+    auth,
     stats: new ServerStats(),
     stopping: false,
   };
@@ -62,6 +64,15 @@ export async function startServer(config: Config): Promise<RunningServer> {
       (http ? `, ${config.tlsCert ? "https" : "http"}://${config.host}:${http.port} (HTTP, SSE, WebSocket)` : ""),
   );
   serverLog.info(config.data ? `durable: ${config.data} (fsync ${config.fsync})` : "in memory: nothing survives a restart (use --data DIR)");
+  serverLog.info(configSummary(config, auth));
+  if (!auth.required && !isLoopback(config.host)) {
+    serverLog.warn(
+      `listening on ${config.host}, reachable from other machines, with neither --token nor --acl: anyone who can reach it may read, take, purge and delete every topic`,
+    );
+  }
+  auth.watch();
+  const reload = () => auth.reload("SIGHUP");
+  process.on("SIGHUP", reload);
 
   let stopped: Promise<void> | undefined;
   return {
@@ -71,6 +82,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
     stop() {
       stopped ??= (async () => {
         ctx.stopping = true;
+        process.off("SIGHUP", reload);
+        auth.stop();
         tcp.stop(false);
         await http?.stop();
         clearInterval(clock);
@@ -82,6 +95,28 @@ export async function startServer(config: Config): Promise<RunningServer> {
       return stopped;
     },
   };
+}
+
+/** One line an operator can check a deployment by: limits, data, auth mode and TLS. */
+function configSummary(config: Config, auth: Auth): string {
+  const limits = [
+    `max-message-size ${sizeText(config.maxMessageSize)}`,
+    `max-queue ${config.maxQueue}`,
+    `max-queue-bytes ${sizeText(config.maxQueueBytes)}`,
+    `max-memory ${sizeText(config.maxMemory)}`,
+    `overflow ${config.overflow}`,
+    `max-age ${durationText(config.maxAge)}`,
+    `max-topics ${config.maxTopics}`,
+    `send-buffer ${sizeText(config.sendBuffer)}`,
+    `max-connections ${config.maxConnections}`,
+  ].join(", ");
+  const tls = config.tlsCert ? `on (${config.tlsCert})` : "off";
+  return `configuration: limits ${limits}; data ${config.data ?? "none (memory)"}; auth ${auth.describe()}; tls ${tls}`;
+}
+
+/** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 /** Runs a listener's start, turning "address in use" and the like into one clear line. */

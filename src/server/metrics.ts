@@ -41,9 +41,13 @@ export function totalsJson(ctx: ServerContext) {
   };
 }
 
-export function topicsJson(ctx: ServerContext) {
+/** `visible`: the topics listed (those the token may read); the totals are the server's. */
+export function topicsJson(ctx: ServerContext, visible: (topic: string) => boolean = () => true) {
   const { bus, stats } = ctx;
-  const topics = bus.topicList().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const topics = bus
+    .topicList()
+    .filter((t) => visible(t.name))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const { connections: _open, uptime, ...totals } = totalsJson(ctx);
   return {
     topics: topics.map((t) => topicJson(t)),
@@ -51,14 +55,15 @@ export function topicsJson(ctx: ServerContext) {
     connections: { ...stats.connections },
     slowConsumers: stats.slowConsumers,
     protocolErrors: stats.protocolErrors,
+    authFailures: ctx.auth.failures,
     uptime,
   };
 }
 
 type Sample = [labels: string, value: number];
 
-/** The Prometheus text exposition format (version 0.0.4). */
-export function prometheus(ctx: ServerContext): string {
+/** The Prometheus text exposition format (version 0.0.4); per-topic samples for the `visible` topics only. */
+export function prometheus(ctx: ServerContext, visible: (topic: string) => boolean = () => true): string {
   const { bus, stats } = ctx;
   const t = bus.totals;
   const lines: string[] = [];
@@ -92,10 +97,11 @@ export function prometheus(ctx: ServerContext): string {
   );
   metric("slow_consumers_total", "counter", "Readers cut off for falling more than --send-buffer behind.", stats.slowConsumers);
   metric("protocol_errors_total", "counter", "Malformed requests.", stats.protocolErrors);
+  metric("auth_failures_total", "counter", "Wrong tokens, and tokens a reload of --acl removed, refused.", ctx.auth.failures);
   metric("uptime_seconds", "gauge", "Seconds since the server started.", Math.floor((Date.now() - stats.started) / 1000));
   metric("resident_memory_bytes", "gauge", "Resident set size of the server process.", process.memoryUsage.rss());
 
-  const topics = bus.topicList();
+  const topics = bus.topicList().filter((t) => visible(t.name));
   const perTopic = (get: (topic: Topic) => number): Sample[] => topics.map((topic) => [`{topic="${label(topic.name)}"}`, get(topic)]);
   metric(
     "queue_depth",

@@ -175,8 +175,9 @@ function writeFields(c: Connection, fields: Record<string, string | number>): vo
   }
 }
 
+/** TOPICS: the topics the token may read. */
 export function topics(c: Connection, _cmd: RespCommand): void {
-  const list = c.ctx.bus.topicList();
+  const list = c.ctx.bus.topicList().filter((t) => c.ctx.auth.may(c.principal, t.name, "read"));
   c.out.array(list.length);
   for (const t of list) c.out.bulkString(t.name);
 }
@@ -220,12 +221,23 @@ export function auth(c: Connection, cmd: RespCommand): void {
       "BAD_REQUEST",
       "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
     );
-  if (!c.ctx.auth.check(token)) {
+  if (!accept(c, token)) {
     c.out.error(WRONGPASS_REPLY);
     return;
   }
-  c.authenticated = true;
   c.out.ok();
+}
+
+/** AUTH's and HELLO AUTH's check: the connection takes the token's identity, or stays as it was. */
+function accept(c: Connection, token: Uint8Array): boolean {
+  const who = c.ctx.auth.identify(token);
+  if (!who) {
+    c.ctx.auth.refused(c.remote, "tcp", token);
+    return false;
+  }
+  c.principal = who;
+  c.authenticated = true;
+  return true;
 }
 
 /** HELLO [2|3] [AUTH user token] [SETNAME name]: switches protocol, answers server info. */
@@ -244,7 +256,7 @@ export function hello(c: Connection, cmd: RespCommand): void {
   for (; i < cmd.count; i++) {
     const opt = cmd.text(i).toUpperCase();
     if (opt === "AUTH" && i + 2 < cmd.count) {
-      if (c.ctx.auth.required && !c.ctx.auth.check(cmd.view(i + 2))) {
+      if (c.ctx.auth.required && !accept(c, cmd.view(i + 2))) {
         c.out.error(WRONGPASS_REPLY);
         return;
       }
@@ -280,5 +292,6 @@ export function reset(c: Connection): void {
   c.mode = "normal";
   c.out.resp3 = false;
   c.authenticated = !c.ctx.auth.required;
+  c.principal = undefined;
   c.out.simple("RESET");
 }

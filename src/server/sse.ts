@@ -6,6 +6,7 @@ import type { Message } from "../core/message.ts";
 import { encodeComment, encodeMessageEvent } from "../protocol/sse.ts";
 import { logFor } from "../log.ts";
 import { CatchUp } from "./catch-up.ts";
+import type { Principal } from "./auth.ts";
 import type { ServerContext } from "./context.ts";
 
 const sseLog = logFor("sse");
@@ -29,6 +30,8 @@ function encodeMessage(message: Message, json: boolean): Uint8Array {
 
 export interface SseOptions {
   topic: string;
+  /** The token that opened the stream: its rights are checked again when --acl is reloaded. */
+  who: Principal | undefined;
   json: boolean;
   /** Replay still-queued messages with a greater id first. */
   since: number | undefined;
@@ -47,6 +50,12 @@ export class SseHub {
       for (const stream of this.streams) stream.comment("ping");
     }, HEARTBEAT_MS);
     this.heartbeat.unref?.();
+    // A reload that takes away a stream's read right ends it, with a comment saying why.
+    ctx.auth.onChange(() => {
+      for (const stream of this.streams) {
+        if (!ctx.auth.may(stream.who, stream.topic, "read")) stream.finish(`this token may no longer read ${stream.topic} (the --acl file changed)`);
+      }
+    });
   }
 
   get size(): number {
@@ -84,7 +93,7 @@ class SseStream {
 
   constructor(
     private readonly ctx: ServerContext,
-    private readonly options: SseOptions,
+    readonly options: SseOptions,
     private readonly forget: (s: SseStream) => void,
   ) {
     this.readable = new ReadableStream<Uint8Array>(
@@ -102,6 +111,14 @@ class SseStream {
     this.catchUp = new CatchUp(ctx.bus, options.topic, options.since, ctx.config.sendBuffer, (m) => this.arrived(m));
     ctx.stats.opened("sse");
     this.pump();
+  }
+
+  get who(): Principal | undefined {
+    return this.options.who;
+  }
+
+  get topic(): string {
+    return this.options.topic;
   }
 
   /** A live message: straight into the stream when it has room and nothing waits, else queued. */

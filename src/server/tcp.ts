@@ -12,6 +12,7 @@ import type { Consumer } from "../core/topic.ts";
 import type { Message } from "../core/message.ts";
 import { logFor } from "../log.ts";
 import type { LongTimeout } from "../long-timeout.ts";
+import type { Principal } from "./auth.ts";
 import type { ServerContext } from "./context.ts";
 import { runCommand } from "./tcp-commands.ts";
 import { HeldReplies } from "./held-replies.ts";
@@ -56,6 +57,8 @@ export class Connection {
   readonly consumers = new Map<string, Consumer>();
   /** Consumers stopped with OFF that may still hold leases, returned when the connection closes. */
   readonly stoppedConsumers: [string, Consumer][] = [];
+  /** The token AUTH accepted; its rights are looked up per command (auth.ts). */
+  principal: Principal | undefined;
   closed = false;
   quitting = false;
   /** Set while SUB replays queued messages: those pushes are not a slow reader's backlog. */
@@ -101,6 +104,11 @@ export class Connection {
     };
     this.auth = !ctx.auth.required;
     this.parser = new RespParser(this.auth ? this.fullLimits : BEFORE_AUTH_LIMITS);
+  }
+
+  /** The client's address, for logs. */
+  get remote(): string {
+    return this.socket.remoteAddress ?? "unknown";
   }
 
   get authenticated(): boolean {
@@ -371,8 +379,9 @@ export class Connection {
 
   private slowConsumer(): void {
     this.ctx.stats.slowConsumers++;
+    const topics = [...this.subscriptions.keys()].slice(0, 5).join(", ");
     tcpLog.warn(
-      `slow consumer: ${this.waitingBytes} bytes of messages waiting for a client that does not read (--send-buffer ${this.ctx.config.sendBuffer}); disconnecting`,
+      `slow consumer on ${topics || "a subscription"} from ${this.remote}: ${this.waitingBytes} bytes of messages waiting for a client that does not read (--send-buffer ${this.ctx.config.sendBuffer}); disconnecting`,
     );
     this.dropOutput();
     this.close(true);
@@ -401,6 +410,33 @@ export class Connection {
       if (!this.quitting) this.outputSince = Date.now();
       this.quitting = true;
     }
+  }
+
+  /**
+   * After a reload: a subscription (read) or ON consumer (take) the token may no longer have ends
+   * the connection, after an error saying why; idle connections learn at their next command.
+   */
+  recheckRights(): void {
+    if (this.closed || !this.ctx.auth.required || !this.authenticated) return;
+    const auth = this.ctx.auth;
+    let why: string | undefined;
+    if (!auth.accepts(this.principal)) {
+      if (this.subscriptions.size === 0 && this.consumers.size === 0 && !this.blocked) return;
+      why = `${RESP_PREFIX.UNAUTHORIZED} the token is no longer accepted`;
+    } else {
+      for (const topic of this.subscriptions.keys())
+        if (!auth.may(this.principal, topic, "read")) why ??= `${RESP_PREFIX.FORBIDDEN} this token may no longer read ${topic}`;
+      for (const topic of this.consumers.keys())
+        if (!auth.may(this.principal, topic, "take")) why ??= `${RESP_PREFIX.FORBIDDEN} this token may no longer take from ${topic}`;
+    }
+    if (!why) return;
+    tcpLog.info(`closing a connection from ${this.remote}: ${why.slice(why.indexOf(" ") + 1)} (the --acl file changed)`);
+    for (const unsubscribe of this.subscriptions.values()) unsubscribe();
+    this.subscriptions.clear();
+    this.releaseConsumers();
+    this.out.error(why);
+    this.endBatch();
+    this.close();
   }
 
   /** Ends every ON of this connection; the leases they hold go back to their queues. */
@@ -446,6 +482,9 @@ export function startTcp(ctx: ServerContext): TCPSocketListener<Connection> {
     }, every);
     sweep.unref?.();
   }
+  ctx.auth.onChange(() => {
+    for (const connection of connections) connection.recheckRights();
+  });
   const tls = config.tlsCert && config.tlsKey ? { cert: Bun.file(config.tlsCert), key: Bun.file(config.tlsKey) } : undefined;
   return Bun.listen<Connection>({
     hostname: config.host,

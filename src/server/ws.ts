@@ -9,6 +9,7 @@ import type { Message } from "../core/message.ts";
 import { encodeEnvelope } from "../protocol/envelope.ts";
 import { logFor } from "../log.ts";
 import { CatchUp } from "./catch-up.ts";
+import type { Principal } from "./auth.ts";
 import type { ServerContext } from "./context.ts";
 import { wsCloseCode } from "./http-errors.ts";
 
@@ -29,8 +30,8 @@ export interface WsData {
   /** False for `?publish-only`: the socket only writes. */
   subscribe: boolean;
   since: number | undefined;
-  /** Whether the token may write to the topic (checked at upgrade, enforced per frame). */
-  mayWrite: boolean;
+  /** The token of the upgrade: its right to write is looked up per frame, to read at each --acl reload. */
+  who: Principal | undefined;
   catchUp?: CatchUp;
   group?: Group;
   /** Unsent bytes when a backpressured fan-out last looked: tells a backstop close apart (-1: counted). */
@@ -64,7 +65,24 @@ export class WsHub {
   private readonly sockets = new Set<Socket>();
   private server: Server<WsData> | undefined;
 
-  constructor(private readonly ctx: ServerContext) {}
+  constructor(private readonly ctx: ServerContext) {
+    // A reload that takes away a subscribed socket's read right closes it (4403, or 4401 for a token removed).
+    ctx.auth.onChange(() => {
+      for (const ws of this.sockets) {
+        const { who, topic, subscribe } = ws.data;
+        if (!subscribe) continue;
+        try {
+          ctx.auth.rights(who, topic, "read");
+        } catch (error) {
+          if (isBusError(error)) {
+            wsLog.info(`closing a WebSocket on ${topic}: ${error.message} (the --acl file changed)`);
+            this.leave(ws);
+            this.fail(ws, new BusError(error.code, error.code === "FORBIDDEN" ? `this token may no longer read ${topic}` : error.message));
+          }
+        }
+      }
+    });
+  }
 
   attach(server: Server<WsData>): void {
     this.server = server;
@@ -194,7 +212,7 @@ export class WsHub {
     if (typeof data !== "string") binaryPayloads.add(payload);
     const { topic, format } = ws.data;
     try {
-      if (!ws.data.mayWrite) throw new BusError("FORBIDDEN", `this token may not write to ${topic}`);
+      this.ctx.auth.rights(ws.data.who, topic, "write");
       const message = this.ctx.bus.publish(topic, payload);
       if (format === "json") this.reply(ws, () => ({ type: "published", id: message.id, topic, created: message.created }));
     } catch (error) {

@@ -160,7 +160,11 @@ describe.skipIf(!POSIX || !hasBinary())("serve and early signals", () => {
       const dir = mkdtempSync(join(tmpdir(), "msgbus-early-"));
       try {
         const proc = spawnTracked([BINARY, "serve", "--port", "0", "--http-port", "0", "--data", dir]);
-        await waitFor(() => existsSync(join(dir, "msgbus.lock")) || proc.exitCode !== null, { timeoutMs: 10000, intervalMs: 1, what: "serve to open its data directory" });
+        await waitFor(() => existsSync(join(dir, "msgbus.lock")) || proc.exitCode !== null, {
+          timeoutMs: 10000,
+          intervalMs: 1,
+          what: "serve to open its data directory",
+        });
         proc.kill("SIGTERM");
         expect(await proc.exited).toBe(0);
       } finally {

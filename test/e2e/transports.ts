@@ -37,6 +37,11 @@ export class Resp {
     });
   }
 
+  /** The next thing the server sends without being asked (a push, or the error before a close). */
+  next(): Promise<RespValue> {
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
   /** Pipelines PUTs, at most `window` unanswered at a time; resolves with the ids. */
   async putAll(topic: string, payloads: Uint8Array[], window = 64): Promise<number[]> {
     const ids: number[] = [];

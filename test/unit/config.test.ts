@@ -38,6 +38,7 @@ describe("defaults", () => {
       httpPort: 6553,
       url: undefined,
       token: undefined,
+      acl: undefined,
       data: undefined,
       fsync: "process",
       maxMessageSize: 1048576,

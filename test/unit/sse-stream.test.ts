@@ -7,12 +7,13 @@ import type { Config } from "../../src/config.ts";
 import type { ServerContext } from "../../src/server/context.ts";
 import { ServerStats } from "../../src/server/context.ts";
 import { SseHub } from "../../src/server/sse.ts";
+import { Auth } from "../../src/server/auth.ts";
 
 const MiB = 1048576;
 
 function hub(sendBuffer: number) {
   const bus = new Bus({ limits: { maxMessageSize: 8 * MiB } });
-  const ctx = { bus, config: { sendBuffer } as Config, stats: new ServerStats(), stopping: false } as unknown as ServerContext;
+  const ctx = { bus, config: { sendBuffer } as Config, stats: new ServerStats(), auth: new Auth({}), stopping: false } as unknown as ServerContext;
   return { bus, ctx, sse: new SseHub(ctx, {}) };
 }
 
@@ -20,7 +21,7 @@ test("a reader is cut off for what waited before a message, never for the one me
   const { bus, ctx, sse } = hub(256 * 1024);
   const aborted = new AbortController();
   // Nobody reads the body: the stream's own queue fills with the first message and stays full.
-  sse.open({ topic: "huge", json: false, since: undefined }, aborted.signal);
+  sse.open({ topic: "huge", who: undefined, json: false, since: undefined }, aborted.signal);
   bus.publish("huge", new Uint8Array(4 * MiB)); // into the stream: in progress
   bus.publish("huge", new Uint8Array(4 * MiB)); // waits alone: one message, not a backlog
   expect(ctx.stats.slowConsumers).toBe(0);
