@@ -12,6 +12,7 @@ import { endLease, returnToQueues } from "./returning.ts";
 import { MemoryStore, type Store } from "./store.ts";
 import type { Consumer, Lease, Subscriber, Topic } from "./topic.ts";
 import { checkTopicName } from "./topic-name.ts";
+import type { Engine, TakeOptions } from "./engine.ts";
 import { undoUncommitted } from "./undo.ts";
 import { append } from "./writing.ts";
 
@@ -25,13 +26,10 @@ export interface BusOptions {
   now?: () => number;
 }
 
-export interface TakeOptions {
-  /** Lease time in ms (at-least-once); absent: at-most-once. */
-  lease?: number;
-  maxDeliveries?: number;
-}
+export type { TakeOptions } from "./engine.ts";
 
-export class Bus {
+/** The in-memory engine: every call answers at once (Engine's results are never Promises here). */
+export class Bus implements Engine {
   readonly limits: BusLimits;
   readonly store: Store;
   readonly totals: BusTotals;
@@ -68,6 +66,11 @@ export class Bus {
       this.s.topics.settle(topic); // a refused write to a new topic leaves no topic behind
       throw error;
     }
+  }
+
+  /** Messages ready to take now. */
+  depth(topicName: string): number {
+    return this.s.topics.get(topicName)?.queue.length ?? 0;
   }
 
   /** How many subscribers a write to this topic reaches now. */
