@@ -63,6 +63,8 @@ const FAIL_FAST: RedisOptions = {
   connectTimeout: 3000,
   retryStrategy: (times: number) => Math.min(100 * times, 2000),
   lazyConnect: true,
+  // Commands issued in one turn of the event loop (a pipelined batch) go out in one write.
+  enableAutoPipelining: true,
 };
 
 export function createClient(target: RedisTarget, subscriber: boolean): RedisClient {
@@ -73,6 +75,7 @@ export function createClient(target: RedisTarget, subscriber: boolean): RedisCli
         enableOfflineQueue: false,
         clusterRetryStrategy: (times: number) => Math.min(100 * times, 2000),
         lazyConnect: true,
+        enableAutoPipelining: true,
         // A cluster topology refresh now and then: a slot that moved is found without a failure.
         slotsRefreshInterval: 5000,
       })
