@@ -1,6 +1,6 @@
 // `bun run bench`: drives the compiled msgbus and a real redis-server with the same clients in
 // the same run and prints ratios. Numbers are reported, never asserted (that is the tests' job).
-// Usage: bun bench/run.ts [--quick] [--only resp,memory,http,durable,startup]
+// Usage: bun bench/run.ts [--quick] [--only resp,memory,http,durable,startup,redis]
 
 import { cleanupAll, format, mib, redisBenchmark, rss, startMsgbus, startRedis, table } from "./lib.ts";
 
@@ -80,6 +80,7 @@ try {
   if (wanted("http")) await optional("http", "./http.ts");
   if (wanted("durable")) await optional("durable", "./durable.ts");
   if (wanted("startup")) await optional("startup", "./startup.ts");
+  if (wanted("redis")) await optional("redis", "./redis.ts");
 } finally {
   await cleanupAll();
 }

@@ -33,6 +33,9 @@ export const SETTINGS: Setting[] = [
   { key: "token", flag: "token", env: "MSGBUS_TOKEN", kind: "string", default: undefined, side: "both", description: "auth token (server: required of clients; client: sent)" },
   { key: "acl", flag: "acl", env: "MSGBUS_ACL", kind: "string", default: undefined, side: "server", description: "file of rights per token: TOKEN RIGHTS TOPIC-GLOB… per line (rights r, w, rw, admin), re-read on SIGHUP and when it changes; --token is then one more admin" },
   { key: "data", flag: "data", env: "MSGBUS_DATA", kind: "string", default: undefined, side: "server", description: "directory for durable storage (default: memory only)" },
+  { key: "redis", flag: "redis", env: "MSGBUS_REDIS", kind: "string", default: undefined, side: "server", description: "keep the bus in Redis, shared by every server given the same URL: redis://[:password@]host:port[/db], rediss:// (TLS), redis+cluster://host:port,host:port (a Redis Cluster); not with --data" },
+  { key: "redisPrefix", flag: "redis-prefix", env: "MSGBUS_REDIS_PREFIX", kind: "string", default: "msgbus:", side: "server", description: "prefix of every Redis key and channel: several buses can share one Redis" },
+  { key: "redisPassword", flag: "redis-password", env: "MSGBUS_REDIS_PASSWORD", kind: "string", default: undefined, side: "server", description: "Redis password when the URL has none (prefer the variable: flags show in ps)" },
   { key: "fsync", flag: "fsync", env: "MSGBUS_FSYNC", kind: "choice", choices: ["process", "always"], default: "process", side: "server", description: "durable mode: survive a process crash (process) or a power cut too (always)" },
   { key: "maxMessageSize", flag: "max-message-size", env: "MSGBUS_MAX_MESSAGE_SIZE", fallbackEnv: ["BMAXMESSAGESIZE"], kind: "size", default: String(DEFAULT_LIMITS.maxMessageSize), side: "both", description: "largest payload in bytes (client: put/pub refuse larger ones before sending; default: the server's)" },
   { key: "maxQueue", flag: "max-queue", env: "MSGBUS_MAX_QUEUE", kind: "count", default: String(DEFAULT_LIMITS.maxQueue), side: "server", description: "most messages queued per topic" },
@@ -64,6 +67,9 @@ export interface Config {
   token: string | undefined;
   acl: string | undefined;
   data: string | undefined;
+  redis: string | undefined;
+  redisPrefix: string;
+  redisPassword: string | undefined;
   fsync: "process" | "always";
   maxMessageSize: number;
   maxQueue: number;

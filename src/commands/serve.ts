@@ -16,6 +16,8 @@ export default defineCommand({
     guarded(async () => {
       const config = resolveConfig(args);
       checkTls(config.tlsCert, config.tlsKey);
+      if (config.redis && config.data)
+        throw usage("--redis and --data exclude each other: with --redis the bus lives in Redis, which keeps it (see Redis's appendonly)");
       configureLog(config.logLevel, config.logFormat);
       // Signals are caught from the start: one that comes while the listeners open (a supervisor
       // stopping a server it just started) stops the server as soon as it is up, gracefully.

@@ -12,6 +12,7 @@ import { endLease, returnToQueues } from "./returning.ts";
 import { MemoryStore, type Store } from "./store.ts";
 import type { Consumer, Lease, Subscriber, Topic } from "./topic.ts";
 import { checkTopicName } from "./topic-name.ts";
+import type { Engine, TakeOptions } from "./engine.ts";
 import { undoUncommitted } from "./undo.ts";
 import { append } from "./writing.ts";
 
@@ -30,13 +31,17 @@ export const MAX_PEEK = 1000;
 /** How many messages a peek returns when not told (RESP PEEK, HTTP ?peek, `msgbus peek`). */
 export const DEFAULT_PEEK = 10;
 
-export interface TakeOptions {
-  /** Lease time in ms (at-least-once); absent: at-most-once. */
-  lease?: number;
-  maxDeliveries?: number;
+/** A peek's count: 1 to MAX_PEEK, or BAD_REQUEST (one rule for every engine). */
+export function checkPeekCount(count: number): void {
+  if (!Number.isSafeInteger(count) || count < 1 || count > MAX_PEEK) {
+    throw new BusError("BAD_REQUEST", `peek count must be a whole number from 1 to ${MAX_PEEK} (got ${count})`);
+  }
 }
 
-export class Bus {
+export type { TakeOptions } from "./engine.ts";
+
+/** The in-memory engine: every call answers at once (Engine's results are never Promises here). */
+export class Bus implements Engine {
   readonly limits: BusLimits;
   readonly store: Store;
   readonly totals: BusTotals;
@@ -75,6 +80,11 @@ export class Bus {
     }
   }
 
+  /** Messages ready to take now. */
+  depth(topicName: string): number {
+    return this.s.topics.get(topicName)?.queue.length ?? 0;
+  }
+
   /** How many subscribers a write to this topic reaches now. */
   subscriberCount(topicName: string): number {
     return this.s.topics.get(topicName)?.subscriberCount ?? 0;
@@ -104,9 +114,7 @@ export class Bus {
    */
   peek(topicName: string, count: number, since = 0): Message[] {
     checkTopicName(topicName);
-    if (!Number.isSafeInteger(count) || count < 1 || count > MAX_PEEK) {
-      throw new BusError("BAD_REQUEST", `peek count must be a whole number from 1 to ${MAX_PEEK} (got ${count})`);
-    }
+    checkPeekCount(count);
     const topic = this.s.topics.get(topicName);
     if (!topic) return [];
     const now = this.s.now();

@@ -2,7 +2,7 @@
 // the live messages after it wait here, in id order, until the transport can send them; live
 // messages waiting are bounded by --send-buffer. Each transport drains it its own way.
 
-import type { Bus } from "../core/bus.ts";
+import type { Engine } from "../core/engine.ts";
 import { Deque } from "../core/deque.ts";
 import type { Message } from "../core/message.ts";
 
@@ -21,7 +21,7 @@ export class CatchUp {
    * nothing waits and there is room, else `queue`s it. `limit`: --send-buffer.
    */
   constructor(
-    bus: Bus,
+    bus: Engine,
     topic: string,
     since: number | undefined,
     private readonly limit: number,

@@ -2,6 +2,7 @@
 // their arguments, and parking a connection until a message comes (GET WAIT, BLPOP).
 
 import { BusError } from "../core/errors.ts";
+import type { Maybe } from "../core/engine.ts";
 import type { Consumer } from "../core/topic.ts";
 import type { Message } from "../core/message.ts";
 import { wholeNumber } from "../core/numbers.ts";
@@ -36,6 +37,18 @@ export function options(cmd: RespCommand, from: number, known: string[]): Map<st
     found.set(key, cmd.text(i + 1));
   }
   return found;
+}
+
+/** Writes a command's reply now, or, for a Promise (the Redis engine), in its place once it comes. */
+export function answer<T>(c: Connection, result: Maybe<T>, write: (value: T) => void): void {
+  if (result instanceof Promise) c.later(result, write);
+  else write(result);
+}
+
+/** Several results of one command (PUT a b c): the last, once every one has come. */
+export function last<T>(results: Maybe<T>[]): Maybe<T> {
+  const final = results[results.length - 1]!;
+  return final instanceof Promise ? Promise.all(results).then(() => final) : final;
 }
 
 /**

@@ -1,6 +1,6 @@
 // What every transport is given: the bus, the configuration, auth and shared counters.
 
-import type { Bus } from "../core/bus.ts";
+import type { Engine } from "../core/engine.ts";
 import type { Config } from "../config.ts";
 import type { Auth } from "./auth.ts";
 
@@ -30,7 +30,8 @@ export class ServerStats {
 }
 
 export interface ServerContext {
-  bus: Bus;
+  /** The engine: the in-memory Bus, or the Redis engine (serve --redis). */
+  bus: Engine;
   config: Config;
   auth: Auth;
   stats: ServerStats;

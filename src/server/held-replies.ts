@@ -15,6 +15,8 @@ interface Group {
   replies: number;
   settled: boolean;
   error?: BusError;
+  /** A reply still being worked out (holdLater): nothing is added to it. */
+  later?: true;
 }
 
 export class HeldReplies {
@@ -37,7 +39,7 @@ export class HeldReplies {
    */
   hold(durable: Promise<void> | null, bytes: Uint8Array, replies: number): void {
     let group = this.groups.at(-1);
-    if (!group || group.durable !== durable || (group.settled && durable !== null)) {
+    if (!group || group.durable !== durable || (group.settled && durable !== null) || group.later) {
       const created: Group = { durable, chunks: [], replies: 0, settled: durable === null };
       group = created;
       this.groups.push(created);
@@ -49,6 +51,19 @@ export class HeldReplies {
     if (bytes.length > 0) group.chunks.push(bytes.slice());
     group.replies += replies;
     if (group.settled) this.release();
+  }
+
+  /**
+   * A reply that comes later (the Redis engine): it goes out in its place, after every group
+   * before it and before every group held after it. `reply` must not reject.
+   */
+  holdLater(reply: Promise<Uint8Array>): void {
+    const group: Group = { durable: null, chunks: [], replies: 1, settled: false, later: true };
+    this.groups.push(group);
+    reply.then((bytes) => {
+      group.chunks.push(bytes);
+      this.settle(group);
+    });
   }
 
   /** The connection closed: nothing more to send. */

@@ -5,6 +5,7 @@
 import type { Server } from "bun";
 import { isUtf8 } from "node:buffer";
 import { DEFAULT_PEEK } from "../core/bus.ts";
+import { then } from "../core/engine.ts";
 import { checkDelay, checkLease, checkWait } from "../core/durations.ts";
 import { BusError, isBusError } from "../core/errors.ts";
 import type { Message } from "../core/message.ts";
@@ -189,8 +190,9 @@ class HttpRoutes {
 
   private write(req: Request, topic: string): Promise<Response> {
     return readBody(req, this.ctx.config.maxMessageSize).then((payload) => {
-      const message = this.ctx.bus.publish(topic, payload);
-      const reply = () => this.jsonReply({ id: message.id, topic, created: message.created });
+      const written = this.ctx.bus.publish(topic, payload);
+      if (written instanceof Promise) return written.then((message) => this.jsonReply({ id: message.id, topic, created: message.created }));
+      const reply = () => this.jsonReply({ id: written.id, topic, created: written.created });
       const flushed = this.ctx.bus.flush();
       return flushed ? this.committed(flushed).then(reply) : reply();
     });
@@ -202,7 +204,8 @@ class HttpRoutes {
     const lease = query.has("lease") ? checkLease(query.duration("lease", this.ctx.config.leaseTime), "?lease") : undefined;
     const maxDeliveries = query.has("max-deliveries") ? query.integer("max-deliveries", 1) : undefined;
     const wait = query.has("wait") ? checkWait(query.duration("wait", 0), "?wait") : undefined;
-    let message = this.ctx.bus.take(topic, { lease, maxDeliveries });
+    // A remote engine's waiting consumer tries a take as it registers: one round trip, not two.
+    let message = wait !== undefined && this.ctx.bus.remote ? undefined : await this.ctx.bus.take(topic, { lease, maxDeliveries });
     if (!message && wait !== undefined) message = await this.waitFor(req, server, topic, wait, { lease, maxDeliveries });
     if (!message) return new Response(null, { status: 204, headers: this.cors.headers });
     await this.committed();
@@ -212,11 +215,11 @@ class HttpRoutes {
   }
 
   /** GET /{topic}?peek[&n=10][&since=ID]: the queued messages as envelopes, in id order; nothing is taken. */
-  private peek(topic: string, query: Query): Response {
+  private peek(topic: string, query: Query): Response | Promise<Response> {
     query.only(["peek", "n", "since"]);
     const count = query.has("n") ? query.integer("n", 1) : DEFAULT_PEEK;
     const since = query.has("since") ? query.integer("since", 0) : 0;
-    return this.jsonReply(this.ctx.bus.peek(topic, count, since).map((m) => toEnvelope(m)));
+    return then(this.ctx.bus.peek(topic, count, since), (messages) => this.jsonReply(messages.map((m) => toEnvelope(m))));
   }
 
   /** A long poll: a one-shot consumer until a message comes, the wait ends or the client leaves. */
@@ -285,14 +288,14 @@ class HttpRoutes {
   }
 
   private async purge(topic: string): Promise<Response> {
-    const purged = this.ctx.bus.purge(topic);
+    const purged = await this.ctx.bus.purge(topic);
     await this.committed();
     return this.jsonReply({ topic, purged });
   }
 
   /** DELETE /{topic}: the topic goes, with every message it held; its ids do not restart. */
   private async deleteTopic(topic: string): Promise<Response> {
-    const dropped = this.ctx.bus.deleteTopic(topic);
+    const dropped = await this.ctx.bus.deleteTopic(topic);
     if (dropped === undefined) throw new BusError("NOT_FOUND", `no topic ${topic}`);
     await this.committed();
     return this.jsonReply({ topic, deleted: true, dropped });
@@ -306,19 +309,19 @@ class HttpRoutes {
     const id = Query.integerValue(parts[2]!, "message id", 1);
     if (parts[3] === "ack") {
       query.only(["delivery"]);
-      this.ctx.bus.ack(topic, id, query.has("delivery") ? query.integer("delivery", 1) : undefined);
+      await this.ctx.bus.ack(topic, id, query.has("delivery") ? query.integer("delivery", 1) : undefined);
       await this.committed();
       return this.jsonReply({ topic, id, acked: true });
     }
     if (parts[3] === "touch") {
       query.only(["lease", "delivery"]);
       const lease = query.has("lease") && query.get("lease") !== "" ? query.duration("lease", 0) : undefined;
-      const leaseExpires = this.ctx.bus.touch(topic, id, lease, query.has("delivery") ? query.integer("delivery", 1) : undefined);
+      const leaseExpires = await this.ctx.bus.touch(topic, id, lease, query.has("delivery") ? query.integer("delivery", 1) : undefined);
       return this.jsonReply({ topic, id, leaseExpires });
     }
     query.only(["delay", "delivery"]);
     const delay = query.has("delay") ? checkDelay(query.duration("delay", 0), "?delay") : 0;
-    this.ctx.bus.nack(topic, id, delay, query.has("delivery") ? query.integer("delivery", 1) : undefined);
+    await this.ctx.bus.nack(topic, id, delay, query.has("delivery") ? query.integer("delivery", 1) : undefined);
     await this.committed();
     return this.jsonReply({ topic, id, nacked: true, delay });
   }
@@ -336,7 +339,12 @@ class HttpRoutes {
     }
     if (method !== "GET" && method !== "HEAD") return methodNotAllowed(method, `/_/${name}`, ["GET", "HEAD"], this.cors.headers);
     if (name === "health") {
-      const health = this.ctx.stopping ? this.jsonReply({ status: "stopping" }, 503) : this.jsonReply({ status: "ok" });
+      const backend = this.ctx.bus.health?.();
+      const health = this.ctx.stopping
+        ? this.jsonReply({ status: "stopping" }, 503)
+        : backend && !backend.up
+          ? this.jsonReply({ status: "degraded", [backend.name]: "down" }, 503)
+          : this.jsonReply(backend ? { status: "ok", [backend.name]: "up" } : { status: "ok" });
       // Clients read their limit here, so that `msgbus put` stops reading stdin at it.
       health.headers.set("msgbus-max-message-size", String(this.ctx.config.maxMessageSize));
       health.headers.set("msgbus-version", VERSION); // `msgbus ping` shows it

@@ -7,6 +7,9 @@ import { BusError } from "../core/errors.ts";
 import { logFor } from "../log.ts";
 import { MemoryStore, type Store } from "../core/store.ts";
 import { openSqliteStore } from "../store/sqlite.ts";
+import type { Engine } from "../core/engine.ts";
+import { parseRedisUrl } from "../store/redis/connect.ts";
+import { RedisEngine } from "../store/redis/engine.ts";
 import { Auth } from "./auth.ts";
 import { type ServerContext, ServerStats } from "./context.ts";
 import { startHttp } from "./http.ts";
@@ -35,9 +38,12 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const store = openStore(config);
   const drops = new DropLog();
   const started = performance.now();
-  let bus: Bus;
+  let bus: Engine;
   try {
-    bus = newBus(config, store, drops);
+    // --redis: the bus lives in Redis, shared with every server given the same URL and prefix.
+    bus = config.redis
+      ? await RedisEngine.open(parseRedisUrl(config.redis, config.redisPassword), config.redisPrefix, newBus(config, store, drops).limits)
+      : newBus(config, store, drops);
   } catch (error) {
     store.close(); // release the data directory's lock before exiting
     throw error;
@@ -63,7 +69,13 @@ export async function startServer(config: Config): Promise<RunningServer> {
     `listening on ${scheme}://${config.host}:${tcp.port} (RESP)` +
       (http ? `, ${config.tlsCert ? "https" : "http"}://${config.host}:${http.port} (HTTP, SSE, WebSocket)` : ""),
   );
-  serverLog.info(config.data ? `durable: ${config.data} (fsync ${config.fsync})` : "in memory: nothing survives a restart (use --data DIR)");
+  serverLog.info(
+    bus instanceof RedisEngine
+      ? `shared: the bus lives in redis at ${bus.shown} (prefix ${config.redisPrefix}); what survives is what Redis keeps (appendonly, replicas)`
+      : config.data
+        ? `durable: ${config.data} (fsync ${config.fsync})`
+        : "in memory: nothing survives a restart (use --data DIR)",
+  );
   serverLog.info(configSummary(config, auth));
   if (!auth.required && !isLoopback(config.host)) {
     serverLog.warn(
@@ -90,6 +102,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
         await bus.flush();
         drops.flush();
         store.close();
+        await bus.close?.();
         tcp.stop(true);
       })();
       return stopped;

@@ -1,7 +1,7 @@
 // What /_/topics (JSON), /_/metrics (Prometheus text format) and STATS report: the bus's counters,
 // every topic's depth and rates, and the transports' connections. Counts come from Topic, never here.
 
-import type { Topic } from "../core/topic.ts";
+import type { TopicView as Topic } from "../core/engine.ts";
 import type { ServerContext, Transport } from "./context.ts";
 
 export function topicJson(topic: Topic) {

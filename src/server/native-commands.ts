@@ -12,14 +12,15 @@ import { writeMessage } from "../protocol/frame.ts";
 import { NOPROTO_REPLY, WRONGPASS_REPLY } from "../protocol/resp-errors.ts";
 import type { RespCommand } from "../protocol/resp-parser.ts";
 import { topicJson, totalsJson } from "./metrics.ts";
-import { VERSION, block, duration, number, options } from "./command-helpers.ts";
+import type { Maybe } from "../core/engine.ts";
+import { VERSION, answer, block, duration, last, number, options } from "./command-helpers.ts";
 import type { Connection } from "./tcp.ts";
 
 export function put(c: Connection, cmd: RespCommand): void {
   const topic = cmd.text(1);
-  let id = 0;
-  for (let i = 2; i < cmd.count; i++) id = c.ctx.bus.publish(topic, cmd.copy(i)).id;
-  c.out.integer(id);
+  const written: Maybe<Message>[] = [];
+  for (let i = 2; i < cmd.count; i++) written.push(c.ctx.bus.publish(topic, cmd.copy(i)));
+  answer(c, last(written), (m) => c.out.integer(m.id));
 }
 
 /** GET topic [WAIT d] [LEASE d] [MAXDELIVERIES n]: one message frame, or null. WAIT 0 waits forever. */
@@ -29,23 +30,25 @@ export function get(c: Connection, cmd: RespCommand): void {
   const lease = opts.has("LEASE") ? checkLease(duration(opts.get("LEASE"), "LEASE"), "LEASE") : undefined;
   const wait = opts.has("WAIT") ? checkWait(duration(opts.get("WAIT"), "WAIT"), "WAIT") : undefined;
   const maxDeliveries = opts.has("MAXDELIVERIES") ? number(opts.get("MAXDELIVERIES"), "MAXDELIVERIES", 1) : undefined;
-  const message = c.ctx.bus.take(topic, { lease, maxDeliveries });
-  if (message) {
-    writeMessage(c.out, message, false);
+  const wake = () =>
+    block(
+      c,
+      [topic],
+      wait!,
+      { lease, maxDeliveries },
+      (m) => writeMessage(c.out, m, false),
+      () => c.out.nullArray(),
+    );
+  // A remote engine's consumer tries a take as it registers: one round trip, not two.
+  if (wait !== undefined && c.ctx.bus.remote) {
+    wake();
     return;
   }
-  if (wait === undefined) {
-    c.out.nullArray();
-    return;
-  }
-  block(
-    c,
-    [topic],
-    wait,
-    { lease, maxDeliveries },
-    (m) => writeMessage(c.out, m, false),
-    () => c.out.nullArray(),
-  );
+  answer(c, c.ctx.bus.take(topic, { lease, maxDeliveries }), (message) => {
+    if (message) writeMessage(c.out, message, false);
+    else if (wait === undefined) c.out.nullArray();
+    else wake();
+  });
 }
 
 /** PEEK topic [COUNT n] [SINCE id]: up to n (default 10, at most 1000) queued message frames in id order, none taken. */
@@ -53,24 +56,23 @@ export function peek(c: Connection, cmd: RespCommand): void {
   const opts = options(cmd, 2, ["COUNT", "SINCE"]);
   const count = opts.has("COUNT") ? number(opts.get("COUNT"), "COUNT", 1, MAX_PEEK) : DEFAULT_PEEK;
   const since = opts.has("SINCE") ? number(opts.get("SINCE"), "SINCE") : 0;
-  const messages = c.ctx.bus.peek(cmd.text(1), count, since);
-  c.out.array(messages.length);
-  for (const message of messages) writeMessage(c.out, message, false);
+  answer(c, c.ctx.bus.peek(cmd.text(1), count, since), (messages) => {
+    c.out.array(messages.length);
+    for (const message of messages) writeMessage(c.out, message, false);
+  });
 }
 
 export function ack(c: Connection, cmd: RespCommand): void {
   const opts = options(cmd, 3, ["DELIVERY"]);
   const delivery = opts.has("DELIVERY") ? number(opts.get("DELIVERY"), "DELIVERY", 1) : undefined;
-  c.ctx.bus.ack(cmd.text(1), number(cmd.text(2), "id", 1), delivery);
-  c.out.ok();
+  answer(c, c.ctx.bus.ack(cmd.text(1), number(cmd.text(2), "id", 1), delivery), () => c.out.ok());
 }
 
 export function nack(c: Connection, cmd: RespCommand): void {
   const opts = options(cmd, 3, ["DELAY", "DELIVERY"]);
   const delay = opts.has("DELAY") ? checkDelay(duration(opts.get("DELAY"), "DELAY"), "DELAY") : 0;
   const delivery = opts.has("DELIVERY") ? number(opts.get("DELIVERY"), "DELIVERY", 1) : undefined;
-  c.ctx.bus.nack(cmd.text(1), number(cmd.text(2), "id", 1), delay, delivery);
-  c.out.ok();
+  answer(c, c.ctx.bus.nack(cmd.text(1), number(cmd.text(2), "id", 1), delay, delivery), () => c.out.ok());
 }
 
 /** TOUCH topic id [LEASE d] [DELIVERY n]: renews a lease (a consumer still at work); replies its new expiry (server ms). */
@@ -78,7 +80,7 @@ export function touch(c: Connection, cmd: RespCommand): void {
   const opts = options(cmd, 3, ["LEASE", "DELIVERY"]);
   const lease = opts.has("LEASE") ? duration(opts.get("LEASE"), "LEASE") : undefined;
   const delivery = opts.has("DELIVERY") ? number(opts.get("DELIVERY"), "DELIVERY", 1) : undefined;
-  c.out.integer(c.ctx.bus.touch(cmd.text(1), number(cmd.text(2), "id", 1), lease, delivery));
+  answer(c, c.ctx.bus.touch(cmd.text(1), number(cmd.text(2), "id", 1), lease, delivery), (expires) => c.out.integer(expires));
 }
 
 /** ON topic [LEASE d] [PREFETCH n] [MAXDELIVERIES n]: a streaming consumer; messages come as pushes. */
@@ -183,15 +185,16 @@ export function topics(c: Connection, _cmd: RespCommand): void {
 }
 
 export function purge(c: Connection, cmd: RespCommand): void {
-  c.out.integer(c.ctx.bus.purge(cmd.text(1)));
+  answer(c, c.ctx.bus.purge(cmd.text(1)), (purged) => c.out.integer(purged));
 }
 
 /** RM topic: deletes one topic; replies how many messages it dropped, -NOTFOUND when there is no such topic. */
 export function rm(c: Connection, cmd: RespCommand): void {
   const topic = cmd.text(1);
-  const dropped = c.ctx.bus.deleteTopic(topic);
-  if (dropped === undefined) throw new BusError("NOT_FOUND", `no topic ${topic.slice(0, 128)}`);
-  c.out.integer(dropped);
+  answer(c, c.ctx.bus.deleteTopic(topic), (dropped) => {
+    if (dropped === undefined) throw new BusError("NOT_FOUND", `no topic ${topic.slice(0, 128)}`);
+    c.out.integer(dropped);
+  });
 }
 
 export function ping(c: Connection, cmd: RespCommand): void {

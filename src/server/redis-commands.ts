@@ -7,30 +7,51 @@ import { globMatch } from "../core/glob.ts";
 import { checkTopicName } from "../core/topic-name.ts";
 import { checkWait } from "../core/durations.ts";
 import type { RespCommand } from "../protocol/resp-parser.ts";
-import { VERSION, block, number } from "./command-helpers.ts";
+import type { Maybe } from "../core/engine.ts";
+import type { Message } from "../core/message.ts";
+import { VERSION, answer, block, last, number } from "./command-helpers.ts";
 import type { Connection } from "./tcp.ts";
 
 export function push(c: Connection, cmd: RespCommand): void {
   const topic = cmd.text(1);
-  for (let i = 2; i < cmd.count; i++) c.ctx.bus.publish(topic, cmd.copy(i));
-  c.out.integer(c.ctx.bus.topic(topic)?.queue.length ?? 0);
+  const bus = c.ctx.bus;
+  const written: Maybe<Message>[] = [];
+  for (let i = 2; i < cmd.count; i++) written.push(bus.publish(topic, cmd.copy(i)));
+  const done = last(written);
+  answer(c, done instanceof Promise ? done.then(() => bus.depth(topic)) : bus.depth(topic), (depth) => c.out.integer(depth));
 }
 
 export function pop(c: Connection, cmd: RespCommand): void {
   const topic = cmd.text(1);
   if (cmd.count === 2) {
-    const message = c.ctx.bus.take(topic);
-    if (message) c.out.bulk(message.payload);
-    else c.out.nullBulk();
+    answer(c, c.ctx.bus.take(topic), (message) => {
+      if (message) c.out.bulk(message.payload);
+      else c.out.nullBulk();
+    });
     return;
   }
   const count = number(cmd.text(2), "count");
+  if (c.ctx.bus.remote) {
+    const takes: Maybe<Message | undefined>[] = [];
+    for (let i = 0; i < Math.min(count, 1000); i++) takes.push(c.ctx.bus.take(topic));
+    answer(c, Promise.all(takes), (all) =>
+      writePopped(
+        c,
+        all.filter((m) => m !== undefined),
+      ),
+    );
+    return;
+  }
   const taken = [];
   for (let i = 0; i < count; i++) {
-    const message = c.ctx.bus.take(topic);
+    const message = c.ctx.bus.take(topic) as Message | undefined; // the in-memory bus: at once
     if (!message) break;
     taken.push(message);
   }
+  writePopped(c, taken);
+}
+
+function writePopped(c: Connection, taken: Message[]): void {
   if (taken.length === 0) {
     c.out.nullArray();
     return;
@@ -47,8 +68,9 @@ export function blockingPop(c: Connection, cmd: RespCommand): void {
   const waitMs = checkWait(seconds > 0 ? Math.max(1, Math.round(seconds * 1000)) : 0, "timeout");
   const topics: string[] = [];
   for (let i = 1; i < cmd.count - 1; i++) topics.push(cmd.text(i));
-  for (const topic of topics) {
-    const message = c.ctx.bus.take(topic);
+  // A remote engine's consumer tries a take on each topic as it registers.
+  for (const topic of c.ctx.bus.remote ? [] : topics) {
+    const message = c.ctx.bus.take(topic) as Message | undefined; // the in-memory bus: at once
     if (message) {
       c.out.array(2).bulkString(topic).bulk(message.payload);
       return;
@@ -66,14 +88,13 @@ export function blockingPop(c: Connection, cmd: RespCommand): void {
 
 export function llen(c: Connection, cmd: RespCommand): void {
   const topic = checkTopicName(cmd.text(1));
-  c.out.integer(c.ctx.bus.topic(topic)?.queue.length ?? 0);
+  answer(c, c.ctx.bus.depth(topic), (depth) => c.out.integer(depth));
 }
 
 export function publish(c: Connection, cmd: RespCommand): void {
   const topic = cmd.text(1);
   const reached = c.ctx.bus.subscriberCount(topic);
-  c.ctx.bus.publish(topic, cmd.copy(2));
-  c.out.integer(reached);
+  answer(c, c.ctx.bus.publish(topic, cmd.copy(2)), () => c.out.integer(reached));
 }
 
 export function subscribe(c: Connection, cmd: RespCommand): void {
@@ -107,7 +128,7 @@ export function unsubscribe(c: Connection, cmd: RespCommand): void {
 export function del(c: Connection, cmd: RespCommand): void {
   const names: string[] = [];
   for (let i = 1; i < cmd.count; i++) names.push(cmd.text(i));
-  c.out.integer(c.ctx.bus.deleteTopics(names));
+  answer(c, c.ctx.bus.deleteTopics(names), (deleted) => c.out.integer(deleted));
 }
 
 export function echo(c: Connection, cmd: RespCommand): void {

@@ -7,7 +7,8 @@ import { Deque } from "../core/deque.ts";
 import { RespParser, isProblem, type RespLimits } from "../protocol/resp-parser.ts";
 import { RespWriter } from "../protocol/resp-writer.ts";
 import { writeMessage } from "../protocol/frame.ts";
-import { RESP_PREFIX } from "../protocol/resp-errors.ts";
+import { RESP_PREFIX, respError } from "../protocol/resp-errors.ts";
+import { isBusError } from "../core/errors.ts";
 import type { Consumer } from "../core/topic.ts";
 import type { Message } from "../core/message.ts";
 import { logFor } from "../log.ts";
@@ -362,6 +363,47 @@ export class Connection {
     if (!counted) return;
     this.waitingBytes += message.payload.length;
     if (this.waitingBytes > this.ctx.config.sendBuffer) this.slowConsumer();
+  }
+
+  /**
+   * A command whose result comes later (the Redis engine): its reply keeps its place. The commands
+   * after it go on running (pipelining: the engine runs them in order), their replies held behind.
+   */
+  later<T>(result: Promise<T>, write: (value: T) => void): void {
+    this.held.hold(null, this.out.take(), 0); // what this batch answered before goes first
+    const reply = (produce: () => void): Uint8Array => {
+      try {
+        return this.rendered(produce);
+      } catch (error) {
+        return this.rendered(() => {
+          if (isBusError(error)) this.out.error(respError(error));
+          else {
+            tcpLog.error(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+            this.out.error("ERR internal error");
+          }
+        });
+      }
+    };
+    this.held.holdLater(
+      result.then(
+        (value) => reply(() => write(value)),
+        (error: unknown) =>
+          reply(() => {
+            throw error;
+          }),
+      ),
+    );
+  }
+
+  /** The bytes `write` adds to the reply buffer, taken out of it. */
+  private rendered(write: () => void): Uint8Array {
+    const start = this.out.length;
+    try {
+      write();
+      return this.out.bytes.slice(start, this.out.length);
+    } finally {
+      this.out.truncate(start);
+    }
   }
 
   /** A woken blocked command's reply: written now, or behind the pushes that wait. */

@@ -213,7 +213,21 @@ export class WsHub {
     const { topic, format } = ws.data;
     try {
       this.ctx.auth.rights(ws.data.who, topic, "write");
-      const message = this.ctx.bus.publish(topic, payload);
+      const written = this.ctx.bus.publish(topic, payload);
+      if (written instanceof Promise) {
+        // The Redis engine: the reply (or the failure) once Redis has answered, in order.
+        const outcome = written.then(
+          (message) => ({ type: "published", id: message.id, topic, created: message.created }),
+          (error: unknown): object => (isBusError(error) ? error : new BusError("UNAVAILABLE", String(error))),
+        );
+        if (format === "json") this.reply(ws, () => ({}), outcome);
+        else
+          outcome.then((result) => {
+            if (result instanceof Error) this.fail(ws, result);
+          });
+        return;
+      }
+      const message = written;
       if (format === "json") this.reply(ws, () => ({ type: "published", id: message.id, topic, created: message.created }));
     } catch (error) {
       if (format === "json" && isBusError(error)) this.reply(ws, () => ({ type: "error", error: error.message, code: error.code }));
@@ -222,9 +236,22 @@ export class WsHub {
   }
 
   /** A json-mode reply, sent once the store has committed what came before it, in order. */
-  private reply(ws: Socket, build: () => object): void {
+  private reply(ws: Socket, build: () => object, later?: Promise<object>): void {
     const data = ws.data;
     const durable = this.ctx.bus.flush();
+    if (later) {
+      const next: Promise<void> = (data.replies ?? Promise.resolve())
+        .then(() => later)
+        .then((result) => {
+          const reply = isBusError(result) ? { type: "error", error: result.message, code: result.code } : result;
+          ws.send(JSON.stringify(reply), false);
+        })
+        .finally(() => {
+          if (data.replies === next) data.replies = null;
+        });
+      data.replies = next;
+      return;
+    }
     if (!durable && !data.replies) {
       ws.send(JSON.stringify(build()), false);
       return;

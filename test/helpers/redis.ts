@@ -20,9 +20,9 @@ export function hasRedis(): boolean {
   return Bun.which("redis-server") !== null;
 }
 
-export async function startRedis(extraArgs: string[] = []): Promise<TestRedis> {
+/** `port`: a given one (a restart on the same port); default a free one. */
+export async function startRedis(extraArgs: string[] = [], port = freePort()): Promise<TestRedis> {
   if (!hasRedis()) throw new Error("redis-server is not on PATH (Debian: apt-get install redis-server)");
-  const port = freePort();
   const proc = spawnTracked(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", ...extraArgs]);
   // Read both pipes so redis never blocks on a full one; its log goes to stdout.
   const output = new Output(proc.stdout);
