@@ -2,6 +2,7 @@
 // every topic's depth and rates, and the transports' connections. Counts come from Topic, never here.
 
 import type { Topic } from "../core/topic.ts";
+import { VERSION } from "./command-helpers.ts";
 import type { ServerContext, Transport } from "./context.ts";
 
 export function topicJson(topic: Topic) {
@@ -45,6 +46,9 @@ export function topicsJson(ctx: ServerContext) {
     slowConsumers: stats.slowConsumers,
     protocolErrors: stats.protocolErrors,
     uptime: Math.floor((Date.now() - stats.started) / 1000),
+    // For the web console's header: the process's resident memory beside the bus's own budget.
+    rss: process.memoryUsage.rss(),
+    version: VERSION,
   };
 }
 

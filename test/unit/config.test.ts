@@ -58,6 +58,7 @@ describe("defaults", () => {
       tlsKey: undefined,
       cacert: undefined,
       insecure: false,
+      console: true,
       logLevel: "info",
       logFormat: "text",
     });
