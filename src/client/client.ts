@@ -43,6 +43,63 @@ export interface SubscribeOptions {
   since?: number;
 }
 
+export interface PeekOptions {
+  /** At most this many messages (1..1000; the server's default: 10). */
+  count?: number;
+  /** Only messages with a greater id. */
+  since?: number;
+}
+
+/** One topic's counters, as `/_/topics/{topic}` and `STATS topic` report them. */
+export interface TopicStats {
+  name: string;
+  /** Queued, ready to take. */
+  depth: number;
+  /** Leased, not yet acked. */
+  inflight: number;
+  /** Nacked with a delay, not yet back. */
+  delayed: number;
+  bytes: number;
+  lastId: number;
+  subscribers: number;
+  consumers: number;
+  /** Messages per second written and taken, over the last second. */
+  rateIn: number;
+  rateOut: number;
+  published: number;
+  consumed: number;
+  acked: number;
+  redelivered: number;
+  dropped: number;
+  expired: number;
+  deadLettered: number;
+  bytesIn: number;
+}
+
+/** The bus's totals, as `STATS` reports them. */
+export interface ServerStats {
+  messagesIn: number;
+  messagesOut: number;
+  dropped: number;
+  expired: number;
+  redelivered: number;
+  deadLettered: number;
+  acked: number;
+  bytes: number;
+  maxMemory: number;
+  topics: number;
+  connections: number;
+  /** Seconds since the server started. */
+  uptime: number;
+}
+
+export interface PingResult {
+  /** The round trip, in ms. */
+  ms: number;
+  /** The server's version ("dev" for a build without one); undefined when it does not say. */
+  version: string | undefined;
+}
+
 /** A running subscription or consumer stream. */
 export interface Stream {
   /** Resolves when the stream ends: closed by us (resolves) or by the server/network (rejects with a BusError). */
@@ -70,6 +127,20 @@ export interface Client {
   subscribe(topic: string, options: SubscribeOptions, onMessage: (m: ReceivedMessage) => void): Promise<Stream>;
   /** Competing consumer with leases: ack or nack each message through this client. */
   consume(topic: string, options: ConsumeOptions, onMessage: (m: ReceivedMessage) => void): Promise<Stream>;
+  /** Up to `count` queued messages in id order, without taking them. */
+  peek(topic: string, options?: PeekOptions): Promise<ReceivedMessage[]>;
+  /** Every topic's counters, by name. */
+  topics(): Promise<TopicStats[]>;
+  /** One topic's counters; NOT_FOUND when there is no such topic. */
+  topicStats(topic: string): Promise<TopicStats>;
+  /** The bus's totals. */
+  serverStats(): Promise<ServerStats>;
+  /** Drops the queued (and delayed) messages of a topic; resolves with how many. */
+  purge(topic: string): Promise<number>;
+  /** Deletes a topic; resolves with how many messages it dropped. NOT_FOUND when there is no such topic. */
+  deleteTopic(topic: string): Promise<number>;
+  /** One round trip, timed, and the server's version. */
+  ping(): Promise<PingResult>;
   /** The server's largest payload in bytes, when it says (RESP CONFIG GET proto-max-bulk-len, HTTP /_/health). */
   maxMessageSize(): Promise<number | undefined>;
   close(): Promise<void>;

@@ -7,7 +7,20 @@ import { codeOfHttpStatus } from "../protocol/http-status.ts";
 import { decodeEnvelope } from "../protocol/envelope.ts";
 import { SseParser } from "../protocol/sse.ts";
 import { bunTls, certificateHint, type TlsOptions } from "./tls.ts";
-import type { Client, ConnectOptions, ConsumeOptions, GetOptions, ReceivedMessage, Stream, SubscribeOptions, WriteResult } from "./client.ts";
+import type {
+  Client,
+  ConnectOptions,
+  ConsumeOptions,
+  GetOptions,
+  PeekOptions,
+  PingResult,
+  ReceivedMessage,
+  ServerStats,
+  Stream,
+  SubscribeOptions,
+  TopicStats,
+  WriteResult,
+} from "./client.ts";
 
 /** An error status (HTTP, or 4000 + status as a WebSocket close code) as a BusError. */
 export function statusError(status: number, message: string | undefined, code?: string): BusError {
@@ -222,6 +235,58 @@ export class HttpClient implements Client {
   track(controller: AbortController): () => void {
     this.controllers.add(controller);
     return () => this.controllers.delete(controller);
+  }
+
+  async peek(topic: string, options: PeekOptions = {}): Promise<ReceivedMessage[]> {
+    const query = ["peek"];
+    if (options.count !== undefined) query.push(`n=${options.count}`);
+    if (options.since !== undefined) query.push(`since=${options.since}`);
+    const response = await this.request("GET", `/${encodeURIComponent(topic)}?${query.join("&")}`);
+    return ((await response.json()) as unknown[]).map((envelope) => decodeEnvelope(envelope) as ReceivedMessage);
+  }
+
+  async topics(): Promise<TopicStats[]> {
+    return (await this.topicsDocument()).topics;
+  }
+
+  async topicStats(topic: string): Promise<TopicStats> {
+    const response = await this.request("GET", `/_/topics/${encodeURIComponent(topic)}`);
+    return (await response.json()) as TopicStats;
+  }
+
+  /** The totals of /_/topics, with its connections summed as STATS counts them. */
+  async serverStats(): Promise<ServerStats> {
+    const document = await this.topicsDocument();
+    const connections = Object.values(document.connections).reduce((sum, n) => sum + n, 0);
+    return { ...document.totals, connections, uptime: document.uptime };
+  }
+
+  private async topicsDocument(): Promise<{
+    topics: TopicStats[];
+    totals: Omit<ServerStats, "connections" | "uptime">;
+    connections: Record<string, number>;
+    uptime: number;
+  }> {
+    const response = await this.request("GET", "/_/topics");
+    return (await response.json()) as Awaited<ReturnType<HttpClient["topicsDocument"]>>;
+  }
+
+  async purge(topic: string): Promise<number> {
+    const response = await this.request("DELETE", `/${encodeURIComponent(topic)}?purge`);
+    return ((await response.json()) as { purged: number }).purged;
+  }
+
+  async deleteTopic(topic: string): Promise<number> {
+    const response = await this.request("DELETE", `/${encodeURIComponent(topic)}`);
+    return ((await response.json()) as { dropped: number }).dropped;
+  }
+
+  /** GET /_/health timed (no token needed); its msgbus-version header says the version. */
+  async ping(): Promise<PingResult> {
+    const start = performance.now();
+    const response = await this.request("GET", "/_/health");
+    await response.arrayBuffer();
+    return { ms: performance.now() - start, version: response.headers.get("msgbus-version") ?? undefined };
   }
 
   async maxMessageSize(): Promise<number | undefined> {

@@ -9,7 +9,20 @@ import { RespErrorValue, RespPush, RespReader, type RespValue } from "../protoco
 import { encodeCommand } from "../protocol/resp-writer.ts";
 import { RESP_PREFIX, codeOfRespPrefix } from "../protocol/resp-errors.ts";
 import { bunTls, certificateHint, type TlsOptions } from "./tls.ts";
-import type { Client, ConnectOptions, ConsumeOptions, GetOptions, ReceivedMessage, Stream, SubscribeOptions, WriteResult } from "./client.ts";
+import type {
+  Client,
+  ConnectOptions,
+  ConsumeOptions,
+  GetOptions,
+  PeekOptions,
+  PingResult,
+  ReceivedMessage,
+  ServerStats,
+  Stream,
+  SubscribeOptions,
+  TopicStats,
+  WriteResult,
+} from "./client.ts";
 
 const DEFAULT_PORT = 6552;
 const CONNECT_TIMEOUT_MS = 10000;
@@ -317,6 +330,25 @@ function expectInteger(reply: RespValue, what: string): number {
   return reply;
 }
 
+/** A STATS map (a flat array in RESP2) as an object: snake_case keys in camelCase, numbers as numbers (rates come as text). */
+function fieldsOf(reply: RespValue, what: string): Record<string, string | number> {
+  const items = reply;
+  if (!Array.isArray(items) || items.length % 2 !== 0) throw new BusError("BAD_REQUEST", `unexpected reply to ${what}`);
+  const fields: Record<string, string | number> = {};
+  for (let i = 0; i < items.length; i += 2) {
+    const key = textOf(items[i]).replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
+    const value = items[i + 1];
+    const text = typeof value === "number" ? value : textOf(value);
+    fields[key] = key !== "name" && typeof text === "string" && text !== "" && Number.isFinite(Number(text)) ? Number(text) : text;
+  }
+  return fields;
+}
+
+function textOf(value: RespValue | undefined): string {
+  if (value instanceof Uint8Array) return decoder.decode(value);
+  return String(value);
+}
+
 const ms = (n: number) => `${Math.max(0, Math.round(n))}ms`;
 
 class TcpClient implements Client {
@@ -446,6 +478,63 @@ class TcpClient implements Client {
       stream.stop = async () => expectOk(await connection.send(["OFF", consumerTopic]), "OFF");
     }
     return stream;
+  }
+
+  async peek(topic: string, options: PeekOptions = {}): Promise<ReceivedMessage[]> {
+    const args: (string | number)[] = ["PEEK", topic];
+    if (options.count !== undefined) args.push("COUNT", options.count);
+    if (options.since !== undefined) args.push("SINCE", options.since);
+    const reply = await this.main.send(args);
+    if (!Array.isArray(reply)) throw new BusError("BAD_REQUEST", "unexpected reply to PEEK");
+    return reply.map((frame) => {
+      if (!isMessageFrame(frame)) throw new BusError("BAD_REQUEST", "unexpected reply to PEEK");
+      return readMessage(frame);
+    });
+  }
+
+  /** TOPICS, then every topic's STATS pipelined; a topic deleted meanwhile is left out. */
+  async topics(): Promise<TopicStats[]> {
+    const names = await this.main.send(["TOPICS"]);
+    if (!Array.isArray(names)) throw new BusError("BAD_REQUEST", "unexpected reply to TOPICS");
+    const settled = await Promise.allSettled(names.map((name) => this.topicStats(textOf(name))));
+    const found: TopicStats[] = [];
+    for (const outcome of settled) {
+      if (outcome.status === "fulfilled") found.push(outcome.value);
+      else if (!(outcome.reason instanceof BusError && outcome.reason.code === "NOT_FOUND")) throw outcome.reason;
+    }
+    return found.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  async topicStats(topic: string): Promise<TopicStats> {
+    return fieldsOf(await this.main.send(["STATS", topic]), "STATS") as unknown as TopicStats;
+  }
+
+  async serverStats(): Promise<ServerStats> {
+    return fieldsOf(await this.main.send(["STATS"]), "STATS") as unknown as ServerStats;
+  }
+
+  async purge(topic: string): Promise<number> {
+    return expectInteger(await this.main.send(["PURGE", topic]), "PURGE");
+  }
+
+  async deleteTopic(topic: string): Promise<number> {
+    return expectInteger(await this.main.send(["RM", topic]), "RM");
+  }
+
+  /** PING timed; HELLO (which keeps the protocol when given none) says the version. */
+  async ping(): Promise<PingResult> {
+    const start = performance.now();
+    const pong = await this.main.send(["PING"]);
+    const elapsed = performance.now() - start;
+    if (pong !== "PONG") throw new BusError("BAD_REQUEST", `unexpected reply to PING: ${String(pong)}`);
+    let version: string | undefined;
+    try {
+      const info = fieldsOf(await this.main.send(["HELLO"]), "HELLO");
+      version = info.server === "msgbus" ? String(info.version) : undefined;
+    } catch (error) {
+      if (error instanceof BusError && error.code === "UNAVAILABLE") throw error;
+    }
+    return { ms: elapsed, version };
   }
 
   async maxMessageSize(): Promise<number | undefined> {

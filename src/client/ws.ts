@@ -6,7 +6,20 @@ import { BusError } from "../core/errors.ts";
 import { checkTopicName } from "../core/topic-name.ts";
 import { decodeEnvelope } from "../protocol/envelope.ts";
 import { bunTls, type TlsOptions } from "./tls.ts";
-import type { Client, ConnectOptions, ConsumeOptions, GetOptions, ReceivedMessage, Stream, SubscribeOptions, WriteResult } from "./client.ts";
+import type {
+  Client,
+  ConnectOptions,
+  ConsumeOptions,
+  GetOptions,
+  PeekOptions,
+  PingResult,
+  ReceivedMessage,
+  ServerStats,
+  Stream,
+  SubscribeOptions,
+  TopicStats,
+  WriteResult,
+} from "./client.ts";
 import { HttpClient, statusError } from "./http.ts";
 
 const OPEN_TIMEOUT_MS = 10000;
@@ -157,6 +170,34 @@ class WsClient implements Client {
         ws.close(1000);
       },
     };
+  }
+
+  peek(topic: string, options?: PeekOptions): Promise<ReceivedMessage[]> {
+    return this.http.peek(topic, options);
+  }
+
+  topics(): Promise<TopicStats[]> {
+    return this.http.topics();
+  }
+
+  topicStats(topic: string): Promise<TopicStats> {
+    return this.http.topicStats(topic);
+  }
+
+  serverStats(): Promise<ServerStats> {
+    return this.http.serverStats();
+  }
+
+  purge(topic: string): Promise<number> {
+    return this.http.purge(topic);
+  }
+
+  deleteTopic(topic: string): Promise<number> {
+    return this.http.deleteTopic(topic);
+  }
+
+  ping(): Promise<PingResult> {
+    return this.http.ping();
   }
 
   maxMessageSize(): Promise<number | undefined> {

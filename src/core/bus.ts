@@ -25,6 +25,11 @@ export interface BusOptions {
   now?: () => number;
 }
 
+/** The most messages one peek returns. */
+export const MAX_PEEK = 1000;
+/** How many messages a peek returns when not told (RESP PEEK, HTTP ?peek, `msgbus peek`). */
+export const DEFAULT_PEEK = 10;
+
 export interface TakeOptions {
   /** Lease time in ms (at-least-once); absent: at-most-once. */
   lease?: number;
@@ -90,6 +95,37 @@ export class Bus {
     if (message) handOut(this.s, topic, message, options.lease, options.maxDeliveries, undefined);
     this.s.topics.settle(topic);
     return message;
+  }
+
+  /**
+   * Looks at up to `count` (1..MAX_PEEK) queued messages with an id greater than `since`, in id
+   * order, without taking them: nothing changes (no delivery counted, no lease). Only the queue is
+   * looked at: leased and delayed messages are not queued. Past --max-age, a message is left out.
+   */
+  peek(topicName: string, count: number, since = 0): Message[] {
+    checkTopicName(topicName);
+    if (!Number.isSafeInteger(count) || count < 1 || count > MAX_PEEK) {
+      throw new BusError("BAD_REQUEST", `peek count must be a whole number from 1 to ${MAX_PEEK} (got ${count})`);
+    }
+    const topic = this.s.topics.get(topicName);
+    if (!topic) return [];
+    const now = this.s.now();
+    const maxAge = this.limits.maxAge;
+    const byId = (a: Message, b: Message) => a.id - b.id;
+    // The queue is in id order but for returned messages at its head: keep the `count` smallest
+    // ids, sorting whenever twice that many are held (O(n log count), bounded memory).
+    const picked: Message[] = [];
+    for (const message of topic.queue) {
+      if (message.id <= since || (maxAge > 0 && now - message.created > maxAge)) continue;
+      picked.push(message);
+      if (picked.length >= count * 2) {
+        picked.sort(byId);
+        picked.length = count;
+      }
+    }
+    picked.sort(byId);
+    if (picked.length > count) picked.length = count;
+    return picked;
   }
 
   /**

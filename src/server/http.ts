@@ -4,6 +4,7 @@
 
 import type { Server } from "bun";
 import { isUtf8 } from "node:buffer";
+import { DEFAULT_PEEK } from "../core/bus.ts";
 import { checkDelay, checkLease, checkWait } from "../core/durations.ts";
 import { BusError, isBusError } from "../core/errors.ts";
 import type { Message } from "../core/message.ts";
@@ -12,6 +13,7 @@ import { checkTopicName } from "../core/topic-name.ts";
 import { setLongTimeout } from "../long-timeout.ts";
 import { toEnvelope } from "../protocol/envelope.ts";
 import type { Right } from "./auth.ts";
+import { VERSION } from "./command-helpers.ts";
 import type { ServerContext } from "./context.ts";
 import { consoleResponse, wantsConsole } from "./console.ts";
 import { type Cors, corsFor } from "./cors.ts";
@@ -142,6 +144,12 @@ class HttpRoutes {
     if (this.ctx.stats.openConnections > this.ctx.config.maxConnections) {
       throw new BusError("UNAVAILABLE", `too many connections (--max-connections ${this.ctx.config.maxConnections})`);
     }
+    // prologic's msgbus listed its topics at `GET /` for JSON clients (a browser asking for HTML gets the console).
+    if (path === "/" && (method === "GET" || method === "HEAD") && (req.headers.get("accept") ?? "").includes("application/json")) {
+      this.authorize(req, query, null);
+      query.only([]);
+      return this.jsonReply(topicsJson(this.ctx));
+    }
     if (parts.length === 2 && parts[1] !== "") return this.topicRoute(req, server, method, path, parts[1]!, query);
     if (parts.length === 4 && (parts[3] === "ack" || parts[3] === "nack" || parts[3] === "touch")) return this.leaseRoute(req, method, path, parts, query);
     throw new BusError("NOT_FOUND", `no route ${method} ${path.slice(0, 200)}: ${ROUTES_HINT}`);
@@ -160,6 +168,7 @@ class HttpRoutes {
       case "GET": {
         if ((req.headers.get("upgrade") ?? "").toLowerCase() === "websocket") return this.upgrade(req, server, segment, query);
         const topic = this.authorize(req, query, "read", segment);
+        if (query.flag("peek")) return this.peek(topic, query);
         // Last-Event-ID only ever means "resume this event stream" (curl -H 'Last-Event-ID: 41' sends Accept: */*).
         if (query.has("sse") || req.headers.has("last-event-id") || (req.headers.get("accept") ?? "").includes("text/event-stream")) {
           return this.subscribe(req, server, topic, query);
@@ -198,6 +207,14 @@ class HttpRoutes {
     const leaseExpires = lease !== undefined ? Date.now() + lease : undefined;
     if (asJson) return this.jsonReply({ ...toEnvelope(message), ...(leaseExpires ? { leaseExpires } : {}) });
     return new Response(message.payload, { headers: messageHeaders(message, leaseExpires, this.cors.headers) });
+  }
+
+  /** GET /{topic}?peek[&n=10][&since=ID]: the queued messages as envelopes, in id order; nothing is taken. */
+  private peek(topic: string, query: Query): Response {
+    query.only(["peek", "n", "since"]);
+    const count = query.has("n") ? query.integer("n", 1) : DEFAULT_PEEK;
+    const since = query.has("since") ? query.integer("since", 0) : 0;
+    return this.jsonReply(this.ctx.bus.peek(topic, count, since).map((m) => toEnvelope(m)));
   }
 
   /** A long poll: a one-shot consumer until a message comes, the wait ends or the client leaves. */
@@ -320,6 +337,7 @@ class HttpRoutes {
       const health = this.ctx.stopping ? this.jsonReply({ status: "stopping" }, 503) : this.jsonReply({ status: "ok" });
       // Clients read their limit here, so that `msgbus put` stops reading stdin at it.
       health.headers.set("msgbus-max-message-size", String(this.ctx.config.maxMessageSize));
+      health.headers.set("msgbus-version", VERSION); // `msgbus ping` shows it
       return health;
     }
     this.authorize(req, query, null);

@@ -32,20 +32,27 @@ export function topicJson(topic: Topic) {
 /** The bus's counters over every topic. */
 export function totalsJson(ctx: ServerContext) {
   const { bus } = ctx;
-  return { ...bus.totals, bytes: bus.bytes, maxMemory: bus.limits.maxMemory, topics: bus.topicList().length, connections: ctx.stats.openConnections };
+  return {
+    ...bus.totals,
+    bytes: bus.bytes,
+    maxMemory: bus.limits.maxMemory,
+    topics: bus.topicList().length,
+    connections: ctx.stats.openConnections,
+    uptime: Math.floor((Date.now() - ctx.stats.started) / 1000),
+  };
 }
 
 export function topicsJson(ctx: ServerContext) {
   const { bus, stats } = ctx;
   const topics = bus.topicList().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const { connections: _open, ...totals } = totalsJson(ctx);
+  const { connections: _open, uptime, ...totals } = totalsJson(ctx);
   return {
     topics: topics.map((t) => topicJson(t)),
     totals,
     connections: { ...stats.connections },
     slowConsumers: stats.slowConsumers,
     protocolErrors: stats.protocolErrors,
-    uptime: Math.floor((Date.now() - stats.started) / 1000),
+    uptime,
     // For the web console's header: the process's resident memory beside the bus's own budget.
     rss: process.memoryUsage.rss(),
     version: VERSION,

@@ -2,6 +2,7 @@
 // subscribing (SUB), topic information (STATS, TOPICS, PURGE, RM) and the connection (PING, AUTH,
 // HELLO, QUIT, RESET). Arity and the modes a command is allowed in are in tcp-commands' table.
 
+import { DEFAULT_PEEK, MAX_PEEK } from "../core/bus.ts";
 import { BusError } from "../core/errors.ts";
 import type { Consumer } from "../core/topic.ts";
 import type { Message } from "../core/message.ts";
@@ -45,6 +46,16 @@ export function get(c: Connection, cmd: RespCommand): void {
     (m) => writeMessage(c.out, m, false),
     () => c.out.nullArray(),
   );
+}
+
+/** PEEK topic [COUNT n] [SINCE id]: up to n (default 10, at most 1000) queued message frames in id order, none taken. */
+export function peek(c: Connection, cmd: RespCommand): void {
+  const opts = options(cmd, 2, ["COUNT", "SINCE"]);
+  const count = opts.has("COUNT") ? number(opts.get("COUNT"), "COUNT", 1, MAX_PEEK) : DEFAULT_PEEK;
+  const since = opts.has("SINCE") ? number(opts.get("SINCE"), "SINCE") : 0;
+  const messages = c.ctx.bus.peek(cmd.text(1), count, since);
+  c.out.array(messages.length);
+  for (const message of messages) writeMessage(c.out, message, false);
 }
 
 export function ack(c: Connection, cmd: RespCommand): void {

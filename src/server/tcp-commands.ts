@@ -56,6 +56,7 @@ const COMMANDS: [string, number, number, number, Handler][] = [
   ["PUT", 3, ANY, 0, native.put],
   ["PUB", 3, ANY, 0, native.put],
   ["GET", 2, ANY, 0, native.get],
+  ["PEEK", 2, 6, 0, native.peek],
   ["STATS", 1, 2, 0, native.stats],
   ["TOPICS", 1, 1, 0, native.topics],
   ["PURGE", 2, 2, 0, native.purge],

@@ -1675,3 +1675,35 @@ describe("lease and delay limits, and lease renewal", () => {
 function heaps(bus: Bus): { expiries: { size: number }; releases: { size: number } } {
   return (bus as unknown as { s: { leases: { expiries: { size: number }; releases: { size: number } } } }).s.leases;
 }
+
+describe("peek", () => {
+  test("peek shows up to count queued messages in id order and changes nothing", () => {
+    const { bus } = setup();
+    for (const p of ["a", "b", "c", "d"]) bus.publish("jobs", bytes(p));
+    expect(bus.peek("jobs", 3).map(text)).toEqual(["a", "b", "c"]);
+    expect(ids(bus.peek("jobs", 10, 2))).toEqual([3, 4]);
+    expect(queued(bus, "jobs")).toEqual([1, 2, 3, 4]);
+    expect(bus.peek("jobs", 1)[0]!.deliveries).toBe(0);
+    expect(bus.topic("jobs")!.counters.consumed).toBe(0);
+  });
+
+  test("peek sorts messages returned to the head by id, and keeps only the smallest ids past twice the count", () => {
+    const { bus } = setup();
+    for (let i = 1; i <= 50; i++) bus.publish("jobs", bytes(String(i)));
+    const taken = [1, 2, 3].map(() => bus.take("jobs", { lease: 30000 })!);
+    for (const m of taken) bus.nack("jobs", m.id); // the queue is 3, 2, 1, 4, ...
+    expect(queued(bus, "jobs").slice(0, 4)).toEqual([3, 2, 1, 4]);
+    expect(ids(bus.peek("jobs", 4))).toEqual([1, 2, 3, 4]);
+    expect(ids(bus.peek("jobs", 2, 1))).toEqual([2, 3]);
+  });
+
+  test("peek of an unknown topic is empty and creates no topic; a bad count or name is refused", () => {
+    const { bus } = setup();
+    expect(bus.peek("nothing", 10)).toEqual([]);
+    expect(bus.topic("nothing")).toBeUndefined();
+    expectBusError(() => bus.peek("jobs", 0), "BAD_REQUEST");
+    expectBusError(() => bus.peek("jobs", 1001), "BAD_REQUEST");
+    expectBusError(() => bus.peek("jobs", 1.5), "BAD_REQUEST");
+    expectBusError(() => bus.peek("_server", 1), "BAD_TOPIC");
+  });
+});
