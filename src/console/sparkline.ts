@@ -4,6 +4,8 @@
 const SVG = "http://www.w3.org/2000/svg";
 /** Samples kept per topic: three minutes at one poll a second. */
 export const HISTORY = 180;
+/** The narrowest time axis: a young history fills the line as it grows instead of a sliver at its end. */
+const MIN_WINDOW = 30;
 
 interface Series {
   writes: number[];
@@ -49,10 +51,10 @@ export class RateHistory {
   }
 }
 
-/** An SVG with two lines (writes, takes) scaled to their common maximum. */
+/** An SVG with two lines (writes, takes) scaled to their common maximum, the newest at the right. */
 export function sparkline(): SVGSVGElement {
   const svg = document.createElementNS(SVG, "svg");
-  svg.setAttribute("viewBox", `0 0 ${HISTORY} 30`);
+  svg.setAttribute("viewBox", `0 0 ${MIN_WINDOW} 30`);
   svg.setAttribute("preserveAspectRatio", "none");
   svg.setAttribute("class", "spark");
   svg.setAttribute("role", "img");
@@ -67,8 +69,10 @@ export function sparkline(): SVGSVGElement {
 
 export function drawSparkline(svg: SVGSVGElement, writes: number[], takes: number[]): void {
   const max = Math.max(1, ...writes, ...takes);
+  const window = Math.max(MIN_WINDOW, writes.length, takes.length);
+  svg.setAttribute("viewBox", `0 0 ${window - 1} 30`);
   const points = (values: number[]) => {
-    const offset = HISTORY - values.length;
+    const offset = window - values.length;
     return values.map((v, i) => `${offset + i},${(29 - (v / max) * 28).toFixed(1)}`).join(" ");
   };
   const [w, t] = svg.querySelectorAll("polyline");

@@ -348,8 +348,9 @@ describe.skipIf(!hasChromium)("web console", () => {
       await resp.putAll("logs", [encode("GET /index.html 200 3ms"), encode("GET /api/items 200 12ms")]);
       await resp.send(["GET", "orders", "LEASE", "60"]);
       // A few seconds of traffic so the sparklines have something to draw.
-      const pages = [await open("#/", desktop, shots)];
       const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+      const overview = await open("#/", desktop, shots);
+      const phoneOverview = await open("#/", phone, shots);
       const started = Date.now();
       for (let second = 0; Date.now() - started < 20000; second++) {
         const burst = 3 + Math.round(6 * Math.abs(Math.sin(second / 3)));
@@ -364,10 +365,8 @@ describe.skipIf(!hasChromium)("web console", () => {
         for (let i = 0; i < 2 + (second % 3); i++) await resp.send(["GET", "jobs"]);
         await Bun.sleep(1000);
       }
-      await pages[0]!.screenshot({ path: join(DOCS, "console-overview-desktop.png") });
-      const phonePage = await open("#/", phone, shots);
-      await Bun.sleep(3000);
-      await phonePage.screenshot({ path: join(DOCS, "console-overview-phone.png") });
+      await overview.screenshot({ path: join(DOCS, "console-overview-desktop.png") });
+      await phoneOverview.screenshot({ path: join(DOCS, "console-overview-phone.png") });
       const topicPage = await openTopic("orders", desktop, shots);
       await topicPage.fill("#since", "0");
       await topicPage.click("button:text-is('Replay')");
@@ -379,6 +378,7 @@ describe.skipIf(!hasChromium)("web console", () => {
       await phoneTopic.fill("#since", "0");
       await phoneTopic.click("button:text-is('Replay')");
       await waitForText(phoneTopic, ".tail-list", "00 00 00 0d");
+      await phoneTopic.evaluate(() => document.querySelector(".tail")!.scrollIntoView());
       await phoneTopic.screenshot({ path: join(DOCS, "console-topic-phone.png") });
       resp.close();
       await phone.close();
