@@ -10,6 +10,13 @@ import { type Browser, type BrowserContext, chromium, type Page } from "playwrig
 import { cleanupAll, Output, runCli, spawnTracked, startServer, type TestServer } from "../helpers/index.ts";
 import { Resp } from "./transports.ts";
 
+// page.evaluate and waitForFunction callbacks run in the browser: the globals they use, for this
+// file only (the project's types are Bun's, without the DOM's).
+declare const document: any;
+declare const window: any;
+declare const location: any;
+declare function getComputedStyle(element: any): any;
+
 const CHROMIUM = "/usr/bin/chromium";
 const hasChromium = existsSync(CHROMIUM);
 const hasRedisCli = Bun.which("redis-cli") !== null;
@@ -54,7 +61,7 @@ async function depthOf(server: TestServer, topic: string, headers: Record<string
 
 /** Waits until the element `selector` names holds `text` (its whole text, or a part of it). */
 async function waitForText(page: Page, selector: string, text: string, timeout = 5000): Promise<void> {
-  await page.waitForFunction(([sel, want]) => [...document.querySelectorAll(sel!)].some((el) => el.textContent?.includes(want!)), [selector, text], {
+  await page.waitForFunction(([sel, want]) => [...document.querySelectorAll(sel!)].some((el: any) => el.textContent?.includes(want!)), [selector, text], {
     timeout,
   });
 }
@@ -292,7 +299,7 @@ describe.skipIf(!hasChromium)("web console", () => {
     for (let i = 0; i < 30; i++) {
       await page.keyboard.press("Tab");
       const focused = await page.evaluate(() => {
-        const el = document.activeElement as HTMLElement;
+        const el = document.activeElement;
         return el === document.body ? undefined : { label: el.textContent?.trim() || el.id, outline: getComputedStyle(el).outlineStyle };
       });
       if (!focused) break; // past the last control
