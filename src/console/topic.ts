@@ -111,7 +111,9 @@ export function showTopic(main: HTMLElement, poller: Poller, name: string): () =
   const peek = async () => {
     const messages = (await (await request(`${path}?peek&n=${PEEK_COUNT}`)).json()) as Envelope[];
     show(
-      messages.length === 0 ? "Nothing queued." : `The first ${messages.length} queued message${messages.length === 1 ? "" : "s"} (still queued):`,
+      messages.length === 0
+        ? "Nothing queued."
+        : `The oldest ${messages.length === 1 ? "queued message" : `${messages.length} queued messages`}, left in the queue:`,
       messages,
     );
   };

@@ -208,7 +208,7 @@ describe.skipIf(!hasChromium)("web console", () => {
     await redis(server, ["RPUSH", topic, "first", "second"]);
     const page = await openTopic(topic);
     await page.click("button:text('Peek')");
-    await waitForText(page, ".results", "The first 2 queued messages");
+    await waitForText(page, ".results", "The oldest 2 queued messages, left in the queue");
     expect(await page.locator(".results .payload").allTextContents()).toEqual(["first", "second"]);
     expect(await depthOf(server, topic)).toBe(2);
     await page.click("button:text('Take one')");
