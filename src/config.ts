@@ -55,6 +55,7 @@ export const SETTINGS: Setting[] = [
   { key: "tlsKey", flag: "tls-key", env: "MSGBUS_TLS_KEY", kind: "string", default: undefined, side: "server", description: "PEM private key for --tls-cert" },
   { key: "cacert", flag: "cacert", env: "MSGBUS_CACERT", kind: "string", default: undefined, side: "client", description: "PEM file of the certificate (or its CA) to trust for tls://, https://, wss://, e.g. a self-signed server's --tls-cert" },
   { key: "insecure", flag: "insecure", env: "MSGBUS_INSECURE", kind: "boolean", default: "false", side: "client", description: "tls://, https://, wss:// without checking the server's certificate (tests only: anyone in between can read and change everything)" },
+  { key: "console", flag: "console", env: "MSGBUS_CONSOLE", kind: "boolean", default: "true", side: "server", description: "serve the web console at / to browsers (--no-console: off)" },
   { key: "logLevel", flag: "log-level", env: "MSGBUS_LOG_LEVEL", kind: "choice", choices: ["error", "warn", "info", "debug"], default: "info", side: "server", description: "log level" },
   { key: "logFormat", flag: "log-format", env: "MSGBUS_LOG_FORMAT", kind: "choice", choices: ["text", "json"], default: "text", side: "server", description: "log format (json: one object per line)" },
 ];
@@ -89,6 +90,7 @@ export interface Config {
   tlsKey: string | undefined;
   cacert: string | undefined;
   insecure: boolean;
+  console: boolean;
   logLevel: "error" | "warn" | "info" | "debug";
   logFormat: "text" | "json";
 }

@@ -16,6 +16,7 @@ import { toEnvelope } from "../protocol/envelope.ts";
 import type { Need, Principal } from "./auth.ts";
 import { VERSION } from "./command-helpers.ts";
 import type { ServerContext } from "./context.ts";
+import { consoleResponse, wantsConsole } from "./console.ts";
 import { type Cors, corsFor } from "./cors.ts";
 import { errorResponse, json, methodNotAllowed } from "./http-errors.ts";
 import { Query, readBody, requestTarget } from "./http-request.ts";
@@ -136,6 +137,8 @@ class HttpRoutes {
     const query = new Query(target.query);
     const method = req.method;
     if (method === "OPTIONS") return new Response(null, { status: 204, headers: { ...this.cors.preflight, allow: allowedMethods(path) } });
+    // The web console: a browser asking for a page at the root (JSON clients and curl are not).
+    if (path === "/" && (method === "GET" || method === "HEAD") && this.ctx.config.console && wantsConsole(req)) return consoleResponse(req);
     const parts = path.split("/");
     if (parts[1] === "_") return this.serverRoute(req, server, method, parts, query);
     if (this.ctx.stopping) throw new BusError("UNAVAILABLE", "server shutting down");

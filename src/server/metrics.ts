@@ -2,6 +2,7 @@
 // every topic's depth and rates, and the transports' connections. Counts come from Topic, never here.
 
 import type { TopicView as Topic } from "../core/engine.ts";
+import { VERSION } from "./command-helpers.ts";
 import type { ServerContext, Transport } from "./context.ts";
 
 export function topicJson(topic: Topic) {
@@ -57,6 +58,9 @@ export function topicsJson(ctx: ServerContext, visible: (topic: string) => boole
     protocolErrors: stats.protocolErrors,
     authFailures: ctx.auth.failures,
     uptime,
+    // For the web console's header: the process's resident memory beside the bus's own budget.
+    rss: process.memoryUsage.rss(),
+    version: VERSION,
   };
 }
 

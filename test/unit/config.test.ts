@@ -62,6 +62,7 @@ describe("defaults", () => {
       tlsKey: undefined,
       cacert: undefined,
       insecure: false,
+      console: true,
       logLevel: "info",
       logFormat: "text",
     });
