@@ -12,8 +12,11 @@ const { defineCommand, renderUsage, runCommand, runMain } = await import("citty"
 if (noColor === undefined) delete process.env.NO_COLOR;
 else process.env.NO_COLOR = noColor;
 
+// build.ts defines both: --version prints e.g. "0.1.0 (commit 4d03afe1c2b3, built 2025-11-30T13:20:00Z, linux-x64)",
+// the version first so that `msgbus --version | cut -d' ' -f1` is the bare version. A constant after minifying.
 declare const MSGBUS_VERSION: string | undefined;
-const version = typeof MSGBUS_VERSION === "string" ? MSGBUS_VERSION : "0.0.0-dev";
+declare const MSGBUS_BUILD: string | undefined;
+const version = (typeof MSGBUS_VERSION === "string" ? MSGBUS_VERSION : "0.0.0-dev") + (typeof MSGBUS_BUILD === "string" ? ` (${MSGBUS_BUILD})` : "");
 
 const main = defineCommand({
   meta: {
