@@ -45,7 +45,7 @@ const version: string = (await Bun.file(join(ROOT, "package.json")).json()).vers
 const entry = resolve(ROOT, options.entry!);
 const targets = (options.target ?? []).map(findTarget);
 // Archive mtimes and the build date of --version: SOURCE_DATE_EPOCH when set (reproducible builds).
-const mtime = Number(process.env.SOURCE_DATE_EPOCH ?? Math.floor(Date.now() / 1000));
+const mtime = Number(process.env.SOURCE_DATE_EPOCH || Math.floor(Date.now() / 1000));
 const commit = gitCommit();
 const xz = !options.local && !options["no-xz"] && Bun.which("xz") !== null;
 let xzQueue: Promise<unknown> = Promise.resolve(); // one xz at a time (it uses every core), beside the next compile
@@ -125,6 +125,7 @@ function isWindows(target: Target): boolean {
 function gitCommit(): string {
   const sha = (process.env.MSGBUS_COMMIT || process.env.GITHUB_SHA)?.slice(0, 12);
   if (sha) return sha;
+  if (!Bun.which("git")) return "unknown";
   const head = Bun.spawnSync(["git", "rev-parse", "--short=12", "HEAD"], { cwd: ROOT, stderr: "ignore" });
   if (!head.success) return "unknown";
   const dirty = Bun.spawnSync(["git", "status", "--porcelain", "--untracked-files=no"], { cwd: ROOT, stderr: "ignore" });
