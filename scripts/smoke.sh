@@ -209,9 +209,14 @@ EOF
 header_ok() { # file target (little-endian fields, as on every target we build)
   local pe
   bytes() { od -An -tx1 -j"$2" -N"$3" "$1" | tr -d ' \n'; }
-  case $2 in # the musl builds ask for the musl loader, the others for glibc's
-    linux-*-musl) grep -qa -m1 "/lib/ld-musl-" "$1" || return 1 ;;
-    linux-*) ! grep -qa -m1 "/lib/ld-musl-" "$1" || return 1 ;;
+  # The ELF interpreter (.interp, in the first page): musl's loader for the musl builds, glibc's
+  # for the others (the whole file mentions both: Bun knows every loader's name).
+  local interp; interp=$(head -c 4096 "$1" | grep -ao '/lib[a-z0-9]*/ld-[a-z0-9_.-]*' | head -1)
+  case $2 in
+    linux-x64-musl) [ "$interp" = /lib/ld-musl-x86_64.so.1 ] || return 1 ;;
+    linux-arm64-musl) [ "$interp" = /lib/ld-musl-aarch64.so.1 ] || return 1 ;;
+    linux-x64*) [ "$interp" = /lib64/ld-linux-x86-64.so.2 ] || return 1 ;;
+    linux-arm64) [ "$interp" = /lib/ld-linux-aarch64.so.1 ] || return 1 ;;
   esac
   case $2 in
     linux-x64*) [ "$(bytes "$1" 0 4)" = 7f454c46 ] && [ "$(bytes "$1" 18 2)" = 3e00 ] ;;   # ELF, EM_X86_64
