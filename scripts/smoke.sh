@@ -6,11 +6,13 @@
 #
 #   scripts/smoke.sh                          linux-x64 linux-arm64 windows-x64 (built first)
 #   scripts/smoke.sh linux-arm64              one target
-#   scripts/smoke.sh all                      all five (macOS ones are checked statically, then SKIP)
+#   scripts/smoke.sh all                      all eight (macOS ones are checked statically, then SKIP)
 #   scripts/smoke.sh --no-build [target…]     test what dist/ already holds (e.g. after npm run build)
 #
 # One PASS/FAIL/SKIP line per target at the end; exit 1 if any target FAILs. Installs nothing: a
 # missing tool is named with its apt-get line and whatever needs it is skipped. See docs/RELEASING.md.
+# The musl targets run natively on a musl host (Alpine), else under qemu-user with an Alpine root
+# filesystem that has libstdc++ and libgcc: MSGBUS_SMOKE_ALPINE_X64=DIR, MSGBUS_SMOKE_ALPINE_ARM64=DIR.
 
 set -uo pipefail
 
@@ -21,7 +23,7 @@ fi
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DIST=$ROOT/dist
-ALL_TARGETS=(linux-x64 linux-arm64 windows-x64 darwin-x64 darwin-arm64)
+ALL_TARGETS=(linux-x64 linux-x64-baseline linux-x64-musl linux-arm64 linux-arm64-musl windows-x64 darwin-x64 darwin-arm64)
 DEFAULT_TARGETS=(linux-x64 linux-arm64 windows-x64)
 
 usage() { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
@@ -33,7 +35,7 @@ for arg in "$@"; do
     --no-build) build=0 ;;
     -h | --help) usage; exit 0 ;;
     all) targets+=("${ALL_TARGETS[@]}") ;;
-    linux-x64 | linux-arm64 | windows-x64 | darwin-x64 | darwin-arm64) targets+=("$arg") ;;
+    linux-x64 | linux-x64-baseline | linux-x64-musl | linux-arm64 | linux-arm64-musl | windows-x64 | darwin-x64 | darwin-arm64) targets+=("$arg") ;;
     *) echo "smoke: unknown argument '$arg' (targets: ${ALL_TARGETS[*]} all; --no-build)" >&2; exit 2 ;;
   esac
 done
@@ -99,8 +101,9 @@ runner_for() { # sets RUNNER (array) and HOW, or returns 1 with SKIP_REASON
   local target=$1
   RUNNER=() HOW= SKIP_REASON=
   case "$target:$HOST_OS:$HOST_ARCH" in
-    linux-x64:Linux:x86_64 | linux-arm64:Linux:aarch64) HOW=native ;;
-    linux-x64:Linux:*) # e.g. on a Raspberry Pi
+    linux-*-musl:Linux:*) musl_runner "$target" || return 1 ;;
+    linux-x64:Linux:x86_64 | linux-x64-baseline:Linux:x86_64 | linux-arm64:Linux:aarch64) HOW=native ;;
+    linux-x64:Linux:* | linux-x64-baseline:Linux:*) # e.g. on a Raspberry Pi
       local qemu64
       qemu64=$(command -v qemu-x86_64-static || command -v qemu-x86_64 || true)
       if [ -z "$qemu64" ] || [ ! -d /usr/x86_64-linux-gnu/lib ]; then
@@ -132,6 +135,25 @@ runner_for() { # sets RUNNER (array) and HOW, or returns 1 with SKIP_REASON
     darwin-*) SKIP_REASON="macOS binaries cannot run on Linux (on a Mac: tar xzf msgbus-$target.tar.gz && ./msgbus --version)"; return 1 ;;
     *) SKIP_REASON="no way to run $target on $HOST_OS $HOST_ARCH here"; return 1 ;;
   esac
+}
+
+# musl: natively on a musl host; else qemu-user with an Alpine root filesystem (its loader, libc,
+# libstdc++ and libgcc: Bun's musl runtime links libstdc++ and libgcc_s dynamically). Debian's musl
+# package has the loader but no musl libstdc++, so on Debian without such a root this is a SKIP.
+musl_runner() { # $1: target; sets RUNNER and HOW, or returns 1 with SKIP_REASON
+  local arch=x86_64 var=MSGBUS_SMOKE_ALPINE_X64 root qemu
+  [ "$1" = linux-arm64-musl ] && arch=aarch64 var=MSGBUS_SMOKE_ALPINE_ARM64
+  if [ "$HOST_ARCH" = "$arch" ] && (ldd --version 2>&1 || true) | grep -qi musl; then HOW=native; return 0; fi
+  root=${!var:-}
+  if [ -z "$root" ]; then
+    SKIP_REASON="not a musl host and no Alpine root filesystem given ($var=DIR with apk add libstdc++ libgcc; see docs/RELEASING.md)"; return 1
+  fi
+  if [ ! -e "$root/lib/ld-musl-$arch.so.1" ] || ! ls "$root"/usr/lib/libstdc++.so.6 >/dev/null 2>&1; then
+    SKIP_REASON="$var=$root lacks lib/ld-musl-$arch.so.1 or usr/lib/libstdc++.so.6 (apk add libstdc++ libgcc)"; return 1
+  fi
+  qemu=$(command -v "qemu-$arch-static" || command -v "qemu-$arch" || true)
+  if [ -z "$qemu" ]; then SKIP_REASON="qemu-user not found (apt-get install -y qemu-user-static)"; return 1; fi
+  RUNNER=("$qemu" -L "$root") HOW="qemu (${RUNNER[*]})"
 }
 
 # Wine: a prefix of our own (the user's ~/.wine is left alone), kept between runs because its
@@ -187,9 +209,18 @@ EOF
 header_ok() { # file target (little-endian fields, as on every target we build)
   local pe
   bytes() { od -An -tx1 -j"$2" -N"$3" "$1" | tr -d ' \n'; }
+  # The ELF interpreter (.interp, in the first page): musl's loader for the musl builds, glibc's
+  # for the others (the whole file mentions both: Bun knows every loader's name).
+  local interp; interp=$(head -c 4096 "$1" | grep -ao '/lib[a-z0-9]*/ld-[a-z0-9_.-]*' | head -1)
   case $2 in
-    linux-x64) [ "$(bytes "$1" 0 4)" = 7f454c46 ] && [ "$(bytes "$1" 18 2)" = 3e00 ] ;;   # ELF, EM_X86_64
-    linux-arm64) [ "$(bytes "$1" 0 4)" = 7f454c46 ] && [ "$(bytes "$1" 18 2)" = b700 ] ;; # ELF, EM_AARCH64
+    linux-x64-musl) [ "$interp" = /lib/ld-musl-x86_64.so.1 ] || return 1 ;;
+    linux-arm64-musl) [ "$interp" = /lib/ld-musl-aarch64.so.1 ] || return 1 ;;
+    linux-x64*) [ "$interp" = /lib64/ld-linux-x86-64.so.2 ] || return 1 ;;
+    linux-arm64) [ "$interp" = /lib/ld-linux-aarch64.so.1 ] || return 1 ;;
+  esac
+  case $2 in
+    linux-x64*) [ "$(bytes "$1" 0 4)" = 7f454c46 ] && [ "$(bytes "$1" 18 2)" = 3e00 ] ;;   # ELF, EM_X86_64
+    linux-arm64*) [ "$(bytes "$1" 0 4)" = 7f454c46 ] && [ "$(bytes "$1" 18 2)" = b700 ] ;; # ELF, EM_AARCH64
     windows-x64) # MZ, then at e_lfanew "PE\0\0" and machine AMD64
       pe=$(od -An -tu4 -j60 -N4 "$1" | tr -d ' \n')
       [ "$(bytes "$1" 0 2)" = 4d5a ] && [ "$(bytes "$1" "$pe" 6)" = 504500006486 ] ;;
@@ -200,8 +231,9 @@ header_ok() { # file target (little-endian fields, as on every target we build)
 }
 
 verify_and_unpack() { # target dir → sets BIN (path of the unpacked binary)
-  local target=$1 dir=$2 inner=msgbus archives=("msgbus-$1.tar.gz")
-  [ "$target" = windows-x64 ] && inner=msgbus.exe archives+=("msgbus-$1.zip")
+  local target=$1 dir=$2 inner=msgbus archives=("msgbus-$1.tar.gz") archive unpacked
+  [ -f "$DIST/msgbus-$1.tar.xz" ] && archives+=("msgbus-$1.tar.xz")
+  [ "$target" = windows-x64 ] && inner=msgbus.exe archives=("msgbus-$1.zip")
   BIN=
   for archive in "${archives[@]}"; do
     if [ ! -f "$DIST/$archive" ]; then bad "dist/$archive exists (build it: bun build.ts --target $target)"; return 1; fi
@@ -210,20 +242,24 @@ verify_and_unpack() { # target dir → sets BIN (path of the unpacked binary)
     if [ -z "$line" ]; then bad "dist/SHA256SUMS lists $archive"; return 1; fi
     if (cd "$DIST" && echo "$line" | sha256sum -c --quiet --status -); then ok "SHA256SUMS matches $archive ($(du -m "$DIST/$archive" | cut -f1) MiB)"
     else bad "SHA256SUMS matches $archive"; return 1; fi
-  done
-  mkdir -p "$dir/tar"
-  if ! tar -xzf "$DIST/${archives[0]}" -C "$dir/tar"; then bad "tar -xzf ${archives[0]}"; return 1; fi
-  if [ "$(ls -A "$dir/tar")" != "$inner" ]; then bad "${archives[0]} holds just $inner (has: $(ls -A "$dir/tar" | tr '\n' ' '))"; return 1; fi
-  BIN=$dir/tar/$inner
-  if [ "$target" = windows-x64 ]; then
-    if command -v unzip >/dev/null; then
-      mkdir -p "$dir/zip"
-      if unzip -q "$DIST/${archives[1]}" -d "$dir/zip" && cmp -s "$dir/zip/$inner" "$BIN"; then ok "${archives[1]} unpacks to the same $inner as the .tar.gz"
-      else bad "${archives[1]} unpacks to the same $inner as the .tar.gz"; fi
-    else
-      missing unzip unzip
+    # Each archive holds one folder msgbus-<target>/ with the binary, LICENSE and README.md.
+    unpacked=$dir/${archive##*.}
+    mkdir -p "$unpacked"
+    case $archive in
+      *.zip)
+        if ! command -v unzip >/dev/null; then missing unzip unzip; return 1; fi
+        unzip -q "$DIST/$archive" -d "$unpacked" || { bad "unzip $archive"; return 1; } ;;
+      *.tar.xz) tar -xJf "$DIST/$archive" -C "$unpacked" || { bad "tar -xJf $archive"; return 1; } ;;
+      *) tar -xzf "$DIST/$archive" -C "$unpacked" || { bad "tar -xzf $archive"; return 1; } ;;
+    esac
+    local has; has=$(cd "$unpacked" && find . -mindepth 1 | sort | tr '\n' ' ')
+    if [ "$has" != "./msgbus-$target ./msgbus-$target/LICENSE ./msgbus-$target/README.md ./msgbus-$target/$inner " ]; then
+      bad "$archive holds msgbus-$target/ with $inner, LICENSE and README.md (has: $has)"; return 1
     fi
-  fi
+    if [ -z "$BIN" ]; then BIN=$unpacked/msgbus-$target/$inner
+    elif cmp -s "$BIN" "$unpacked/msgbus-$target/$inner"; then ok "$archive unpacks to the same $inner as ${archives[0]}"
+    else bad "$archive unpacks to the same $inner as ${archives[0]}"; fi
+  done
   check "${archives[0]} unpacks to an executable $inner of $(du -m "$BIN" | cut -f1) MiB" test -x "$BIN"
   check "$inner is a $target executable (file header)" header_ok "$BIN" "$target"
   return 0
@@ -403,8 +439,9 @@ smoke_target() {
   local start got
   start=$(now)
   got=$(run_msgbus --version 2>"$TDIR/version.err")
-  if [ "$got" = "$VERSION" ]; then ok "--version prints $VERSION ($(since "$start") s)"
-  else bad "--version prints $VERSION (got '${got:0:80}'; stderr: $(head -c 300 "$TDIR/version.err"))"; RESULT[$TARGET]="FAIL $TARGET: $(failed_checks)"; return; fi
+  # "0.1.0 (commit 4d03afe1c2b3, built 2025-11-30T13:20:00Z, linux-x64)"
+  if [[ "$got" == "$VERSION (commit "*", built "*", $TARGET)" ]]; then ok "--version prints $got ($(since "$start") s)"
+  else bad "--version prints $VERSION (commit …, built …, $TARGET) (got '${got:0:100}'; stderr: $(head -c 300 "$TDIR/version.err"))"; RESULT[$TARGET]="FAIL $TARGET: $(failed_checks)"; return; fi
   got=$(run_msgbus --help 2>&1)
   check "--help lists the commands" grep -q "serve|put|get" <<<"$got"
 
@@ -413,7 +450,7 @@ smoke_target() {
     ready="serve ready in $SERVE_READY s"
     ok "serve listens on 127.0.0.1:$PORT (RESP) and :$HTTP_PORT (HTTP) after $SERVE_READY s"
     round_trips
-    if [ "$TARGET" = linux-x64 ] && [ "$HOW" = native ]; then cpu_floor_check; fi
+    if [[ "$TARGET" == linux-x64 || "$TARGET" == linux-x64-baseline ]] && [ "$HOW" = native ]; then cpu_floor_check; fi
     stop_server "$STOP_SIGNAL"
     if port_open "$PORT"; then bad "the port is closed after the stop"; fi
   else
@@ -433,7 +470,7 @@ cpu_floor_check() {
   local qemu; qemu=$(command -v qemu-x86_64-static || command -v qemu-x86_64 || true)
   [ -z "$qemu" ] && { missing qemu-x86_64-static qemu-user-static; return; }
   local nehalem=(timeout 60 "$qemu" -cpu Nehalem "./$BIN_NAME") got
-  got=$(cd "$BIN_DIR" && "${nehalem[@]}" --version 2>/dev/null &&
+  got=$(cd "$BIN_DIR" && "${nehalem[@]}" --version 2>/dev/null | cut -d' ' -f1 &&
     "${nehalem[@]}" put --url "tcp://127.0.0.1:$PORT" smoke.cpu "no avx2" 2>/dev/null &&
     "${nehalem[@]}" get --url "tcp://127.0.0.1:$PORT" smoke.cpu 2>/dev/null)
   check "on an emulated CPU without AVX/AVX2 (qemu -cpu Nehalem): --version, put, get" test "$got" = "$VERSION"$'\n'"no avx2"

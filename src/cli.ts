@@ -3,8 +3,11 @@
 // `--help` and small commands start fast.
 
 export {}; // a module, so that it may await at the top level
+// build.ts defines both: --version prints e.g. "0.1.0 (commit 4d03afe1c2b3, built 2025-11-30T13:20:00Z, linux-x64)",
+// the version first so that `msgbus --version | cut -d' ' -f1` is the bare version. A constant after minifying.
 declare const MSGBUS_VERSION: string | undefined;
-const version = typeof MSGBUS_VERSION === "string" ? MSGBUS_VERSION : "0.0.0-dev";
+declare const MSGBUS_BUILD: string | undefined;
+const version = (typeof MSGBUS_VERSION === "string" ? MSGBUS_VERSION : "0.0.0-dev") + (typeof MSGBUS_BUILD === "string" ? ` (${MSGBUS_BUILD})` : "");
 
 // biome-ignore lint/suspicious/noExplicitAny: each command declares its own argument types
 type Command = import("citty").CommandDef<any>;

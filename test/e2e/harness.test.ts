@@ -122,10 +122,13 @@ describe.skipIf(!hasRedis() && !process.env.CI)("redis-server", () => {
 describe.skipIf(!hasBinary())("the compiled binary", () => {
   const version: string = JSON.parse(readFileSync(join(import.meta.dir, "..", "..", "package.json"), "utf8")).version;
 
-  test("--version prints the version from package.json", async () => {
+  test("--version prints the version from package.json, then the commit, build date and target", async () => {
     const result = await runCli(["--version"]);
     expect(result.code).toBe(0);
-    expect(result.stdoutText.trim()).toEndWith(version);
+    const platform = `${process.platform === "win32" ? "windows" : process.platform}-${process.arch}`;
+    expect(result.stdoutText.trim()).toMatch(
+      new RegExp(`^${version.replaceAll(".", "\\.")} \\(commit [0-9a-f]{7,}(-dirty)?, built \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ, ${platform}\\)$`),
+    );
   });
 
   test("spawnCli reads output lines as they come and reports an early exit", async () => {
