@@ -1,6 +1,6 @@
 // `bun run bench`: drives the compiled msgbus and a real redis-server with the same clients in
 // the same run and prints ratios. Numbers are reported, never asserted (that is the tests' job).
-// Usage: bun bench/run.ts [--quick] [--only resp,memory,http,durable]
+// Usage: bun bench/run.ts [--quick] [--only resp,memory,fanout,latency,idle,http,durable]
 
 import { cleanupAll, format, mib, redisBenchmark, rss, startMsgbus, startRedis, table } from "./lib.ts";
 
@@ -16,7 +16,7 @@ async function resp(): Promise<void> {
   const requests = quick ? 200000 : 1000000;
   const rounds = quick ? 1 : 3;
   console.log(
-    `\n## RESP: redis-benchmark -c 50 -n ${requests} -d 100 -t ping,lpush,rpop (msgbus and redis-server, same run; median of ${rounds} alternating rounds)\n`,
+    `\n## RESP: redis-benchmark -c 50 -n ${requests} -d 100 -t ping,lpush,rpop, and the command line PUBLISH t x (msgbus and redis-server, same run; median of ${rounds} alternating rounds)\n`,
   );
   const rows: (string | number)[][] = [];
   for (const pipeline of [1, 16]) {
@@ -27,7 +27,10 @@ async function resp(): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       for (const name of round % 2 === 0 ? ["msgbus", "redis"] : ["redis", "msgbus"]) {
         const server = name === "msgbus" ? await startMsgbus(big) : await startRedis();
-        runs[name]!.push(await redisBenchmark(server.port, args));
+        const result = await redisBenchmark(server.port, args);
+        // PUBLISH to a topic nobody subscribes to, as a command line (-d does not apply).
+        Object.assign(result, await redisBenchmark(server.port, [...args.slice(0, -2), "PUBLISH", "t", "x"]));
+        runs[name]!.push(result);
         await server.stop();
       }
     }
@@ -77,6 +80,11 @@ try {
   console.log(`# msgbus benchmark — ${new Date().toISOString()} — ${navigator.hardwareConcurrency} cores, bun ${Bun.version}`);
   if (wanted("resp")) await resp();
   if (wanted("memory")) await memory();
+  const peers = new Set(["fanout", "latency", "idle"].filter(wanted));
+  if (peers.size > 0) {
+    const { run } = await import("./peers.ts");
+    await run({ quick, parts: peers });
+  }
   if (wanted("http")) await optional("http", "./http.ts");
   if (wanted("durable")) await optional("durable", "./durable.ts");
 } finally {
