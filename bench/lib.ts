@@ -5,7 +5,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { freePort } from "../test/helpers/ports.ts";
 import { cleanupAll, spawnTracked } from "../test/helpers/processes.ts";
 
-export const BINARY = new URL("../dist/msgbus", import.meta.url).pathname;
+/** The binary measured: dist/msgbus, or MSGBUS_BINARY (e.g. a build of another commit, for a before/after). */
+export const BINARY = process.env.MSGBUS_BINARY ?? new URL("../dist/msgbus", import.meta.url).pathname;
 
 export interface Running {
   name: string;
