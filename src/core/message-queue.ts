@@ -162,10 +162,13 @@ export class MessageQueue {
     const all = [...this];
     const index = all.findIndex(pred);
     if (index < 0) return undefined;
-    const front = this.front.length;
+    const front = this.front.length - (index < this.front.length ? 1 : 0);
     const [removed] = all.splice(index, 1);
     this.clear();
-    all.forEach((message, i) => (i < front - (index < front ? 1 : 0) ? this.front.push(message) : this.push(message)));
+    for (let i = 0; i < all.length; i++) {
+      if (i < front) this.front.push(all[i]!);
+      else this.push(all[i]!);
+    }
     return removed;
   }
 
