@@ -58,12 +58,25 @@ export class Bus {
    * The bus keeps `payload` as given: pass bytes nobody will change afterwards.
    */
   publish(topicName: string, payload: Uint8Array): Message {
+    return this.write(topicName, payload, false);
+  }
+
+  /**
+   * Writes a message whose payload is only lent for the call (a view of a socket's read buffer):
+   * the bus copies what it keeps, usually straight into the topic's packed queue, so a write costs
+   * no payload array of its own. The returned message's payload is that view: read its id.
+   */
+  publishBorrowed(topicName: string, payload: Uint8Array): Message {
+    return this.write(topicName, payload, true);
+  }
+
+  private write(topicName: string, payload: Uint8Array, borrowed: boolean): Message {
     if (payload.length > this.limits.maxMessageSize) {
       throw new BusError("TOO_LARGE", `message of ${payload.length} bytes is larger than the limit of ${this.limits.maxMessageSize} bytes`);
     }
     const topic = this.s.topics.use(topicName);
     try {
-      return append(this.s, topic, payload, undefined, 0);
+      return append(this.s, topic, borrowed && !this.s.packsBorrowed(topic, payload) ? payload.slice() : payload, undefined, 0);
     } catch (error) {
       this.s.topics.settle(topic); // a refused write to a new topic leaves no topic behind
       throw error;

@@ -13,6 +13,11 @@ const MIN_CHUNK = 256;
 const MAX_CHUNK = 16384;
 /** Payloads larger than this are kept as they came (their own array): copying them buys nothing. */
 const PACKED_MAX = 8192;
+/** Whether the queue copies a payload of this size into its chunks (a message of the topic, no origin). */
+export function packs(length: number): boolean {
+  return length <= PACKED_MAX;
+}
+
 /** An entry's header is at most four varints of 7 bytes (53-bit numbers, zigzag). */
 const HEADER_MAX = 32;
 
