@@ -8,7 +8,7 @@ import net from "node:net";
 import { freePort } from "../test/helpers/ports.ts";
 import { spawnTracked } from "../test/helpers/processes.ts";
 import { encodeCommand } from "../src/protocol/resp-writer.ts";
-import { cleanupAll, format, mib, need, type Running, rss, startMsgbus, startRedis, table, waitForPort } from "./lib.ts";
+import { cleanupAll, cpuSeconds, format, mib, need, type Running, rss, startMsgbus, startRedis, table, waitForPort } from "./lib.ts";
 
 const TOPIC = "fan";
 const SIZE = 100;
@@ -183,10 +183,13 @@ export const KINDS: Kind[] = [
  * Publishes `messages` pipelined and waits until every subscriber counted every one; the publisher
  * stays at most `lead` messages ahead of the slowest subscriber, so no server cuts anyone off.
  */
-async function fanout(kind: Kind, subscribers: number, messages: number): Promise<number> {
+/** Deliveries per second, and the server's CPU time per delivery (µs). */
+async function fanout(kind: Kind, subscribers: number, messages: number): Promise<{ rate: number; cpu: number }> {
   const server = await kind.start();
   try {
-    return await fanoutOn(kind, server, subscribers, messages);
+    const before = cpuSeconds(server.pid);
+    const rate = await fanoutOn(kind, server, subscribers, messages);
+    return { rate, cpu: ((cpuSeconds(server.pid) - before) * 1e6) / (subscribers * messages) };
   } finally {
     await server.stop();
   }
@@ -230,9 +233,14 @@ export async function fanoutTable(quick: boolean): Promise<void> {
   for (const subscribers of [1, 10, 100]) {
     const messages = Math.max(5000, Math.round(deliveries / subscribers));
     const best: Record<string, number> = {};
+    const cpu: Record<string, number> = {};
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? KINDS : [...KINDS].reverse();
-      for (const kind of order) best[kind.name] = Math.max(best[kind.name] ?? 0, await fanout(kind, subscribers, messages));
+      for (const kind of order) {
+        const result = await fanout(kind, subscribers, messages);
+        best[kind.name] = Math.max(best[kind.name] ?? 0, result.rate);
+        cpu[kind.name] = Math.min(cpu[kind.name] ?? Infinity, result.cpu);
+      }
     }
     const peer = Math.max(best["redis SUBSCRIBE"]!, best["nats core"]!);
     rows.push([
@@ -243,9 +251,12 @@ export async function fanoutTable(quick: boolean): Promise<void> {
       best["nats core"]!,
       `${(best["msgbus WebSocket"]! / peer).toFixed(2)}x`,
       `${(best["msgbus RESP SUB"]! / peer).toFixed(2)}x`,
+      KINDS.map((k) => cpu[k.name]!.toFixed(2)).join(" / "),
     ]);
   }
-  console.log(table(["subs", "msgbus WS", "msgbus SUB", "redis SUBSCRIBE", "nats", "WS/peer", "SUB/peer"], rows));
+  console.log(
+    table(["subs", "msgbus WS", "msgbus SUB", "redis SUBSCRIBE", "nats", "WS/peer", "SUB/peer", "server CPU µs/delivery (WS / SUB / redis / nats)"], rows),
+  );
 }
 
 /** Write→receipt latency at `rate` msg/s for `seconds`: each payload carries its sequence number. */
