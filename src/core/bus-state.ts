@@ -59,7 +59,7 @@ export class BusState {
   }
 
   /** A store that keeps the messages it is told of until it commits (not the memory store). */
-  private readonly storeKeeps: boolean;
+  readonly storeKeeps: boolean;
 
   /**
    * Whether a borrowed payload may be written as it is: nobody but the queue keeps it (no

@@ -97,11 +97,15 @@ export class MessageQueue {
     this.front.unshift(message);
   }
 
-  shift(): Message | undefined {
+  /**
+   * Takes the oldest message. With `lend`, a packed one's payload is a view of the chunk, valid
+   * only until the queue is next written (a drop that only reads its size and id).
+   */
+  shift(lend = false): Message | undefined {
     if (this.front.length > 0) return this.front.shift();
     if (this.packed === 0) return undefined;
     const chunk = this.chunks.peek()!;
-    const message = this.read(chunk, chunk.head, "shift");
+    const message = this.read(chunk, chunk.head, lend ? "lend" : "shift");
     chunk.head = pos;
     this.packed--;
     if (chunk.head === chunk.used) this.release(chunk);
@@ -202,15 +206,15 @@ export class MessageQueue {
   }
 
   /**
-   * Builds the entry at `at` with its own copy of the payload; leaves `pos` after it. "shift" and
-   * "pop" consume it (an external entry leaves `external` from that end), "peek" does not.
+   * Builds the entry at `at` with its own copy of the payload ("lend": a view); leaves `pos` after
+   * it. "shift", "lend" and "pop" consume it (an external entry leaves `external` from that end).
    */
-  private read(chunk: Chunk, at: number, how: "shift" | "pop" | "peek"): Message {
+  private read(chunk: Chunk, at: number, how: "shift" | "lend" | "pop" | "peek"): Message {
     const bytes = chunk.bytes;
     pos = at;
     const head = varint(bytes);
     if (head % 2 === 1) {
-      return how === "shift" ? this.external.shift()! : how === "pop" ? this.external.pop()! : this.external.peek()!;
+      return how === "pop" ? this.external.pop()! : how === "peek" ? this.external.peek()! : this.external.shift()!;
     }
     const length = head / 2;
     const id = chunk.baseId + unzigzag(varint(bytes));
@@ -219,7 +223,8 @@ export class MessageQueue {
     const start = pos;
     pos = start + length;
     if (how !== "peek") this.packedBytes -= length;
-    return { id, topic: this.topic, created, payload: bytes.slice(start, start + length), deliveries, origin: undefined };
+    const payload = how === "lend" ? bytes.subarray(start, start + length) : bytes.slice(start, start + length);
+    return { id, topic: this.topic, created, payload, deliveries, origin: undefined };
   }
 }
 

@@ -43,6 +43,9 @@ function makeRoom(s: BusState, topic: Topic, cost: number): void {
   if (topic.held < maxQueue && topic.bytes + cost <= maxQueueBytes && s.bytes + cost <= maxMemory) return;
   const policy = topic.name.endsWith(DEAD_SUFFIX) ? "drop-oldest" : s.limits.overflow;
   const victims: Message[] = [];
+  // Victims only read for their size and id may be views of the queue's chunks, when nothing keeps
+  // them past this call (a store that keeps nothing); put back, they get their own bytes.
+  const lend = !s.storeKeeps;
   let freed = 0;
   let reason: DropReason = "overflow";
   for (;;) {
@@ -50,9 +53,9 @@ function makeRoom(s: BusState, topic: Topic, cost: number): void {
     const topicFull = countFull || topic.bytes - freed + cost > maxQueueBytes;
     const busFull = s.bytes - freed + cost > maxMemory;
     if (!topicFull && !busFull) break;
-    const victim = policy === "drop-oldest" ? topic.queue.shift() : undefined;
+    const victim = policy === "drop-oldest" ? topic.queue.shift(lend) : undefined;
     if (!victim) {
-      for (let i = victims.length - 1; i >= 0; i--) topic.queue.unshift(victims[i]!);
+      for (let i = victims.length - 1; i >= 0; i--) topic.queue.unshift(lend ? { ...victims[i]!, payload: victims[i]!.payload.slice() } : victims[i]!);
       if (topicFull) {
         throw new BusError(
           "TOPIC_FULL",

@@ -510,6 +510,16 @@ describe("overflow and memory limits", () => {
     expect(bus.publish("q", bytes("3")).id).toBe(3);
   });
 
+  test("drop-oldest that cannot make room puts the messages it tried back, bytes intact, though the queue is written again", () => {
+    const { bus } = setup({ maxQueueBytes: messageCost(3) * 3 });
+    for (const text of ["aaa", "bbb", "ccc"]) bus.publish("q", bytes(text));
+    expectBusError(() => bus.publish("q", new Uint8Array(messageCost(3) * 3)), "TOPIC_FULL");
+    bus.take("q");
+    bus.publish("q", bytes("ddd"));
+    const left = [bus.take("q"), bus.take("q"), bus.take("q")].map((m) => new TextDecoder().decode(m!.payload));
+    expect(left).toEqual(["bbb", "ccc", "ddd"]);
+  });
+
   test("drop-oldest cannot drop leased messages: a topic full of leases refuses the write", () => {
     const { bus } = setup({ maxQueue: 2 });
     bus.publish("q", bytes("1"));
