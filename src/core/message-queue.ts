@@ -62,33 +62,40 @@ export class MessageQueue {
 
   push(message: Message): void {
     const length = message.payload.length;
-    const external = length > PACKED_MAX || message.origin !== undefined || message.topic !== this.topic;
-    const chunk = this.room(external ? HEADER_MAX : length + HEADER_MAX, message);
-    const bytes = chunk.bytes;
-    let at = writeVarint(bytes, chunk.used, length * 2 + (external ? 1 : 0));
-    if (external) {
-      this.external.push(message);
-    } else {
-      at = writeVarint(bytes, at, zigzag(message.id - chunk.baseId));
-      at = writeVarint(bytes, at, zigzag(message.created - chunk.baseCreated));
-      at = writeVarint(bytes, at, message.deliveries);
-      bytes.set(message.payload, at);
-      at += length;
-      this.packedBytes += length;
+    if (length <= PACKED_MAX && message.origin === undefined && message.topic === this.topic) {
+      this.pushPacked(message.id, message.created, message.deliveries, message.payload);
+      return;
     }
-    chunk.used = at;
+    const chunk = this.room(HEADER_MAX, message.id, message.created);
+    chunk.used = writeVarint(chunk.bytes, chunk.used, length * 2 + 1);
+    this.external.push(message);
+    this.packed++;
+  }
+
+  /** Queues a message of this topic without an object for it: its payload is copied (see packs()). */
+  pushPacked(id: number, created: number, deliveries: number, payload: Uint8Array): void {
+    const length = payload.length;
+    const chunk = this.room(length + HEADER_MAX, id, created);
+    const bytes = chunk.bytes;
+    let at = writeVarint(bytes, chunk.used, length * 2);
+    at = writeVarint(bytes, at, zigzag(id - chunk.baseId));
+    at = writeVarint(bytes, at, zigzag(created - chunk.baseCreated));
+    at = writeVarint(bytes, at, deliveries);
+    bytes.set(payload, at);
+    chunk.used = at + length;
+    this.packedBytes += length;
     this.packed++;
   }
 
   /** The tail chunk when `need` bytes fit there, else a new one sized to the queue. */
-  private room(need: number, message: Message): Chunk {
+  private room(need: number, id: number, created: number): Chunk {
     const tail = this.chunks.at(this.chunks.length - 1);
     if (tail && tail.used + need <= tail.bytes.length) return tail;
     // Every chunk holds an entry, but for a lone empty one kept for reuse: too small, it goes.
     if (tail && tail.head === tail.used) this.chunks.clear();
     let size = MIN_CHUNK;
     while (size < this.packedBytes && size < MAX_CHUNK) size *= 2;
-    const chunk: Chunk = { bytes: new Uint8Array(Math.max(size, need)), used: 0, head: 0, baseId: message.id, baseCreated: message.created };
+    const chunk: Chunk = { bytes: new Uint8Array(Math.max(size, need)), used: 0, head: 0, baseId: id, baseCreated: created };
     this.chunks.push(chunk);
     return chunk;
   }

@@ -34,6 +34,25 @@ export function append(s: BusState, topic: Topic, payload: Uint8Array, origin: M
 }
 
 /**
+ * A write whose payload is lent and that nobody but the queue keeps (see BusState.packsBorrowed):
+ * the queue copies the payload into its chunks, and no Message object is made. The store keeps
+ * nothing (the memory store), so it is told nothing. Returns the id.
+ */
+export function appendLent(s: BusState, topic: Topic, payload: Uint8Array): number {
+  const cost = messageCost(payload.length);
+  makeRoom(s, topic, cost);
+  const id = ++topic.lastId;
+  topic.queue.pushPacked(id, s.now(), 0, payload);
+  topic.bytes += cost;
+  s.bytes += cost;
+  topic.counters.published++;
+  topic.counters.bytesIn += payload.length;
+  s.totals.messagesIn++;
+  if (topic.waiting.length > 0) dispatch(s, topic);
+  return id;
+}
+
+/**
  * Drops the oldest queued messages until `cost` fits, or refuses the write under `reject`.
  * Victims are only forgotten once the write is sure to fit: a write refused anyway drops nothing.
  */

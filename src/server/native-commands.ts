@@ -17,7 +17,7 @@ import type { Connection } from "./tcp.ts";
 export function put(c: Connection, cmd: RespCommand): void {
   const topic = cmd.text(1);
   let id = 0;
-  for (let i = 2; i < cmd.count; i++) id = c.ctx.bus.publishBorrowed(topic, cmd.view(i)).id;
+  for (let i = 2; i < cmd.count; i++) id = c.ctx.bus.publishBorrowed(topic, cmd.view(i), cmd.owns(i));
   c.out.integer(id);
 }
 

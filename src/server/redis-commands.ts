@@ -12,7 +12,7 @@ import type { Connection } from "./tcp.ts";
 
 export function push(c: Connection, cmd: RespCommand): void {
   const topic = cmd.text(1);
-  for (let i = 2; i < cmd.count; i++) c.ctx.bus.publishBorrowed(topic, cmd.view(i));
+  for (let i = 2; i < cmd.count; i++) c.ctx.bus.publishBorrowed(topic, cmd.view(i), cmd.owns(i));
   c.out.integer(c.ctx.bus.topic(topic)?.queue.length ?? 0);
 }
 
@@ -72,7 +72,7 @@ export function llen(c: Connection, cmd: RespCommand): void {
 export function publish(c: Connection, cmd: RespCommand): void {
   const topic = cmd.text(1);
   const reached = c.ctx.bus.subscriberCount(topic);
-  c.ctx.bus.publishBorrowed(topic, cmd.view(2));
+  c.ctx.bus.publishBorrowed(topic, cmd.view(2), cmd.owns(2));
   c.out.integer(reached);
 }
 
