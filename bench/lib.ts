@@ -5,7 +5,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { freePort } from "../test/helpers/ports.ts";
 import { cleanupAll, spawnTracked } from "../test/helpers/processes.ts";
 
-export const BINARY = new URL("../dist/msgbus", import.meta.url).pathname;
+/** The binary measured: dist/msgbus, or MSGBUS_BINARY (e.g. a build of another commit, for a before/after). */
+export const BINARY = process.env.MSGBUS_BINARY ?? new URL("../dist/msgbus", import.meta.url).pathname;
 
 export interface Running {
   name: string;
@@ -99,6 +100,12 @@ export function rss(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const m = /VmRSS:\s+(\d+) kB/.exec(status);
   return m ? Number(m[1]) * 1024 : NaN;
+}
+
+/** User + system CPU time a process has used, in seconds (Linux; clock ticks of 10 ms). */
+export function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 export function table(headers: string[], rows: (string | number)[][]): string {

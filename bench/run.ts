@@ -1,8 +1,8 @@
 // `bun run bench`: drives the compiled msgbus and a real redis-server with the same clients in
 // the same run and prints ratios. Numbers are reported, never asserted (that is the tests' job).
-// Usage: bun bench/run.ts [--quick] [--only resp,memory,http,durable,startup,redis]
+// Usage: bun bench/run.ts [--quick] [--only resp,memory,fanout,latency,idle,http,durable,startup,redis]
 
-import { cleanupAll, format, mib, redisBenchmark, rss, startMsgbus, startRedis, table } from "./lib.ts";
+import { cleanupAll, cpuSeconds, format, mib, redisBenchmark, rss, startMsgbus, startRedis, table } from "./lib.ts";
 
 const argv = process.argv.slice(2);
 const quick = argv.includes("--quick");
@@ -16,28 +16,47 @@ async function resp(): Promise<void> {
   const requests = quick ? 200000 : 1000000;
   const rounds = quick ? 1 : 3;
   console.log(
-    `\n## RESP: redis-benchmark -c 50 -n ${requests} -d 100 -t ping,lpush,rpop (msgbus and redis-server, same run; median of ${rounds} alternating rounds)\n`,
+    `\n## RESP: redis-benchmark -c 50 -n ${requests} -d 100, -t ping_inline, ping_mbulk, lpush, rpop and the command line PUBLISH t x (msgbus and redis-server, same run; median of ${rounds} alternating rounds)\n`,
   );
   const rows: (string | number)[][] = [];
   for (const pipeline of [1, 16]) {
     const n = pipeline === 1 ? Math.min(requests, 300000) : requests;
-    const args = ["-c", "50", "-n", String(n), "-d", "100", "-P", String(pipeline), "-t", "ping,lpush,rpop"];
+    const common = ["-c", "50", "-n", String(n), "-d", "100", "-P", String(pipeline)];
+    // One test per run, so the server's CPU time can be read around each; PUBLISH to a topic
+    // nobody subscribes to goes as a command line (-d does not apply to it).
+    const tests = [
+      ["-t", "ping_inline"],
+      ["-t", "ping_mbulk"],
+      ["-t", "lpush"],
+      ["-t", "rpop"],
+      ["PUBLISH", "t", "x"],
+    ];
     // Fresh servers per round, alternating who goes first, so neither gets a warmer machine.
-    const runs: Record<string, Record<string, number>[]> = { msgbus: [], redis: [] };
+    const runs: Record<string, Record<string, { perSecond: number; cpu: number }>[]> = { msgbus: [], redis: [] };
     for (let round = 0; round < rounds; round++) {
       for (const name of round % 2 === 0 ? ["msgbus", "redis"] : ["redis", "msgbus"]) {
         const server = name === "msgbus" ? await startMsgbus(big) : await startRedis();
-        runs[name]!.push(await redisBenchmark(server.port, args));
+        const result: Record<string, { perSecond: number; cpu: number }> = {};
+        for (const test of tests) {
+          const before = cpuSeconds(server.pid);
+          const measured = await redisBenchmark(server.port, [...common, ...test]);
+          const cpu = ((cpuSeconds(server.pid) - before) * 1e6) / n;
+          for (const [key, perSecond] of Object.entries(measured)) result[key] = { perSecond, cpu };
+        }
+        runs[name]!.push(result);
         await server.stop();
       }
     }
     for (const test of Object.keys(runs.redis![0]!)) {
-      const m = median(runs.msgbus!.map((r) => r[test] ?? NaN));
-      const r = median(runs.redis!.map((x) => x[test]!));
-      rows.push([`${test} -P ${pipeline}`, m, r, `${(m / r).toFixed(2)}x`]);
+      const m = median(runs.msgbus!.map((r) => r[test]?.perSecond ?? NaN));
+      const r = median(runs.redis!.map((x) => x[test]!.perSecond));
+      const mCpu = median(runs.msgbus!.map((x) => x[test]?.cpu ?? NaN));
+      const rCpu = median(runs.redis!.map((x) => x[test]!.cpu));
+      rows.push([`${test} -P ${pipeline}`, m, r, `${(m / r).toFixed(2)}x`, mCpu.toFixed(2), rCpu.toFixed(2), `${(rCpu / mCpu).toFixed(2)}x`]);
     }
   }
-  console.log(table(["test", "msgbus req/s", "redis req/s", "msgbus/redis"], rows));
+  console.log(table(["test", "msgbus req/s", "redis req/s", "msgbus/redis", "msgbus CPU µs/req", "redis CPU µs/req", "CPU redis/msgbus"], rows));
+  console.log("\n(CPU: the server process's user+system time per request, from /proc: steadier than req/s on a shared machine.)");
 }
 
 function median(values: number[]): number {
@@ -77,6 +96,11 @@ try {
   console.log(`# msgbus benchmark — ${new Date().toISOString()} — ${navigator.hardwareConcurrency} cores, bun ${Bun.version}`);
   if (wanted("resp")) await resp();
   if (wanted("memory")) await memory();
+  const peers = new Set(["fanout", "latency", "idle"].filter(wanted));
+  if (peers.size > 0) {
+    const { run } = await import("./peers.ts");
+    await run({ quick, parts: peers });
+  }
   if (wanted("http")) await optional("http", "./http.ts");
   if (wanted("durable")) await optional("durable", "./durable.ts");
   if (wanted("startup")) await optional("startup", "./startup.ts");

@@ -4,7 +4,8 @@
 import { LeaseBook } from "./leases.ts";
 import type { BusLimits } from "./limits.ts";
 import { type Message, messageCost } from "./message.ts";
-import type { Store } from "./store.ts";
+import { packs } from "./message-queue.ts";
+import { MemoryStore, type Store } from "./store.ts";
 import type { Topic } from "./topic.ts";
 import { TopicRegistry } from "./topic-registry.ts";
 import { type Change, Uncommitted } from "./uncommitted.ts";
@@ -54,6 +55,18 @@ export class BusState {
   ) {
     this.topics = new TopicRegistry(limits.maxTopics, limits.maxTombstones, now);
     this.uncommitted = new Uncommitted(store, undo);
+    this.storeKeeps = !(store instanceof MemoryStore);
+  }
+
+  /** A store that keeps the messages it is told of until it commits (not the memory store). */
+  readonly storeKeeps: boolean;
+
+  /**
+   * Whether a borrowed payload may be written as it is: nobody but the queue keeps it (no
+   * subscriber, a store that keeps nothing) and the queue packs it (copies it into its chunks).
+   */
+  packsBorrowed(topic: Topic, payload: Uint8Array): boolean {
+    return topic.subscribers.size === 0 && !this.storeKeeps && packs(payload.length);
   }
 
   /** A message leaves its topic for good: memory and store forget it. `deliveries`: its count before, for an undo. */

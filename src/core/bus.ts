@@ -14,7 +14,7 @@ import type { Consumer, Lease, Subscriber, Topic } from "./topic.ts";
 import { checkTopicName } from "./topic-name.ts";
 import type { Engine, TakeOptions } from "./engine.ts";
 import { undoUncommitted } from "./undo.ts";
-import { append } from "./writing.ts";
+import { append, appendLent } from "./writing.ts";
 
 export type { BusEvents, BusTotals, DropReason } from "./bus-state.ts";
 export { DEFAULT_LIMITS, type BusLimits, type OverflowPolicy } from "./limits.ts";
@@ -68,9 +68,7 @@ export class Bus implements Engine {
    * The bus keeps `payload` as given: pass bytes nobody will change afterwards.
    */
   publish(topicName: string, payload: Uint8Array): Message {
-    if (payload.length > this.limits.maxMessageSize) {
-      throw new BusError("TOO_LARGE", `message of ${payload.length} bytes is larger than the limit of ${this.limits.maxMessageSize} bytes`);
-    }
+    this.checkSize(payload);
     const topic = this.s.topics.use(topicName);
     try {
       return append(this.s, topic, payload, undefined, 0);
@@ -83,6 +81,30 @@ export class Bus implements Engine {
   /** Messages ready to take now. */
   depth(topicName: string): number {
     return this.s.topics.get(topicName)?.queue.length ?? 0;
+  }
+
+  /**
+   * Writes a message whose payload is only lent for the call (a view of a socket's read buffer):
+   * the bus copies what it keeps, usually straight into the topic's packed queue, so a write costs
+   * no payload array and no Message object of its own. `owned`: the payload is the caller's to give
+   * after all (a large argument assembled across reads), so keeping it needs no copy. Returns the id.
+   */
+  publishBorrowed(topicName: string, payload: Uint8Array, owned = false): number {
+    this.checkSize(payload);
+    const topic = this.s.topics.use(topicName);
+    try {
+      if (this.s.packsBorrowed(topic, payload)) return appendLent(this.s, topic, payload);
+      return append(this.s, topic, owned ? payload : payload.slice(), undefined, 0).id;
+    } catch (error) {
+      this.s.topics.settle(topic); // a refused write to a new topic leaves no topic behind
+      throw error;
+    }
+  }
+
+  private checkSize(payload: Uint8Array): void {
+    if (payload.length > this.limits.maxMessageSize) {
+      throw new BusError("TOO_LARGE", `message of ${payload.length} bytes is larger than the limit of ${this.limits.maxMessageSize} bytes`);
+    }
   }
 
   /** How many subscribers a write to this topic reaches now. */

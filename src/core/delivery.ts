@@ -66,9 +66,8 @@ export function expireOld(s: BusState, topic: Topic, now: number): void {
   const { maxAge } = s.limits;
   if (maxAge <= 0) return;
   let expired = 0;
-  for (let m = topic.queue.peek(); m && now - m.created > maxAge; m = topic.queue.peek()) {
-    topic.queue.shift();
-    s.forget(topic, m);
+  for (let created = topic.queue.peekCreated(); created !== undefined && now - created > maxAge; created = topic.queue.peekCreated()) {
+    s.forget(topic, topic.queue.shift()!);
     expired++;
   }
   if (expired > 0) s.reportDrop(topic, "age", expired);

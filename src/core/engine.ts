@@ -53,6 +53,11 @@ export interface Engine {
    */
   readonly remote?: boolean;
   publish(topic: string, payload: Uint8Array): Maybe<Message>;
+  /**
+   * A write whose payload is only lent for the call (a view of a socket's read buffer; `owned`:
+   * it is the caller's to give). The engine copies what it keeps. Resolves with the id.
+   */
+  publishBorrowed(topic: string, payload: Uint8Array, owned?: boolean): Maybe<number>;
   subscriberCount(topic: string): number;
   /** Messages ready to take (LLEN, LPUSH's reply). */
   depth(topic: string): Maybe<number>;

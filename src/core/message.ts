@@ -20,7 +20,11 @@ export interface Origin {
   readonly deliveries: number;
 }
 
-/** Approximate memory one queued message costs beyond its payload (objects, indexes). */
+/**
+ * What one message counts beyond its payload against the limits. A packed queued message holds
+ * about 5 bytes more than its payload; the rest covers chunk slack, the heap's headroom, and the
+ * object a leased, nacked or dead-lettered message is again (docs/ARCHITECTURE.md, Time and memory).
+ */
 export const MESSAGE_OVERHEAD = 96;
 
 export function messageCost(payloadLength: number): number {

@@ -42,7 +42,7 @@ export interface Store {
   added(message: Message): void;
   /** A message left its topic for good (taken at-most-once, acked, dropped, expired, dead-lettered). */
   removed(topic: string, id: number): void;
-  /** A message's delivery count changed (it was leased). */
+  /** A message's delivery count changed (it was leased). Not always the object `added` got: match by topic and id. */
   delivered(message: Message): void;
   /** Every message of the topic left (purge). */
   purged(topic: string): void;

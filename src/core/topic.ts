@@ -2,6 +2,7 @@
 // The Bus owns the rules; this file only holds what a topic is made of.
 
 import { Deque } from "./deque.ts";
+import { MessageQueue } from "./message-queue.ts";
 import type { Message } from "./message.ts";
 
 /** Receives every message written to a topic after it subscribed (fan-out, at-most-once). */
@@ -68,7 +69,7 @@ export interface TopicCounters {
 
 export class Topic {
   lastId = 0;
-  readonly queue = new Deque<Message>();
+  readonly queue: MessageQueue;
   readonly leased = new Map<number, Lease>();
   /** Nacked with a delay: held back, still counted against the limits. */
   readonly delayedMessages = new Set<Delayed>();
@@ -99,7 +100,9 @@ export class Topic {
   /** The stamp of its newest entry in the registry's idle order; -1: never listed. */
   idleStamp = -1;
 
-  constructor(readonly name: string) {}
+  constructor(readonly name: string) {
+    this.queue = new MessageQueue(name);
+  }
 
   /** Readers a write reaches now, one per connection: the count every report uses. */
   get subscriberCount(): number {

@@ -25,7 +25,8 @@ export function undoUncommitted(s: BusState, changes: Change[]): void {
     const cost = messageCost(message.payload.length);
     if (change.kind === "added") {
       const queue = topic.queue;
-      const removed = queue.at(queue.length - 1) === message ? queue.pop() : queue.removeFirst((m) => m === message);
+      // The queue rebuilds the messages it packed: the same message is the one with its id.
+      const removed = queue.at(queue.length - 1)?.id === message.id ? queue.pop() : queue.removeFirst((m) => m.id === message.id);
       if (removed) {
         topic.bytes -= cost;
         s.bytes -= cost;

@@ -34,6 +34,25 @@ export function append(s: BusState, topic: Topic, payload: Uint8Array, origin: M
 }
 
 /**
+ * A write whose payload is lent and that nobody but the queue keeps (see BusState.packsBorrowed):
+ * the queue copies the payload into its chunks, and no Message object is made. The store keeps
+ * nothing (the memory store), so it is told nothing. Returns the id.
+ */
+export function appendLent(s: BusState, topic: Topic, payload: Uint8Array): number {
+  const cost = messageCost(payload.length);
+  makeRoom(s, topic, cost);
+  const id = ++topic.lastId;
+  topic.queue.pushPacked(id, s.now(), 0, payload);
+  topic.bytes += cost;
+  s.bytes += cost;
+  topic.counters.published++;
+  topic.counters.bytesIn += payload.length;
+  s.totals.messagesIn++;
+  if (topic.waiting.length > 0) dispatch(s, topic);
+  return id;
+}
+
+/**
  * Drops the oldest queued messages until `cost` fits, or refuses the write under `reject`.
  * Victims are only forgotten once the write is sure to fit: a write refused anyway drops nothing.
  */
@@ -43,6 +62,9 @@ function makeRoom(s: BusState, topic: Topic, cost: number): void {
   if (topic.held < maxQueue && topic.bytes + cost <= maxQueueBytes && s.bytes + cost <= maxMemory) return;
   const policy = topic.name.endsWith(DEAD_SUFFIX) ? "drop-oldest" : s.limits.overflow;
   const victims: Message[] = [];
+  // Victims only read for their size and id may be views of the queue's chunks, when nothing keeps
+  // them past this call (a store that keeps nothing); put back, they get their own bytes.
+  const lend = !s.storeKeeps;
   let freed = 0;
   let reason: DropReason = "overflow";
   for (;;) {
@@ -50,9 +72,9 @@ function makeRoom(s: BusState, topic: Topic, cost: number): void {
     const topicFull = countFull || topic.bytes - freed + cost > maxQueueBytes;
     const busFull = s.bytes - freed + cost > maxMemory;
     if (!topicFull && !busFull) break;
-    const victim = policy === "drop-oldest" ? topic.queue.shift() : undefined;
+    const victim = policy === "drop-oldest" ? topic.queue.shift(lend) : undefined;
     if (!victim) {
-      for (let i = victims.length - 1; i >= 0; i--) topic.queue.unshift(victims[i]!);
+      for (let i = victims.length - 1; i >= 0; i--) topic.queue.unshift(lend ? { ...victims[i]!, payload: victims[i]!.payload.slice() } : victims[i]!);
       if (topicFull) {
         throw new BusError(
           "TOPIC_FULL",

@@ -5,20 +5,61 @@
 import { BusError } from "../core/errors.ts";
 import type { Message } from "../core/message.ts";
 import type { RespValue } from "./resp-reader.ts";
-import type { RespWriter } from "./resp-writer.ts";
+import { RespWriter } from "./resp-writer.ts";
 
 const encoder = new TextEncoder();
 const MESSAGE = encoder.encode("message");
+
+/** The last topic name encoded: a burst of messages names the same topic again and again. */
+let topicText = "";
+let topicBytes = new Uint8Array(0);
+
+function encodedTopic(topic: string): Uint8Array {
+  if (topic !== topicText) {
+    topicBytes = encoder.encode(topic);
+    topicText = topic;
+  }
+  return topicBytes;
+}
 
 /** Writes `message` as a frame: a reply (an array) or, with `push`, a push. */
 export function writeMessage(out: RespWriter, message: Message, push: boolean): void {
   if (push) out.push(9);
   else out.array(9);
-  out.bulk(MESSAGE).bulkString(message.topic).bulk(message.payload);
+  out.bulk(MESSAGE).bulk(encodedTopic(message.topic)).bulk(message.payload);
   out.integer(message.id).integer(message.created).integer(message.deliveries);
   const origin = message.origin;
   if (origin) out.bulkString(origin.topic).integer(origin.id).integer(origin.deliveries);
   else out.nullBulk().nullBulk().nullBulk();
+}
+
+/**
+ * The push frames of the message being fanned out, one per form (native or Redis `message`,
+ * RESP2 or RESP3), each encoded once and copied to every subscriber's buffer, as Redis's
+ * pubsub.c shares one reply object among its subscribers. A slot holds the last message of its
+ * form (and the delivery count it was encoded with).
+ */
+const frames = Array.from({ length: 4 }, () => ({
+  message: undefined as Message | undefined,
+  deliveries: 0,
+  out: new RespWriter(256),
+  bytes: new Uint8Array(0) as Uint8Array,
+}));
+
+/** Appends the push of `message` to `out`: a native frame (SUB, ON) or, with `redisFrame`, Redis's ["message", topic, payload]. */
+export function writePush(out: RespWriter, message: Message, redisFrame: boolean): void {
+  const slot = frames[(redisFrame ? 2 : 0) + (out.resp3 ? 1 : 0)]!;
+  const frame = slot.out;
+  if (slot.message !== message || slot.deliveries !== message.deliveries) {
+    frame.reset();
+    frame.resp3 = out.resp3;
+    if (redisFrame) frame.push(3).bulk(MESSAGE).bulk(encodedTopic(message.topic)).bulk(message.payload);
+    else writeMessage(frame, message, true);
+    slot.message = message;
+    slot.deliveries = message.deliveries;
+    slot.bytes = frame.bytes.subarray(0, frame.length);
+  }
+  out.raw(slot.bytes);
 }
 
 /** A message as a frame carries it. */

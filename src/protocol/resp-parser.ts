@@ -106,6 +106,11 @@ export class RespCommand {
    * Argument i in memory of its own that the caller may keep. A real copy: keeping a view would pin
    * the whole read buffer (and Buffer.prototype.slice, what socket data has, makes a view).
    */
+  /** Whether argument i sits in memory of its own, which copy() hands over without copying. */
+  owns(i: number): boolean {
+    return this.owned[i] === true;
+  }
+
   copy(i: number): Uint8Array {
     const view = this.bufs[i]!.subarray(this.starts[i], this.ends[i]);
     return this.owned[i] ? view : copyBytes(view);

@@ -170,8 +170,18 @@ class DropLog {
   private pending = new Map<string, number>();
   private timer: ReturnType<typeof setTimeout> | undefined;
 
+  /** The last key counted: a topic dropping on every write must not build a string per drop. */
+  private lastTopic = "";
+  private lastReason: DropReason | "" = "";
+  private lastKey = "";
+
   add(topic: string, reason: DropReason, count: number): void {
-    const key = `${topic}\u0000${reason}`;
+    if (topic !== this.lastTopic || reason !== this.lastReason) {
+      this.lastTopic = topic;
+      this.lastReason = reason;
+      this.lastKey = `${topic}\u0000${reason}`;
+    }
+    const key = this.lastKey;
     this.pending.set(key, (this.pending.get(key) ?? 0) + count);
     this.timer ??= setTimeout(() => this.flush(), 10000);
   }

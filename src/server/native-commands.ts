@@ -18,9 +18,9 @@ import type { Connection } from "./tcp.ts";
 
 export function put(c: Connection, cmd: RespCommand): void {
   const topic = cmd.text(1);
-  const written: Maybe<Message>[] = [];
-  for (let i = 2; i < cmd.count; i++) written.push(c.ctx.bus.publish(topic, cmd.copy(i)));
-  answer(c, last(written), (m) => c.out.integer(m.id));
+  const written: Maybe<number>[] = [];
+  for (let i = 2; i < cmd.count; i++) written.push(c.ctx.bus.publishBorrowed(topic, cmd.view(i), cmd.owns(i)));
+  answer(c, last(written), (id) => c.out.integer(id));
 }
 
 /** GET topic [WAIT d] [LEASE d] [MAXDELIVERIES n]: one message frame, or null. WAIT 0 waits forever. */

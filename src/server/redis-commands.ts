@@ -15,8 +15,8 @@ import type { Connection } from "./tcp.ts";
 export function push(c: Connection, cmd: RespCommand): void {
   const topic = cmd.text(1);
   const bus = c.ctx.bus;
-  const written: Maybe<Message>[] = [];
-  for (let i = 2; i < cmd.count; i++) written.push(bus.publish(topic, cmd.copy(i)));
+  const written: Maybe<number>[] = [];
+  for (let i = 2; i < cmd.count; i++) written.push(bus.publishBorrowed(topic, cmd.view(i), cmd.owns(i)));
   const done = last(written);
   answer(c, done instanceof Promise ? done.then(() => bus.depth(topic)) : bus.depth(topic), (depth) => c.out.integer(depth));
 }
@@ -94,7 +94,7 @@ export function llen(c: Connection, cmd: RespCommand): void {
 export function publish(c: Connection, cmd: RespCommand): void {
   const topic = cmd.text(1);
   const reached = c.ctx.bus.subscriberCount(topic);
-  answer(c, c.ctx.bus.publish(topic, cmd.copy(2)), () => c.out.integer(reached));
+  answer(c, c.ctx.bus.publishBorrowed(topic, cmd.view(2), cmd.owns(2)), () => c.out.integer(reached));
 }
 
 export function subscribe(c: Connection, cmd: RespCommand): void {

@@ -6,7 +6,7 @@ import type { Socket, TCPSocketListener } from "bun";
 import { Deque } from "../core/deque.ts";
 import { RespParser, isProblem, type RespLimits } from "../protocol/resp-parser.ts";
 import { RespWriter } from "../protocol/resp-writer.ts";
-import { writeMessage } from "../protocol/frame.ts";
+import { writePush } from "../protocol/frame.ts";
 import { RESP_PREFIX, respError } from "../protocol/resp-errors.ts";
 import { isBusError } from "../core/errors.ts";
 import type { Consumer } from "../core/topic.ts";
@@ -40,9 +40,6 @@ export const BEFORE_AUTH_LIMITS: RespLimits = { maxBulk: 4096, maxCommandBytes: 
 const BEFORE_AUTH_HELD = 16384;
 /** Pushes are written straight into the reply buffer while it holds less than this. */
 const PUSH_CHUNK = 65536;
-
-/** The first element of a Redis pub/sub message push. */
-const MESSAGE = new TextEncoder().encode("message");
 
 /** A push (or a woken blocked command's reply) waiting until the socket takes what came before it. */
 type Waiting = { message: Message; frame: "native" | "redis"; counted: boolean; bytes?: undefined } | { bytes: Uint8Array; message?: undefined };
@@ -262,8 +259,7 @@ export class Connection {
   }
 
   private writePush(message: Message, redisFrame: boolean): void {
-    if (redisFrame) this.out.push(3).bulk(MESSAGE).bulkString(message.topic).bulk(message.payload);
-    else writeMessage(this.out, message, true);
+    writePush(this.out, message, redisFrame);
   }
 
   /** Output produced outside a read (a push, a woken blocked command): write it soon, batched. */

@@ -48,6 +48,8 @@ interface Group {
   sockets: Set<Socket>;
   unsubscribe: () => void;
   scans: number;
+  /** A lone socket's frames of this event-loop turn, written corked at its end (see fanOut). */
+  pending: (string | Uint8Array)[];
 }
 
 /** Payloads that arrived as binary frames go out as binary frames, whatever their bytes. */
@@ -174,7 +176,7 @@ export class WsHub {
     const key = `${format}:${topic}`;
     let group = this.groups.get(key);
     if (!group) {
-      const created: Group = { key, format, sockets: new Set(), unsubscribe: () => {}, scans: 0 };
+      const created: Group = { key, format, sockets: new Set(), unsubscribe: () => {}, scans: 0, pending: [] };
       // One bus subscriber for the group, counted as its sockets: a user counts connections.
       created.unsubscribe = this.ctx.bus.subscribe(topic, {
         send: (m) => this.fanOut(created, m),
@@ -184,6 +186,7 @@ export class WsHub {
       });
       this.groups.set(key, (group = created));
     }
+    this.flush(group); // what the lone socket was due goes before anything the group gets now
     ws.subscribe(key);
     group.sockets.add(ws);
     ws.data.group = group;
@@ -191,15 +194,43 @@ export class WsHub {
 
   private fanOut(group: Group, message: Message): void {
     const sent = frame(group.format, message);
-    const status = this.server!.publish(group.key, sent, false);
-    if (status > 0) return;
-    // Some socket is backed up: find who is past --send-buffer and cut it off with a reason.
-    // Large groups look every 16th time; uWS's own limit (higher) is the backstop.
+    if (group.sockets.size === 1) {
+      // uWS writes a publish to a lone subscriber at once: a syscall per message. Its frames wait
+      // for the end of this turn and go out corked, one write, as the TCP transport's pushes do.
+      if (group.pending.length === 0) queueMicrotask(() => this.flush(group));
+      group.pending.push(sent);
+      return;
+    }
+    if (this.server!.publish(group.key, sent, false) <= 0) this.checkBacklog(group, byteLength(sent));
+  }
+
+  /** Writes a lone socket's pending frames corked (one syscall), then looks at its backlog. */
+  private flush(group: Group): void {
+    const frames = group.pending;
+    if (frames.length === 0) return;
+    group.pending = [];
+    const [ws] = group.sockets;
+    if (!ws) return; // it left meanwhile
+    let backedUp = false;
+    ws.cork(() => {
+      for (const sent of frames) if (ws.send(sent, false) <= 0) backedUp = true;
+    });
+    if (backedUp)
+      this.checkBacklog(
+        group,
+        frames.reduce((n, sent) => n + byteLength(sent), 0),
+      );
+  }
+
+  /**
+   * Some socket is backed up: find who is past --send-buffer and cut it off with a reason. Large
+   * groups look every 16th time; uWS's own limit (higher) is the backstop. `inProgress`: bytes
+   * just handed over, which are not backlog: a reader that keeps up is never cut off for one
+   * message bigger than --send-buffer, only for what it left unread before it.
+   */
+  private checkBacklog(group: Group, inProgress: number): void {
     if (group.sockets.size > 1000 && ++group.scans % 16 !== 0) return;
     const limit = this.ctx.config.sendBuffer;
-    // The frame just handed over is in progress, not backlog: a reader that keeps up is never cut
-    // off for one message bigger than --send-buffer, only for what it left unread before it.
-    const inProgress = typeof sent === "string" ? Buffer.byteLength(sent) : sent.byteLength;
     for (const ws of group.sockets) {
       const buffered = ws.getBufferedAmount();
       ws.data.lastBuffered = buffered;
@@ -318,6 +349,10 @@ export class WsHub {
       wsLog.warn(`slow consumer on ${ws.data.topic}: more than ${this.ctx.config.sendBuffer} bytes unsent (--send-buffer); disconnected`);
     }
   }
+}
+
+function byteLength(sent: string | Uint8Array): number {
+  return typeof sent === "string" ? Buffer.byteLength(sent) : sent.byteLength;
 }
 
 /** A close reason is at most 123 bytes. */

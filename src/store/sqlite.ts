@@ -165,8 +165,13 @@ export class SqliteStore implements Store {
   delivered(message: Message): void {
     const batch = this.pending();
     if (!batch) return;
-    // A pending add writes the count it has at commit time.
-    if (batch.adds.get(message.topic)?.has(message.id)) return;
+    // A pending add writes the count it has at commit time: this object's (the bus's queue packs
+    // messages and builds them again when they are taken, so it may not be the one added).
+    const adds = batch.adds.get(message.topic);
+    if (adds?.has(message.id)) {
+      adds.set(message.id, message);
+      return;
+    }
     let updates = batch.updates.get(message.topic);
     if (!updates) batch.updates.set(message.topic, (updates = new Map()));
     updates.set(message.id, message);

@@ -510,6 +510,30 @@ describe("overflow and memory limits", () => {
     expect(bus.publish("q", bytes("3")).id).toBe(3);
   });
 
+  test("a lent payload may be overwritten after the write: neither the queue nor a subscriber sees the change", () => {
+    const { bus } = setup();
+    const buffer = bytes("one two");
+    const kept: Message[] = [];
+    expect(bus.publishBorrowed("q", buffer.subarray(0, 3))).toBe(1);
+    bus.subscribe("q", { send: (m) => kept.push(m) });
+    expect(bus.publishBorrowed("q", buffer.subarray(4, 7))).toBe(2);
+    buffer.fill(120);
+    const text = (m: Message | undefined) => new TextDecoder().decode(m!.payload);
+    expect(kept.map(text)).toEqual(["two"]);
+    expect([text(bus.take("q")), text(bus.take("q"))]).toEqual(["one", "two"]);
+    expect(bus.bytes).toBe(0);
+  });
+
+  test("drop-oldest that cannot make room puts the messages it tried back, bytes intact, though the queue is written again", () => {
+    const { bus } = setup({ maxQueueBytes: messageCost(3) * 3 });
+    for (const text of ["aaa", "bbb", "ccc"]) bus.publish("q", bytes(text));
+    expectBusError(() => bus.publish("q", new Uint8Array(messageCost(3) * 3)), "TOPIC_FULL");
+    bus.take("q");
+    bus.publish("q", bytes("ddd"));
+    const left = [bus.take("q"), bus.take("q"), bus.take("q")].map((m) => new TextDecoder().decode(m!.payload));
+    expect(left).toEqual(["bbb", "ccc", "ddd"]);
+  });
+
   test("drop-oldest cannot drop leased messages: a topic full of leases refuses the write", () => {
     const { bus } = setup({ maxQueue: 2 });
     bus.publish("q", bytes("1"));
