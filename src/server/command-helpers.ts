@@ -45,10 +45,21 @@ export function answer<T>(c: Connection, result: Maybe<T>, write: (value: T) => 
   else write(result);
 }
 
-/** Several results of one command (PUT a b c): the last, once every one has come. */
-export function last<T>(results: Maybe<T>[]): Maybe<T> {
-  const final = results[results.length - 1]!;
-  return final instanceof Promise ? Promise.all(results).then(() => final) : final;
+/**
+ * Writes every value argument from `from` on (PUT t a b c, LPUSH): the last id, at once with the
+ * in-memory bus (no array, no closure on this hot path), or once every write is done (Redis).
+ */
+export function publishAll(c: Connection, topic: string, cmd: RespCommand, from: number): Maybe<number> {
+  const bus = c.ctx.bus;
+  let result: Maybe<number> = 0;
+  let pending: Promise<number>[] | undefined;
+  for (let i = from; i < cmd.count; i++) {
+    result = bus.publishBorrowed(topic, cmd.view(i), cmd.owns(i));
+    if (result instanceof Promise) (pending ??= []).push(result);
+  }
+  if (!pending) return result;
+  const final = result;
+  return Promise.all(pending).then(() => final);
 }
 
 /**

@@ -12,15 +12,13 @@ import { writeMessage } from "../protocol/frame.ts";
 import { NOPROTO_REPLY, WRONGPASS_REPLY } from "../protocol/resp-errors.ts";
 import type { RespCommand } from "../protocol/resp-parser.ts";
 import { topicJson, totalsJson } from "./metrics.ts";
-import type { Maybe } from "../core/engine.ts";
-import { VERSION, answer, block, duration, last, number, options } from "./command-helpers.ts";
+import { VERSION, answer, block, duration, number, options, publishAll } from "./command-helpers.ts";
 import type { Connection } from "./tcp.ts";
 
 export function put(c: Connection, cmd: RespCommand): void {
-  const topic = cmd.text(1);
-  const written: Maybe<number>[] = [];
-  for (let i = 2; i < cmd.count; i++) written.push(c.ctx.bus.publishBorrowed(topic, cmd.view(i), cmd.owns(i)));
-  answer(c, last(written), (id) => c.out.integer(id));
+  const id = publishAll(c, cmd.text(1), cmd, 2);
+  if (id instanceof Promise) c.later(id, (last) => c.out.integer(last));
+  else c.out.integer(id);
 }
 
 /** GET topic [WAIT d] [LEASE d] [MAXDELIVERIES n]: one message frame, or null. WAIT 0 waits forever. */

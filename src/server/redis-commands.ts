@@ -7,18 +7,19 @@ import { globMatch } from "../core/glob.ts";
 import { checkTopicName } from "../core/topic-name.ts";
 import { checkWait } from "../core/durations.ts";
 import type { RespCommand } from "../protocol/resp-parser.ts";
+
 import type { Maybe } from "../core/engine.ts";
 import type { Message } from "../core/message.ts";
-import { VERSION, answer, block, last, number } from "./command-helpers.ts";
+import { VERSION, answer, block, number, publishAll } from "./command-helpers.ts";
 import type { Connection } from "./tcp.ts";
 
 export function push(c: Connection, cmd: RespCommand): void {
   const topic = cmd.text(1);
   const bus = c.ctx.bus;
-  const written: Maybe<number>[] = [];
-  for (let i = 2; i < cmd.count; i++) written.push(bus.publishBorrowed(topic, cmd.view(i), cmd.owns(i)));
-  const done = last(written);
-  answer(c, done instanceof Promise ? done.then(() => bus.depth(topic)) : bus.depth(topic), (depth) => c.out.integer(depth));
+  const done = publishAll(c, topic, cmd, 2);
+  const depth = done instanceof Promise ? done.then(() => bus.depth(topic)) : bus.depth(topic);
+  if (depth instanceof Promise) c.later(depth, (n) => c.out.integer(n));
+  else c.out.integer(depth);
 }
 
 export function pop(c: Connection, cmd: RespCommand): void {
@@ -94,7 +95,9 @@ export function llen(c: Connection, cmd: RespCommand): void {
 export function publish(c: Connection, cmd: RespCommand): void {
   const topic = cmd.text(1);
   const reached = c.ctx.bus.subscriberCount(topic);
-  answer(c, c.ctx.bus.publishBorrowed(topic, cmd.view(2), cmd.owns(2)), () => c.out.integer(reached));
+  const written = c.ctx.bus.publishBorrowed(topic, cmd.view(2), cmd.owns(2));
+  if (written instanceof Promise) c.later(written, () => c.out.integer(reached));
+  else c.out.integer(reached);
 }
 
 export function subscribe(c: Connection, cmd: RespCommand): void {
