@@ -44,6 +44,21 @@ describe.skipIf(!ready)("three msgbus nodes on one standalone Redis", () => {
     expect(await http.json()).toEqual({ status: "ok", redis: "up" });
   });
 
+  test("peek on another node (RESP PEEK, HTTP ?peek) shows the queued messages in id order and takes none", async () => {
+    for (const word of ["one", "two", "three"]) expect((await runCli(["put", "--url", A().url, "peeked", word])).code).toBe(0);
+    const peeked = await runCli(["peek", "--url", B().url, "peeked", "-n", "2", "--since", "1", "--json"]);
+    expect(peeked.code).toBe(0);
+    expect(
+      peeked.stdoutText
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line).payload),
+    ).toEqual(["two", "three"]);
+    const overHttp = (await (await fetch(`${C().httpUrl}/peeked?peek&n=10`)).json()) as { id: number }[];
+    expect(overHttp.map((m) => m.id)).toEqual([1, 2, 3]);
+    expect((await runCli(["get", "--url", C().url, "peeked"])).stdoutText).toBe("one"); // still queued, in order
+  });
+
   test("a subscriber on node B (WebSocket) sees every message published on node A, in id order", async () => {
     const sub = spawnCli(["sub", "--url", `ws://127.0.0.1:${B().httpPort}`, "sensors", "--json"]);
     await waitFor(async () => (await runCli(["pub", "--url", A().url, "sensors", "probe"])).code === 0 && sub.lines().length > 0, {

@@ -245,27 +245,39 @@ if last then redis.call('HSET', M, 'last', last) end
 return held`;
 
 /**
+ * Appends the queued messages with an id over `since` to `out` as id, created, deliveries,
+ * payload, origin (at most `limit` of them; -1: all), oldest first: what REPLAY and PEEK read.
+ */
+const QUEUED = `
+local function queued(out, since, limit)
+  local found = 0
+  for _, id in ipairs(redis.call('LRANGE', R, 0, -1)) do
+    if found == limit then return end
+    if tonumber(id) > since then
+      local hd = redis.call('HGET', H, id)
+      local payload = redis.call('HGET', B, id)
+      if hd and payload then
+        local created, deliveries, rest = head_parse(hd)
+        table.insert(out, id)
+        table.insert(out, created)
+        table.insert(out, deliveries)
+        table.insert(out, payload)
+        table.insert(out, rest)
+        found = found + 1
+      end
+    end
+  end
+end
+`;
+
+/**
  * The queued messages with an id above ARGV[1], then a marker (ARGV[3]) on the topic's channel
  * (ARGV[2]): every message written before this read reaches a subscriber before the marker.
  * Returns {last id, id, created, deliveries, payload, origin, id, ...}.
  */
-export const REPLAY = `${PRELUDE}
-local since = tonumber(ARGV[1])
+export const REPLAY = `${PRELUDE}${QUEUED}
 local out = { redis.call('HGET', M, 'last') or '0' }
-for _, id in ipairs(redis.call('LRANGE', R, 0, -1)) do
-  if tonumber(id) > since then
-    local hd = redis.call('HGET', H, id)
-    local payload = redis.call('HGET', B, id)
-    if hd and payload then
-      local created, deliveries, rest = head_parse(hd)
-      table.insert(out, id)
-      table.insert(out, created)
-      table.insert(out, deliveries)
-      table.insert(out, payload)
-      table.insert(out, rest)
-    end
-  end
-end
+queued(out, tonumber(ARGV[1]), -1)
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 return out`;
 
@@ -273,26 +285,9 @@ return out`;
  * ARGV: since, count. The first `count` queued messages with an id over `since`, nothing taken.
  * Returns {0, id, created, deliveries, payload, origin, id, ...} (REPLAY's shape).
  */
-export const PEEK = `${PRELUDE}
-local since, count = tonumber(ARGV[1]), tonumber(ARGV[2])
+export const PEEK = `${PRELUDE}${QUEUED}
 local out = { '0' }
-local found = 0
-for _, id in ipairs(redis.call('LRANGE', R, 0, -1)) do
-  if found >= count then break end
-  if tonumber(id) > since then
-    local hd = redis.call('HGET', H, id)
-    local payload = redis.call('HGET', B, id)
-    if hd and payload then
-      local created, deliveries, rest = head_parse(hd)
-      table.insert(out, id)
-      table.insert(out, created)
-      table.insert(out, deliveries)
-      table.insert(out, payload)
-      table.insert(out, rest)
-      found = found + 1
-    end
-  end
-end
+queued(out, tonumber(ARGV[1]), tonumber(ARGV[2]))
 return out`;
 
 /** The topic's counters and sizes: {meta as a flat list, ready, leased, delayed}. */
