@@ -2,6 +2,7 @@
 // sizes, rates and durations in short human units, and a one-line view of a payload. Their --json
 // output needs none of this.
 
+import { humanBytes } from "../human-bytes.ts";
 import { isUtf8 } from "node:buffer";
 import type { TopicStats } from "../client/client.ts";
 
@@ -37,17 +38,7 @@ export function topicTable(topics: TopicStats[]): string {
 }
 
 /** 412 B, 1.5 KiB, 12 MiB. */
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let value = n / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
-}
+export const formatBytes = humanBytes;
 
 /** Messages per second: whole numbers from 10 up, one decimal below. */
 export function formatRate(n: number): string {

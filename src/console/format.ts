@@ -1,16 +1,6 @@
 // Numbers as a person reads them: sizes, durations, rates, times.
 
-export function bytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let value = n / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
-}
+export { humanBytes as bytes } from "../human-bytes.ts";
 
 export function count(n: number): string {
   return n.toLocaleString("en-US");

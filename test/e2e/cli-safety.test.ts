@@ -11,6 +11,7 @@ import { BINARY, hasBinary } from "../helpers/binary.ts";
 import { runCli, spawnCli, type CliResult } from "../helpers/cli.ts";
 import { cleanupAll, Output, spawnTracked, testEnv } from "../helpers/processes.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
+import { selfSignedCertificate } from "../helpers/tls.ts";
 import { topicStats } from "../helpers/stats.ts";
 import { waitFor } from "../helpers/wait.ts";
 
@@ -231,30 +232,7 @@ describe.skipIf(!hasBinary())("the CLI under misuse and faults", () => {
     });
 
     test("a self-signed server is trusted with --cacert (tls://, https://, wss://); without it, exit 4 naming the certificate", async () => {
-      const cert = join(dir, "cert.pem");
-      const key = join(dir, "key.pem");
-      const openssl = spawnTracked(
-        [
-          "openssl",
-          "req",
-          "-x509",
-          "-newkey",
-          "rsa:2048",
-          "-nodes",
-          "-keyout",
-          key,
-          "-out",
-          cert,
-          "-days",
-          "1",
-          "-subj",
-          "/CN=localhost",
-          "-addext",
-          "subjectAltName=DNS:localhost,IP:127.0.0.1",
-        ],
-        { stdout: "ignore", stderr: "ignore" },
-      );
-      expect(await openssl.exited).toBe(0);
+      const { cert, key } = selfSignedCertificate(dir);
       const secure = await startServer({ args: ["--tls-cert", cert, "--tls-key", key] });
       const tls = `tls://127.0.0.1:${secure.port}`;
       const https = `https://127.0.0.1:${secure.httpPort}`;

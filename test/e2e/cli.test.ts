@@ -2,6 +2,7 @@
 // ports. Every README example, byte-exact payloads, order, competing consumers, fan-out, and the
 // one-line errors with their exit codes.
 
+import { selfSignedCertificate } from "../helpers/tls.ts";
 import { topicStats } from "../helpers/stats.ts";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -393,30 +394,7 @@ describe.skipIf(!hasBinary())("msgbus client commands", () => {
 
   describe.skipIf(!Bun.which("openssl"))("over TLS", () => {
     test("tls:// reaches a server with --tls-cert; its certificate must be trusted (NODE_EXTRA_CA_CERTS)", async () => {
-      const cert = join(dir, "cert.pem");
-      const key = join(dir, "key.pem");
-      const openssl = spawnTracked(
-        [
-          "openssl",
-          "req",
-          "-x509",
-          "-newkey",
-          "rsa:2048",
-          "-nodes",
-          "-keyout",
-          key,
-          "-out",
-          cert,
-          "-days",
-          "1",
-          "-subj",
-          "/CN=localhost",
-          "-addext",
-          "subjectAltName=DNS:localhost,IP:127.0.0.1",
-        ],
-        { stdout: "ignore", stderr: "ignore" },
-      );
-      expect(await openssl.exited).toBe(0);
+      const { cert, key } = selfSignedCertificate(dir);
       const secure = await startServer({ httpPort: 0, args: ["--tls-cert", cert, "--tls-key", key] });
       const url = `tls://127.0.0.1:${secure.port}`;
       const trusted = { MSGBUS_URL: url, NODE_EXTRA_CA_CERTS: cert };

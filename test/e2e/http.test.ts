@@ -9,6 +9,7 @@ import { hasBinary } from "../helpers/binary.ts";
 import { runCli, spawnCli } from "../helpers/cli.ts";
 import { cleanupAll } from "../helpers/processes.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
+import { selfSignedCertificate } from "../helpers/tls.ts";
 import { topicStats } from "../helpers/stats.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { connect } from "../../src/client/client.ts";
@@ -616,23 +617,7 @@ describe.skipIf(!hasBinary())("HTTP", () => {
     test.skipIf(!Bun.which("openssl"))("with --tls-cert and --tls-key the HTTP port speaks HTTPS and WSS", async () => {
       const dir = mkdtempSync(join(tmpdir(), "msgbus-tls-"));
       try {
-        const made = Bun.spawnSync([
-          "openssl",
-          "req",
-          "-x509",
-          "-newkey",
-          "rsa:2048",
-          "-nodes",
-          "-keyout",
-          join(dir, "key.pem"),
-          "-out",
-          join(dir, "cert.pem"),
-          "-days",
-          "1",
-          "-subj",
-          "/CN=127.0.0.1",
-        ]);
-        expect(made.exitCode).toBe(0);
+        selfSignedCertificate(dir);
         const secure = await startServer({ args: ["--tls-cert", join(dir, "cert.pem"), "--tls-key", join(dir, "key.pem")] });
         try {
           const https = `https://127.0.0.1:${secure.httpPort}`;
