@@ -2,7 +2,10 @@
 // connect() picks one from the URL scheme.
 
 import { BusError } from "../core/errors.ts";
+import type { TopicStats } from "../protocol/topic-stats.ts";
 import type { TlsOptions } from "./tls.ts";
+
+export type { TopicStats };
 
 export { bunTls, certificateHint, type TlsOptions } from "./tls.ts";
 
@@ -48,32 +51,6 @@ export interface PeekOptions {
   count?: number;
   /** Only messages with a greater id. */
   since?: number;
-}
-
-/** One topic's counters, as `/_/topics/{topic}` and `STATS topic` report them. */
-export interface TopicStats {
-  name: string;
-  /** Queued, ready to take. */
-  depth: number;
-  /** Leased, not yet acked. */
-  inflight: number;
-  /** Nacked with a delay, not yet back. */
-  delayed: number;
-  bytes: number;
-  lastId: number;
-  subscribers: number;
-  consumers: number;
-  /** Messages per second written and taken, over the last second. */
-  rateIn: number;
-  rateOut: number;
-  published: number;
-  consumed: number;
-  acked: number;
-  redelivered: number;
-  dropped: number;
-  expired: number;
-  deadLettered: number;
-  bytesIn: number;
 }
 
 /** The bus's totals, as `STATS` reports them. */

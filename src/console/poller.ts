@@ -2,25 +2,10 @@
 // counters and the server line in the header. Rate history is kept here, in the page.
 
 import { ApiError, getJson, Unreachable } from "./api.ts";
+import type { TopicStats } from "../protocol/topic-stats.ts";
 import { RateHistory } from "./sparkline.ts";
 
-export interface TopicStats {
-  name: string;
-  depth: number;
-  inflight: number;
-  delayed: number;
-  bytes: number;
-  lastId: number;
-  subscribers: number;
-  consumers: number;
-  rateIn: number;
-  rateOut: number;
-  published: number;
-  consumed: number;
-  dropped: number;
-  expired: number;
-  deadLettered: number;
-}
+export type { TopicStats };
 
 export interface Snapshot {
   topics: TopicStats[];

@@ -2,10 +2,11 @@
 // every topic's depth and rates, and the transports' connections. Counts come from Topic, never here.
 
 import type { TopicView as Topic } from "../core/engine.ts";
+import type { TopicStats } from "../protocol/topic-stats.ts";
 import { VERSION } from "./command-helpers.ts";
 import type { ServerContext, Transport } from "./context.ts";
 
-export function topicJson(topic: Topic) {
+export function topicJson(topic: Topic): TopicStats {
   const c = topic.counters;
   return {
     name: topic.name,

@@ -164,8 +164,8 @@ export function stats(c: Connection, cmd: RespCommand): void {
   writeFields(c, topicJson(topic));
 }
 
-function writeFields(c: Connection, fields: Record<string, string | number>): void {
-  const entries = Object.entries(fields);
+function writeFields<T extends { [K in keyof T]: string | number }>(c: Connection, fields: T): void {
+  const entries: [string, string | number][] = Object.entries(fields);
   c.out.map(entries.length);
   for (const [key, value] of entries) {
     c.out.bulkString(key.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`));

@@ -3,25 +3,19 @@
 // giving old ids again. A crash's torn last commit is not damage: that still starts.
 
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cleanupAll, freePort, runCli, startServer } from "../helpers/index.ts";
+import { cleanupAll, freePort, removeTempDirs, tempDir, runCli, startServer } from "../helpers/index.ts";
 import { Resp } from "./transports.ts";
 
 setDefaultTimeout(60000);
 
-const dirs: string[] = [];
 afterAll(async () => {
   await cleanupAll();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  removeTempDirs();
 });
 
-function dataDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), "msgbus-damaged-"));
-  dirs.push(dir);
-  return dir;
-}
+const dataDir = () => tempDir("msgbus-damaged-");
 
 const sha256 = (path: string) => new Bun.CryptoHasher("sha256").update(readFileSync(path)).digest("hex");
 

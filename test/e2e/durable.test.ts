@@ -4,28 +4,22 @@
 
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { encodeCommand } from "../../src/protocol/resp-writer.ts";
 import { RespErrorValue, RespReader, type RespValue } from "../../src/protocol/resp-reader.ts";
-import { cleanupAll, freePort, hasBinary, runCli, startServer, waitFor, type TestServer } from "../helpers/index.ts";
+import { cleanupAll, freePort, removeTempDirs, tempDir, hasBinary, runCli, startServer, waitFor, type TestServer } from "../helpers/index.ts";
 
 // Servers start, crash and restart here; on a busy 2-core machine that can take more than bun's
 // default 5 s. `bun run test` passes --timeout; this covers `bun test test/e2e/durable.test.ts`.
 setDefaultTimeout(60000);
 
-const dirs: string[] = [];
 afterAll(async () => {
   await cleanupAll();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  removeTempDirs();
 });
 
-function dataDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), "msgbus-durable-"));
-  dirs.push(dir);
-  return dir;
-}
+const dataDir = () => tempDir("msgbus-durable-");
 
 /** A durable server on `dir`, HTTP off (the RESP port is all these tests use). */
 function serve(dir: string, args: string[] = []): Promise<TestServer> {

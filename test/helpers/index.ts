@@ -18,3 +18,4 @@ export { hasRedis, ping, startRedis, type TestRedis } from "./redis.ts";
 export { startServer, type ServerOptions, type TestServer } from "./server.ts";
 export { canConnect, waitFor, type WaitOptions } from "./wait.ts";
 export { topicStats } from "./stats.ts";
+export { removeTempDirs, tempDir } from "./dirs.ts";
