@@ -53,13 +53,18 @@ export function writePush(out: RespWriter, message: Message, redisFrame: boolean
   if (slot.message !== message || slot.deliveries !== message.deliveries) {
     frame.reset();
     frame.resp3 = out.resp3;
-    if (redisFrame) frame.push(3).bulk(MESSAGE).bulk(encodedTopic(message.topic)).bulk(message.payload);
-    else writeMessage(frame, message, true);
+    encodePush(frame, message, redisFrame);
     slot.message = message;
     slot.deliveries = message.deliveries;
     slot.bytes = frame.bytes.subarray(0, frame.length);
   }
   out.raw(slot.bytes);
+}
+
+/** Encodes the push of `message` into `out` (in its RESP version): the native frame or, with `redisFrame`, Redis's. */
+export function encodePush(out: RespWriter, message: Message, redisFrame: boolean): void {
+  if (redisFrame) out.push(3).bulk(MESSAGE).bulk(encodedTopic(message.topic)).bulk(message.payload);
+  else writeMessage(out, message, true);
 }
 
 /** A message as a frame carries it. */
