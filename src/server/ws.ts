@@ -4,7 +4,7 @@
 // up privately first, then joins.
 
 import { isUtf8 } from "node:buffer";
-import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
+import type { ServerWebSocket, WebSocketHandler } from "bun";
 import { BusError, isBusError } from "../core/errors.ts";
 import type { Message } from "../core/message.ts";
 import { encodeEnvelope } from "../protocol/envelope.ts";
@@ -65,7 +65,6 @@ function frame(format: WsFormat, message: Message): string | Uint8Array {
 export class WsHub {
   private readonly groups = new Map<string, Group>();
   private readonly sockets = new Set<Socket>();
-  private server: Server<WsData> | undefined;
 
   constructor(private readonly ctx: ServerContext) {
     // A reload that takes away a subscribed socket's read right closes it (4403, or 4401 for a token removed).
@@ -84,10 +83,6 @@ export class WsHub {
         }
       }
     });
-  }
-
-  attach(server: Server<WsData>): void {
-    this.server = server;
   }
 
   get size(): number {

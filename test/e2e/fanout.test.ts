@@ -43,8 +43,8 @@ class Client {
     await this.waitFor(count);
   }
 
-  waitFor(count: number, timeoutMs = 20000): Promise<void> {
-    return waitFor(() => this.values.length >= count, { timeoutMs, what: `${count} values (have ${this.values.length})` });
+  async waitFor(count: number, timeoutMs = 20000): Promise<void> {
+    await waitFor(() => this.values.length >= count, { timeoutMs, what: `${count} values (have ${this.values.length})` });
   }
 
   /** The payloads of the messages pushed (native or Redis frames), in the order they came. */
