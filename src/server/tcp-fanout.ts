@@ -9,7 +9,7 @@
 
 import type { Message } from "../core/message.ts";
 import type { Subscriber } from "../core/topic.ts";
-import { encodePush } from "../protocol/frame.ts";
+import { PushEncoder } from "../protocol/frame.ts";
 import { RespWriter } from "../protocol/resp-writer.ts";
 import type { ServerContext } from "./context.ts";
 import type { Connection } from "./tcp.ts";
@@ -24,16 +24,19 @@ export class PushGroup implements Subscriber {
   /** How many connections share this turn now (`sharing` without the stale entries). */
   private active = 0;
   private readonly frames = new RespWriter(SHARED_CHUNK + 4096);
+  private readonly encoder: PushEncoder;
   private flushQueued = false;
   unsubscribe: () => void = () => {};
 
   constructor(
     private readonly ctx: ServerContext,
     readonly key: string,
+    topic: string,
     readonly redisFrame: boolean,
     readonly resp3: boolean,
   ) {
     this.frames.resp3 = resp3;
+    this.encoder = new PushEncoder(topic, redisFrame, resp3);
   }
 
   /** A user counts connections: the group stands for its members (subscriberCount, PUBLISH's reply). */
@@ -57,7 +60,7 @@ export class PushGroup implements Subscriber {
       }
     }
     if (this.active === 0) return;
-    encodePush(this.frames, message, this.redisFrame);
+    this.encoder.write(this.frames, message);
     if (this.frames.length >= SHARED_CHUNK) this.flush();
     else if (!this.flushQueued) {
       this.flushQueued = true;
@@ -126,7 +129,7 @@ export function subscribePushes(c: Connection, topic: string, redisFrame: boolea
   const map = groupsOf(c.ctx);
   let group = map.get(key);
   if (!group) {
-    const created = new PushGroup(c.ctx, key, redisFrame, resp3);
+    const created = new PushGroup(c.ctx, key, topic, redisFrame, resp3);
     created.unsubscribe = c.ctx.bus.subscribe(topic, created); // a bad topic name throws here, leaving nothing
     map.set(key, (group = created));
   }
