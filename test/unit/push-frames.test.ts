@@ -29,7 +29,11 @@ describe("PushEncoder", () => {
           const expected = bytes(resp3, (out) => encodePush(out, m, redisFrame));
           expect(bytes(resp3, (out) => encoder.write(out, m))).toBe(expected);
           // Twice in a row into one buffer: nothing carried over between messages.
-          expect(bytes(resp3, (out) => (encoder.write(out, m), encoder.write(out, m)))).toBe(expected + expected);
+          const twice = (out: RespWriter) => {
+            encoder.write(out, m);
+            encoder.write(out, m);
+          };
+          expect(bytes(resp3, twice)).toBe(expected + expected);
         }
       });
 
