@@ -159,6 +159,36 @@ describe.skipIf(!hasBinary())("TCP fan-out", () => {
     self.close();
   });
 
+  test("a RESP3 subscriber that switches to RESP2 (HELLO 2) gets its pushes as RESP2 arrays from then on", async () => {
+    const topic = fresh("switch");
+    const others = [await Client.open(server.port), await Client.open(server.port)];
+    const switching = await Client.open(server.port);
+    for (const client of [...others, switching])
+      await client.send(
+        [
+          ["HELLO", "3"],
+          ["SUB", topic],
+        ],
+        2,
+      );
+    const writer = await Client.open(server.port);
+    await writer.send([["PUBLISH", topic, "before"]], 1);
+    await switching.waitFor(3);
+    await switching.send([["HELLO", "2"]], 4);
+    await writer.send([["PUBLISH", topic, "after"]], 2);
+    await switching.waitFor(5);
+    expect(switching.values[2]).toBeInstanceOf(RespPush);
+    expect(Array.isArray(switching.values[4])).toBe(true);
+    expect(switching.payloads()).toEqual(["before", "after"]);
+    for (const client of others) {
+      await waitFor(() => client.payloads().length === 2, { what: "both messages" });
+      expect(client.values[3]).toBeInstanceOf(RespPush);
+      client.close();
+    }
+    switching.close();
+    writer.close();
+  });
+
   test("a subscriber that stops reading is cut off; the others of its topic get everything, in order", async () => {
     const small = await startServer({ httpPort: 0, args: ["--send-buffer", "64KiB"] });
     const topic = fresh("flood");
