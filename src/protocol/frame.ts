@@ -53,13 +53,53 @@ export function writePush(out: RespWriter, message: Message, redisFrame: boolean
   if (slot.message !== message || slot.deliveries !== message.deliveries) {
     frame.reset();
     frame.resp3 = out.resp3;
-    if (redisFrame) frame.push(3).bulk(MESSAGE).bulk(encodedTopic(message.topic)).bulk(message.payload);
-    else writeMessage(frame, message, true);
+    encodePush(frame, message, redisFrame);
     slot.message = message;
     slot.deliveries = message.deliveries;
     slot.bytes = frame.bytes.subarray(0, frame.length);
   }
   out.raw(slot.bytes);
+}
+
+/** Encodes the push of `message` into `out` (in its RESP version): the native frame or, with `redisFrame`, Redis's. */
+export function encodePush(out: RespWriter, message: Message, redisFrame: boolean): void {
+  if (redisFrame) out.push(3).bulk(MESSAGE).bulk(encodedTopic(message.topic)).bulk(message.payload);
+  else writeMessage(out, message, true);
+}
+
+/**
+ * One topic's pushes in one form (native or Redis frame, RESP2 or RESP3), for a fan-out group: the
+ * part every frame shares (its header up to the payload, and a native frame's three nulls when
+ * there is no origin) encoded once, so a message costs its payload and three integers.
+ */
+export class PushEncoder {
+  private readonly head: Uint8Array;
+  private readonly nulls: Uint8Array;
+
+  constructor(
+    private readonly topic: string,
+    private readonly redisFrame: boolean,
+    private readonly resp3: boolean,
+  ) {
+    const out = new RespWriter(256);
+    out.resp3 = resp3;
+    out
+      .push(redisFrame ? 3 : 9)
+      .bulk(MESSAGE)
+      .bulkString(topic);
+    this.head = out.take().slice();
+    this.nulls = out.nullBulk().nullBulk().nullBulk().take().slice();
+  }
+
+  /** Appends the push of `message` (a message of this topic) to `out`, whose RESP version is this encoder's. */
+  write(out: RespWriter, message: Message): void {
+    if (message.topic !== this.topic || out.resp3 !== this.resp3 || (!this.redisFrame && message.origin)) {
+      encodePush(out, message, this.redisFrame);
+      return;
+    }
+    out.raw(this.head).bulk(message.payload);
+    if (!this.redisFrame) out.integer(message.id).integer(message.created).integer(message.deliveries).raw(this.nulls);
+  }
 }
 
 /** A message as a frame carries it. */

@@ -59,7 +59,6 @@ export function startHttp(ctx: ServerContext): HttpListener {
     websocket: routes.ws.handler(),
     error: (error) => errorResponse(error, cors.headers),
   });
-  routes.ws.attach(server);
   return {
     port: server.port!,
     async stop() {

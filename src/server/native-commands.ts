@@ -14,6 +14,7 @@ import type { RespCommand } from "../protocol/resp-parser.ts";
 import { topicJson, totalsJson } from "./metrics.ts";
 import { VERSION, answer, block, duration, number, options, publishAll } from "./command-helpers.ts";
 import type { Connection } from "./tcp.ts";
+import { subscribePushes } from "./tcp-fanout.ts";
 
 export function put(c: Connection, cmd: RespCommand): void {
   const id = publishAll(c, cmd.text(1), cmd, 2);
@@ -138,7 +139,7 @@ export function sub(c: Connection, cmd: RespCommand): void {
   c.replaying = true;
   let unsubscribe: () => void;
   try {
-    unsubscribe = c.ctx.bus.subscribe(topic, { send: (m) => c.pushMessage(m, false) }, since);
+    unsubscribe = subscribePushes(c, topic, false, since);
   } finally {
     c.replaying = false;
   }

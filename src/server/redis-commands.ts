@@ -12,6 +12,7 @@ import type { Maybe } from "../core/engine.ts";
 import type { Message } from "../core/message.ts";
 import { VERSION, answer, block, number, publishAll } from "./command-helpers.ts";
 import type { Connection } from "./tcp.ts";
+import { subscribePushes } from "./tcp-fanout.ts";
 
 export function push(c: Connection, cmd: RespCommand): void {
   const topic = cmd.text(1);
@@ -104,7 +105,7 @@ export function subscribe(c: Connection, cmd: RespCommand): void {
   for (let i = 1; i < cmd.count; i++) {
     const topic = cmd.text(i);
     if (!c.subscriptions.has(topic)) {
-      const unsubscribe = c.ctx.bus.subscribe(topic, { send: (m) => c.pushMessage(m, true) });
+      const unsubscribe = subscribePushes(c, topic, true);
       c.subscriptions.set(topic, unsubscribe);
     }
     c.mode = "subscribed";

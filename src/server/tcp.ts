@@ -17,6 +17,7 @@ import type { Principal } from "./auth.ts";
 import type { ServerContext } from "./context.ts";
 import { runCommand } from "./tcp-commands.ts";
 import { HeldReplies } from "./held-replies.ts";
+import type { PushGroup } from "./tcp-fanout.ts";
 
 const tcpLog = logFor("tcp");
 
@@ -61,6 +62,14 @@ export class Connection {
   quitting = false;
   /** Set while SUB replays queued messages: those pushes are not a slow reader's backlog. */
   replaying = false;
+  /**
+   * The fan-out group whose frames of this turn this connection writes as they are, from
+   * `sharedStart` on (tcp-fanout.ts). Any other output first copies them (settleShared): order.
+   */
+  sharing: PushGroup | undefined;
+  sharedStart = 0;
+  /** Set while commands run: their replies go to `out` directly, so pushes must too. */
+  private running = false;
   private unsent: Uint8Array[] = [];
   private unsentBytes = 0;
   /** Output that waits until the socket has taken what came before it, in order. */
@@ -142,6 +151,8 @@ export class Connection {
   }
 
   runPending(): void {
+    this.settleShared();
+    this.running = true;
     while (!this.blocked && !this.closed && !this.quitting) {
       if (this.backedUp) {
         this.stalled = true;
@@ -163,6 +174,7 @@ export class Connection {
       runCommand(this, item);
       if (!this.blocked && this.woken === woken) this.replies++;
     }
+    this.running = false;
     this.inputSince = Date.now();
     this.endBatch();
     this.countInput();
@@ -212,6 +224,7 @@ export class Connection {
    * the connection carries on.
    */
   endBatch(): void {
+    this.settleShared();
     const durable = this.ctx.bus.flush();
     const replies = this.replies;
     this.replies = 0;
@@ -290,6 +303,10 @@ export class Connection {
 
   send(bytes: Uint8Array): void {
     if (this.closed || bytes.length === 0) return;
+    if (this.sharing) {
+      this.settleShared();
+      this.sendOut();
+    }
     if (this.unsentBytes > 0) {
       this.queueUnsent(bytes.slice());
       return;
@@ -348,6 +365,7 @@ export class Connection {
    */
   pushMessage(message: Message, redisFrame: boolean, counted = !this.replaying): void {
     if (this.closed) return;
+    this.settleShared();
     if (this.waiting.length === 0 && this.unsentBytes === 0 && this.out.length < PUSH_CHUNK) {
       this.writePush(message, redisFrame);
       // A burst of pushes goes to the socket as it grows, so a reader that keeps up never waits.
@@ -366,6 +384,7 @@ export class Connection {
    * after it go on running (pipelining: the engine runs them in order), their replies held behind.
    */
   later<T>(result: Promise<T>, write: (value: T) => void): void {
+    this.settleShared();
     this.held.hold(null, this.out.take(), 0); // what this batch answered before goes first
     const reply = (produce: () => void): Uint8Array => {
       try {
@@ -404,6 +423,7 @@ export class Connection {
 
   /** A woken blocked command's reply: written now, or behind the pushes that wait. */
   replyLate(write: () => void): void {
+    this.settleShared();
     if (this.waiting.length === 0) {
       write();
     } else {
@@ -426,6 +446,7 @@ export class Connection {
   }
 
   private dropOutput(): void {
+    this.sharing?.release(this);
     this.unsent = [];
     this.unsentBytes = 0;
     this.waiting.clear();
@@ -433,6 +454,7 @@ export class Connection {
   }
 
   private fail(reason: string): void {
+    this.settleShared();
     tcpLog.warn(`closing a client connection: ${reason}`);
     this.out.error(`${RESP_PREFIX.BAD_REQUEST} ${reason}`);
     this.send(this.out.take());
@@ -442,12 +464,57 @@ export class Connection {
   /** Ends the connection after what is unsent has gone (or at once when `now`). */
   close(now = false): void {
     if (this.closed) return;
+    if (this.sharing && !now) {
+      this.settleShared();
+      this.sendOut();
+    }
     if (now || (this.unsentBytes === 0 && this.waiting.length === 0)) {
       this.socket.end();
     } else {
       if (!this.quitting) this.outputSince = Date.now();
       this.quitting = true;
     }
+  }
+
+  /**
+   * Whether a fan-out group's push may be shared: nothing else is due on this connection before
+   * it, it is not running commands, its RESP version is the group's, and no commit holds output.
+   */
+  canShare(resp3: boolean): boolean {
+    return (
+      this.sharing === undefined &&
+      !this.running &&
+      this.out.length === 0 &&
+      this.unsentBytes === 0 &&
+      this.waiting.length === 0 &&
+      !this.closed &&
+      !this.quitting &&
+      !this.pumping &&
+      this.held.empty &&
+      this.out.resp3 === resp3 &&
+      this.ctx.config.data === undefined
+    );
+  }
+
+  /** Other output is about to be written: the shared frames due so far go first, copied into `out`. */
+  settleShared(): void {
+    const group = this.sharing;
+    if (group === undefined) return;
+    this.out.raw(group.framesFrom(this.sharedStart));
+    group.release(this);
+  }
+
+  /** The turn's shared frames, bytes [start, end): written straight to the socket, no copy unless it takes only part. */
+  takeShared(bytes: Uint8Array, start: number, end: number): void {
+    if (this.closed) return;
+    if (this.out.length > 0 || this.unsentBytes > 0 || this.waiting.length > 0) {
+      // Not expected (other output settles first), but never out of order.
+      this.out.raw(bytes.subarray(start, end));
+      this.scheduleFlush();
+      return;
+    }
+    const written = this.socket.write(bytes, start, end - start);
+    if (written >= 0 && written < end - start) this.queueUnsent(bytes.slice(start + written, end));
   }
 
   /**
@@ -468,6 +535,7 @@ export class Connection {
         if (!auth.may(this.principal, topic, "take")) why ??= `${RESP_PREFIX.FORBIDDEN} this token may no longer take from ${topic}`;
     }
     if (!why) return;
+    this.settleShared();
     tcpLog.info(`closing a connection from ${this.remote}: ${why.slice(why.indexOf(" ") + 1)} (the --acl file changed)`);
     for (const unsubscribe of this.subscriptions.values()) unsubscribe();
     this.subscriptions.clear();
@@ -490,6 +558,7 @@ export class Connection {
   released(): void {
     if (this.closed) return;
     this.closed = true;
+    this.sharing?.release(this);
     const bus = this.ctx.bus;
     if (this.blocked) {
       this.blocked.timer?.clear();

@@ -1,0 +1,139 @@
+// Live fan-out to TCP subscriptions (SUB, SUBSCRIBE): one bus subscriber per topic and frame form
+// (native or Redis frame, RESP2 or RESP3) for every connection subscribed that way. It encodes each
+// message once, into a buffer of this event-loop turn, and at the end of the turn each connection
+// that took the turn's frames writes that buffer as it is: one socket.write per subscriber and
+// turn, no copy per subscriber (Redis's pubsub shares one reply object among its subscribers the
+// same way). A connection with anything else to send first (replies, other pushes, a backlog, a
+// held commit) gets the message through its own path, Connection.pushMessage, which keeps the
+// order and the --send-buffer limit. SUB … SINCE keeps a bus subscriber of its own (the replay).
+
+import type { Message } from "../core/message.ts";
+import type { Subscriber } from "../core/topic.ts";
+import { PushEncoder } from "../protocol/frame.ts";
+import { RespWriter } from "../protocol/resp-writer.ts";
+import type { ServerContext } from "./context.ts";
+import type { Connection } from "./tcp.ts";
+
+/** The shared buffer goes out mid-turn once it holds this much, as a connection's own pushes do. */
+export const SHARED_CHUNK = 65536;
+
+export class PushGroup implements Subscriber {
+  readonly members = new Set<Connection>();
+  /** Connections that take this turn's frames from `frames`, each from its own `sharedStart`; may hold stale entries. */
+  private sharing: Connection[] = [];
+  /** How many connections share this turn now (`sharing` without the stale entries). */
+  private active = 0;
+  private readonly frames = new RespWriter(SHARED_CHUNK + 4096);
+  private readonly encoder: PushEncoder;
+  private flushQueued = false;
+  unsubscribe: () => void = () => {};
+
+  constructor(
+    private readonly ctx: ServerContext,
+    readonly key: string,
+    topic: string,
+    readonly redisFrame: boolean,
+    readonly resp3: boolean,
+  ) {
+    this.frames.resp3 = resp3;
+    this.encoder = new PushEncoder(topic, redisFrame, resp3);
+  }
+
+  /** A user counts connections: the group stands for its members (subscriberCount, PUBLISH's reply). */
+  get weight(): number {
+    return this.members.size;
+  }
+
+  send(message: Message): void {
+    if (this.active < this.members.size) {
+      const start = this.frames.length;
+      for (const c of this.members) {
+        if (c.sharing === this) continue;
+        if (c.canShare(this.resp3)) {
+          c.sharing = this;
+          c.sharedStart = start;
+          this.sharing.push(c);
+          this.active++;
+        } else {
+          c.pushMessage(message, this.redisFrame);
+        }
+      }
+    }
+    if (this.active === 0) return;
+    this.encoder.write(this.frames, message);
+    if (this.frames.length >= SHARED_CHUNK) this.flush();
+    else if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(() => {
+        this.flushQueued = false;
+        this.flush();
+      });
+    }
+  }
+
+  /** The frames from `start` on: what a sharing connection copies when other output must follow them. */
+  framesFrom(start: number): Uint8Array {
+    return this.frames.bytes.subarray(start, this.frames.length);
+  }
+
+  /** `c` stops sharing this turn (it copied its frames, or it is gone). */
+  release(c: Connection): void {
+    if (c.sharing !== this) return;
+    c.sharing = undefined;
+    this.active--;
+  }
+
+  /** Every connection still sharing writes its frames of this turn; the buffer starts over. */
+  private flush(): void {
+    const sharing = this.sharing;
+    if (sharing.length === 0) return;
+    this.sharing = [];
+    this.active = 0;
+    const bytes = this.frames.bytes;
+    const end = this.frames.length;
+    for (const c of sharing) {
+      if (c.sharing !== this) continue;
+      c.sharing = undefined;
+      c.takeShared(bytes, c.sharedStart, end);
+    }
+    this.frames.reset();
+  }
+
+  leave(c: Connection): void {
+    this.release(c);
+    this.members.delete(c);
+    if (this.members.size > 0) return;
+    this.unsubscribe();
+    groupsOf(this.ctx).delete(this.key);
+  }
+}
+
+const groups = new WeakMap<ServerContext, Map<string, PushGroup>>();
+
+function groupsOf(ctx: ServerContext): Map<string, PushGroup> {
+  let map = groups.get(ctx);
+  if (!map) groups.set(ctx, (map = new Map()));
+  return map;
+}
+
+/**
+ * Subscribes `c` to the live messages of `topic` (native frames, or Redis's with `redisFrame`),
+ * through the topic's shared group. With `since`, a bus subscriber of its own replays first (the
+ * Redis engine replays asynchronously, merging live messages in id order), and stays.
+ * Returns the unsubscribe function.
+ */
+export function subscribePushes(c: Connection, topic: string, redisFrame: boolean, since?: number): () => void {
+  if (since !== undefined) return c.ctx.bus.subscribe(topic, { send: (m) => c.pushMessage(m, redisFrame) }, since);
+  const resp3 = c.out.resp3;
+  const key = `${redisFrame ? "r" : "n"}${resp3 ? 3 : 2}:${topic}`;
+  const map = groupsOf(c.ctx);
+  let group = map.get(key);
+  if (!group) {
+    const created = new PushGroup(c.ctx, key, topic, redisFrame, resp3);
+    created.unsubscribe = c.ctx.bus.subscribe(topic, created); // a bad topic name throws here, leaving nothing
+    map.set(key, (group = created));
+  }
+  group.members.add(c);
+  const joined = group;
+  return () => joined.leave(c);
+}
