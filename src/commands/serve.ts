@@ -4,7 +4,6 @@ import { defineCommand } from "citty";
 import { resolveConfig } from "../config.ts";
 import { configureLog, log } from "../log.ts";
 import { startServer } from "../server/index.ts";
-import { accessSync, constants } from "node:fs";
 import { serverArgs } from "./_args.ts";
 import { guarded, usage } from "./_exit.ts";
 import { catchStopSignals, onStopSignal } from "../early-signals.ts";
@@ -15,7 +14,7 @@ export default defineCommand({
   run: ({ args }) =>
     guarded(async () => {
       const config = resolveConfig(args);
-      checkTls(config.tlsCert, config.tlsKey);
+      await checkTls(config.tlsCert, config.tlsKey);
       if (config.redis && config.data)
         throw usage("--redis and --data exclude each other: with --redis the bus lives in Redis, which keeps it (see Redis's appendonly)");
       configureLog(config.logLevel, config.logFormat);
@@ -50,10 +49,11 @@ function shutDown(server: { stop(): Promise<void> }, signal: string): void {
 }
 
 /** TLS needs both files: with one of them the listeners would serve plain text under a tls:// banner. */
-function checkTls(cert: string | undefined, key: string | undefined): void {
+async function checkTls(cert: string | undefined, key: string | undefined): Promise<void> {
   if (cert === undefined && key === undefined) return;
   if (cert === undefined) throw usage("--tls-key needs --tls-cert (MSGBUS_TLS_CERT) too: TLS takes both the certificate and its private key");
   if (key === undefined) throw usage("--tls-cert needs --tls-key (MSGBUS_TLS_KEY) too: TLS takes both the certificate and its private key");
+  const { accessSync, constants } = await import("node:fs"); // only with TLS: a plain server loads no node:fs
   for (const [flag, file] of [
     ["--tls-cert", cert],
     ["--tls-key", key],
