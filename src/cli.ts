@@ -62,10 +62,15 @@ if (ownArgs.length === 1 && (ownArgs[0] === "--version" || ownArgs[0] === "-v"))
   process.exit(0);
 }
 
-// A write of plain words (`msgbus put jobs hello`: no option, no `--`, no stdin) leaves citty nothing
-// to parse or check: it runs the write that `put` and `pub` run, without loading the parser.
+// A write in its common form (`msgbus put jobs hello`, --url and --token at most, to a tcp:// server)
+// loads only the TCP client and the settings (commands/_write-fast.ts). Other writes of plain words
+// (no option, no `--`: tls://, http://, stdin) leave citty nothing to parse or check: they run the
+// write that `put` and `pub` run, without loading the parser.
 const command = rawArgs[0];
-if ((command === "put" || command === "pub") && rawArgs.length >= 3 && rawArgs.every((a) => !a.startsWith("-"))) {
+const write = command === "put" || command === "pub";
+if (write && (await (await import("./commands/_write-fast.ts")).fastWrite(rawArgs.slice(1)))) {
+  // written, or failed with its exit code
+} else if (write && rawArgs.length >= 3 && rawArgs.every((a) => !a.startsWith("-"))) {
   const { runWrite } = await import("./commands/_write.ts");
   await runWrite(command, { topic: rawArgs[1], _: rawArgs.slice(1) });
 } else {

@@ -2,12 +2,12 @@
 // and `on`, a closed stdout as an ordinary end, and stdin read no further than the message limit
 // (what that limit is, and the error past it).
 
-import { BusError } from "../core/errors.ts";
 import { concatBytes } from "../protocol/bytes.ts";
 import { encodeEnvelope } from "../protocol/envelope.ts";
 import { SETTINGS } from "../config.ts";
 import type { ReceivedMessage } from "../client/client.ts";
 import type { Connected } from "./_connect.ts";
+import { tooLarge, type MessageLimit } from "./_exit.ts";
 
 const encoder = new TextEncoder();
 
@@ -85,15 +85,7 @@ export async function readStdin(limit: MessageLimit): Promise<Uint8Array> {
   return chunks.length === 0 ? new Uint8Array(0) : concatBytes(chunks, size);
 }
 
-/** The largest payload a write may have, and where that number came from (for the error line). */
-export interface MessageLimit {
-  bytes: number;
-  source: string;
-}
-
-export function tooLarge(what: string, limit: MessageLimit): BusError {
-  return new BusError("TOO_LARGE", `${what}: larger than the limit of ${limit.bytes} bytes (${limit.source})`);
-}
+export { tooLarge, type MessageLimit } from "./_exit.ts";
 
 /**
  * The limit a client write is held to before anything is sent: the client's own

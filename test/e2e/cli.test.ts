@@ -304,6 +304,37 @@ describe.skipIf(!hasBinary())("msgbus client commands", () => {
       expectOneLineError(await cli(["get", "jobs", "--url", "ftp://x"]), 2, /unsupported URL scheme/);
     });
 
+    test("put's fast path (put <topic> <message…>, --url, --token) answers as the full path does", async () => {
+      const secured = await startServer({ httpPort: 0, args: ["--token", "s3cret", "--max-message-size", "10"] });
+      const port = freePort();
+      const cases: [string[], Record<string, string>][] = [
+        [["put", "jobs", "x", "--url", `tcp://127.0.0.1:${port}`], {}],
+        [["put", "no@good", "x"], env],
+        [["put", "jobs", "x", `--url=${secured.url}`], {}],
+        [["pub", "jobs", "x", "--url", secured.url, "--token", "wrong"], {}],
+        [["put", "jobs", "x", "y", "z", "--token=s3cret", "--url", secured.url], {}],
+        [["put", "jobs", "12345678901", "--url", secured.url, "--token", "s3cret"], {}],
+        [["put", "jobs", "12345"], { ...env, MSGBUS_MAX_MESSAGE_SIZE: "3" }],
+        [["put", "jobs", "x"], { ...env, MSGBUS_MAX_QUEUE: "lots" }],
+        [["put", "jobs", "x"], { MSGBUS_URL: "not a url" }],
+      ];
+      const codes: number[] = [];
+      for (const [args, caseEnv] of cases) {
+        const fast = await runCli(args, { env: caseEnv });
+        // A server-side variable set (harmless to a client) sends the write the full way.
+        const full = await runCli(args, { env: { ...caseEnv, MSGBUS_LOG_LEVEL: "info" } });
+        expect({ args, code: fast.code, stderr: fast.stderr, stdout: fast.stdoutText }).toEqual({
+          args,
+          code: full.code,
+          stderr: full.stderr,
+          stdout: full.stdoutText,
+        });
+        codes.push(fast.code);
+      }
+      expect(codes).toEqual([4, 2, 5, 5, 0, 6, 6, 2, 2]);
+      await secured.stop();
+    });
+
     test("ack of a message that is not leased exits 8", async () => {
       expectOneLineError(await cli(["ack", freshTopic("jobs"), "1"]), 8, /no lease on message 1/);
     });
