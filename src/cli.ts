@@ -73,6 +73,14 @@ if (write && (await (await import("./commands/_write-fast.ts")).fastWrite(rawArg
 } else if (write && rawArgs.length >= 3 && rawArgs.every((a) => !a.startsWith("-"))) {
   const { runWrite } = await import("./commands/_write.ts");
   await runWrite(command, { topic: rawArgs[1], _: rawArgs.slice(1) });
+} else if (command === "serve" && !ownArgs.some((a) => a === "--help" || a === "-h")) {
+  // serve with plain setting flags (most servers: `msgbus serve --port 7000 --data /var/lib/msgbus`)
+  // runs without citty, and so without node:util: less memory held for the server's lifetime.
+  (await import("./early-signals.ts")).catchStopSignals();
+  const { plainServeFlags, runServe } = await import("./commands/_serve.ts");
+  const flags = plainServeFlags(rawArgs.slice(1));
+  if (flags) await runServe(flags);
+  else await withCitty();
 } else {
   await withCitty();
 }

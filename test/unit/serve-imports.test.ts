@@ -104,6 +104,12 @@ describe("what each command loads", () => {
     expect([...graph.files].filter((file) => file.startsWith("store/"))).toEqual([]);
   });
 
+  test("serve's fast path (commands/_serve.ts) loads the server without citty (and so without node:util)", () => {
+    const graph = importGraph("commands/_serve.ts", true);
+    expect(graph.files).toContain("server/index.ts");
+    expect([...graph.modules].sort()).toEqual(["consola/core", "node:buffer"]);
+  });
+
   test("the write fast path loads the TCP client and the settings, and no node:* module, citty or consola", () => {
     const graph = importGraph("commands/_write-fast.ts", true);
     expect(graph.files).toContain("client/tcp.ts");
