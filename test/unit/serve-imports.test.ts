@@ -110,10 +110,12 @@ describe("what each command loads", () => {
     expect([...graph.modules].sort()).toEqual(["consola/core", "node:buffer"]);
   });
 
-  test("the write fast path loads the TCP client and the settings, and no node:* module, citty or consola", () => {
+  test("the write fast path loads the reply reader, the TCP client's wording and the settings, and no node:* module, citty or consola", () => {
     const graph = importGraph("commands/_write-fast.ts", true);
-    expect(graph.files).toContain("client/tcp.ts");
+    expect(graph.files).toContain("client/tcp-basics.ts");
+    expect(graph.files).toContain("protocol/resp-reader.ts");
     expect(graph.files).toContain("config.ts");
+    expect(graph.files).not.toContain("client/tcp.ts");
     expect([...graph.modules]).toEqual([]);
     expect([...graph.files].filter((file) => !/^(client|protocol|core)\/|^config\.ts$|^commands\/_(write-fast|exit)\.ts$/.test(file))).toEqual([]);
   });
