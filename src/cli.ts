@@ -62,10 +62,10 @@ if (ownArgs.length === 1 && (ownArgs[0] === "--version" || ownArgs[0] === "-v"))
   process.exit(0);
 }
 
-// A write in its common form (`msgbus put jobs hello`, --url and --token at most, to a tcp:// server)
-// loads only the TCP client and the settings (commands/_write-fast.ts). Other writes of plain words
-// (no option, no `--`: tls://, http://, stdin) leave citty nothing to parse or check: they run the
-// write that `put` and `pub` run, without loading the parser.
+// A write in its common form (`msgbus put jobs hello`, `… | msgbus put jobs`, --url and --token at
+// most, to a tcp:// server) loads only a plain connection and the settings (commands/_write-fast.ts).
+// Other writes of plain words (no option, no `--`: tls://, http://) leave citty nothing to parse or
+// check: they run the write that `put` and `pub` run, without loading the parser.
 const command = rawArgs[0];
 const write = command === "put" || command === "pub";
 if (write && (await (await import("./commands/_write-fast.ts")).fastWrite(rawArgs.slice(1)))) {

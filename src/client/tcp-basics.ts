@@ -4,6 +4,7 @@
 
 import { BusError } from "../core/errors.ts";
 import { RESP_PREFIX, codeOfRespPrefix } from "../protocol/resp-errors.ts";
+import type { RespValue } from "../protocol/resp-reader.ts";
 
 export const DEFAULT_PORT = 6552;
 export const CONNECT_TIMEOUT_MS = 10000;
@@ -68,4 +69,15 @@ export function lostConnection(label: string, error: unknown, refusedAtOnce: boo
   let reason = error === undefined ? "the server closed the connection" : reasonOf(error);
   if (error === undefined && refusedAtOnce) reason += " before answering (if it uses TLS, connect with tls://)";
   return new BusError("UNAVAILABLE", `lost the connection to msgbus at ${label}: ${reason}`);
+}
+
+/** What asks the server for its largest payload (msgbus answers as Redis does). */
+export const MAX_MESSAGE_SIZE_COMMAND = ["CONFIG", "GET", "proto-max-bulk-len"];
+
+/** The server's largest payload from its reply to MAX_MESSAGE_SIZE_COMMAND; undefined when it did not say. */
+export function maxMessageSizeOf(reply: RespValue): number | undefined {
+  const items = Array.isArray(reply) ? reply : [];
+  const value = items[1];
+  const n = value instanceof Uint8Array ? Number(new TextDecoder().decode(value)) : typeof value === "string" ? Number(value) : NaN;
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }

@@ -7,7 +7,16 @@ import { BusError } from "../core/errors.ts";
 import { isMessageFrame, readMessage } from "../protocol/frame.ts";
 import { RespErrorValue, RespPush, RespReader, type RespValue } from "../protocol/resp-reader.ts";
 import { encodeCommand } from "../protocol/resp-writer.ts";
-import { connectTimedOut, CONNECT_TIMEOUT_MS, lostConnection, replyError, tcpAddress, unreachable } from "./tcp-basics.ts";
+import {
+  CONNECT_TIMEOUT_MS,
+  MAX_MESSAGE_SIZE_COMMAND,
+  connectTimedOut,
+  lostConnection,
+  maxMessageSizeOf,
+  replyError,
+  tcpAddress,
+  unreachable,
+} from "./tcp-basics.ts";
 import { bunTls, certificateHint, type TlsOptions } from "./tls.ts";
 import type {
   Client,
@@ -505,11 +514,7 @@ class TcpClient implements Client {
 
   async maxMessageSize(): Promise<number | undefined> {
     try {
-      const reply = await this.main.send(["CONFIG", "GET", "proto-max-bulk-len"]);
-      const items = Array.isArray(reply) ? reply : [];
-      const value = items[1];
-      const n = value instanceof Uint8Array ? Number(decoder.decode(value)) : typeof value === "string" ? Number(value) : NaN;
-      return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+      return maxMessageSizeOf(await this.main.send(MAX_MESSAGE_SIZE_COMMAND));
     } catch (error) {
       if (error instanceof BusError && error.code === "UNAVAILABLE") throw error;
       return undefined; // an older server, or a token without the right: the caller's default applies

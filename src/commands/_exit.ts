@@ -49,14 +49,3 @@ export async function guarded(body: () => Promise<void> | void): Promise<void> {
 export function usage(message: string): BusError {
   return new BusError("BAD_REQUEST", message);
 }
-
-/** The largest payload a write may have, and where that number came from (for the error line). */
-export interface MessageLimit {
-  bytes: number;
-  source: string;
-}
-
-/** A payload over the limit: exit code 6, the limit and where it came from named. */
-export function tooLarge(what: string, limit: MessageLimit): BusError {
-  return new BusError("TOO_LARGE", `${what}: larger than the limit of ${limit.bytes} bytes (${limit.source})`);
-}

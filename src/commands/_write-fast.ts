@@ -1,17 +1,28 @@
 // The start-up fast path of `put` and `pub` (docs/BENCHMARKS.md, start-up): the common forms
-// `msgbus put <topic> <message…>`, with --url and --token as flags or from the environment, to a
-// tcp:// server. It is the same write as _write.ts's (the same settings and checks, the same
-// commands on the wire, the same error lines and exit codes) with less loaded: no citty, no node:*
-// module, no stdin or stdout stream, none of --lines and --reconnect, and one plain connection
-// rather than the pipelining TCP client (its wording shared through client/tcp-basics.ts).
-// Anything else returns false and goes the full way (src/cli.ts); test/e2e/cli.test.ts compares the two.
+// `msgbus put <topic> [message…]`, with --url and --token as flags or from the environment, to a
+// tcp:// server; without message words, stdin (a pipe or a file) is the message. It is the same
+// write as _write.ts's (the same settings and checks, the same commands on the wire, the same error
+// lines and exit codes) with less loaded: no citty, no node:* module, no Node stream (Bun.stdin
+// reads the message), none of --lines and --reconnect, and one plain connection rather than the
+// pipelining TCP client (its wording shared through client/tcp-basics.ts). Anything else returns
+// false and goes the full way (src/cli.ts); test/e2e/cli.test.ts compares the two.
 
 import type { Socket } from "bun";
-import { CONNECT_TIMEOUT_MS, connectTimedOut, lostConnection, replyError, tcpAddress, unreachable } from "../client/tcp-basics.ts";
+import {
+  CONNECT_TIMEOUT_MS,
+  MAX_MESSAGE_SIZE_COMMAND,
+  connectTimedOut,
+  lostConnection,
+  maxMessageSizeOf,
+  replyError,
+  tcpAddress,
+  unreachable,
+} from "../client/tcp-basics.ts";
 import { type Config, SETTINGS, clientUrl, isSetIn, resolveSettings } from "../config.ts";
 import { BusError } from "../core/errors.ts";
 import { RespErrorValue, RespReader, type RespValue } from "../protocol/resp-reader.ts";
-import { guarded, tooLarge } from "./_exit.ts";
+import { guarded } from "./_exit.ts";
+import { messageLimitOf, readLimited, tooLarge } from "./_limit.ts";
 
 /** The flags this path reads (each once, with a value); any other option goes the full way. */
 const FLAGS = new Set(["url", "token"]);
@@ -28,8 +39,11 @@ export async function fastWrite(args: string[]): Promise<boolean> {
   if (!parsed) return false;
   const { flags, words } = parsed;
   const [topic, ...message] = words;
-  // No topic, or no message (stdin is read the full way), is for the full path to handle.
-  if (topic === undefined || topic === "" || message.length === 0) return false;
+  if (topic === undefined || topic === "") return false; // the full path's usage error
+  // No message words: the whole of stdin is the message. Read the full way on Windows (where a
+  // pending Bun.stdin read does not keep the process alive) and from a terminal or other device
+  // (the full path says it is reading; asking whether stdin is a terminal loads Node's streams).
+  if (message.length === 0 && (process.platform === "win32" || (await stdinIsDevice()))) return false;
   // The same settings as the full path, checked the same way (a bad variable is the same usage
   // error); anything that is not plain TCP (tls://, http(s)://, ws(s)://, --cacert, --insecure)
   // goes the full way. Only the client's settings are read: a variable of another one set (which
@@ -48,16 +62,39 @@ export async function fastWrite(args: string[]): Promise<boolean> {
 
   await guarded(async () => {
     const connection = await Connection.open(url, config.token || undefined);
-    const payload = new TextEncoder().encode(message.join(" "));
-    // The client's own limit applies only when set (_connect.ts: isExplicit); there is no flag for it here.
-    if (maxMessageSize !== undefined && payload.length > maxMessageSize) {
-      throw tooLarge(`message of ${payload.length} bytes`, { bytes: maxMessageSize, source: "--max-message-size" });
+    let payload: Uint8Array;
+    if (message.length > 0) {
+      payload = new TextEncoder().encode(message.join(" "));
+      // The client's own limit applies only when set (_connect.ts: isExplicit); there is no flag for it here.
+      if (maxMessageSize !== undefined && payload.length > maxMessageSize) {
+        throw tooLarge(`message of ${payload.length} bytes`, { bytes: maxMessageSize, source: "--max-message-size" });
+      }
+    } else {
+      // As _io.ts's messageLimit and TcpClient.maxMessageSize: the server's limit, unless it does not say.
+      const limit = await messageLimitOf(maxMessageSize, async () => {
+        try {
+          return maxMessageSizeOf(await connection.send(MAX_MESSAGE_SIZE_COMMAND));
+        } catch (error) {
+          if (error instanceof BusError && error.code === "UNAVAILABLE") throw error;
+          return undefined; // an older server, or a token without the right: the default applies
+        }
+      });
+      payload = await readLimited(Bun.stdin.stream(), limit);
     }
     const id = await connection.send(["PUT", topic, payload]);
     if (typeof id !== "number") throw new BusError("BAD_REQUEST", `unexpected reply to PUT: ${String(id)}`);
     connection.close();
   });
   return true;
+}
+
+/** Whether stdin is a terminal or another character device (/dev/null), or cannot be looked at. */
+async function stdinIsDevice(): Promise<boolean> {
+  try {
+    return (await Bun.stdin.stat()).isCharacterDevice();
+  } catch {
+    return true;
+  }
 }
 
 /**
