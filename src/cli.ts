@@ -62,12 +62,25 @@ if (ownArgs.length === 1 && (ownArgs[0] === "--version" || ownArgs[0] === "-v"))
   process.exit(0);
 }
 
-// A write of plain words (`msgbus put jobs hello`: no option, no `--`, no stdin) leaves citty nothing
-// to parse or check: it runs the write that `put` and `pub` run, without loading the parser.
+// A write in its common form (`msgbus put jobs hello`, `… | msgbus put jobs`, --url and --token at
+// most, to a tcp:// server) loads only a plain connection and the settings (commands/_write-fast.ts).
+// Other writes of plain words (no option, no `--`: tls://, http://) leave citty nothing to parse or
+// check: they run the write that `put` and `pub` run, without loading the parser.
 const command = rawArgs[0];
-if ((command === "put" || command === "pub") && rawArgs.length >= 3 && rawArgs.every((a) => !a.startsWith("-"))) {
+const write = command === "put" || command === "pub";
+if (write && (await (await import("./commands/_write-fast.ts")).fastWrite(rawArgs.slice(1)))) {
+  // written, or failed with its exit code
+} else if (write && rawArgs.length >= 3 && rawArgs.every((a) => !a.startsWith("-"))) {
   const { runWrite } = await import("./commands/_write.ts");
   await runWrite(command, { topic: rawArgs[1], _: rawArgs.slice(1) });
+} else if (command === "serve" && !ownArgs.some((a) => a === "--help" || a === "-h")) {
+  // serve with plain setting flags (most servers: `msgbus serve --port 7000 --data /var/lib/msgbus`)
+  // runs without citty, and so without node:util: less memory held for the server's lifetime.
+  (await import("./early-signals.ts")).catchStopSignals();
+  const { plainServeFlags, runServe } = await import("./commands/_serve.ts");
+  const flags = plainServeFlags(rawArgs.slice(1));
+  if (flags) await runServe(flags);
+  else await withCitty();
 } else {
   await withCitty();
 }

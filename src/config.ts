@@ -100,12 +100,25 @@ export type Environment = Record<string, string | undefined>;
 
 /** Resolves every setting: flags (citty's parsed args, by flag name) > environment > defaults. */
 export function resolveConfig(flags: Flags = {}, env: Environment = process.env): Config {
+  return resolveSettings(SETTINGS, flags, env) as Config;
+}
+
+/**
+ * Resolves the settings given, as resolveConfig does every one: a client's fast path
+ * (commands/_write-fast.ts) reads the few it needs without parsing all the others.
+ */
+export function resolveSettings(settings: readonly Setting[], flags: Flags = {}, env: Environment = process.env): Partial<Config> {
   const config: Record<string, unknown> = {};
-  for (const setting of SETTINGS) {
+  for (const setting of settings) {
     const { raw, source } = pick(setting, flags, env);
     config[setting.key] = raw === undefined ? undefined : parseSetting(setting, raw, source);
   }
-  return config as unknown as Config;
+  return config as Partial<Config>;
+}
+
+/** Whether a setting's variable (or an older name of it) is set, non-empty, in `env`. */
+export function isSetIn(setting: Setting, env: Environment = process.env): boolean {
+  return [setting.env, ...(setting.fallbackEnv ?? [])].some((name) => Boolean(env[name]));
 }
 
 function pick(setting: Setting, flags: Flags, env: Environment): { raw: string | undefined; source: string } {

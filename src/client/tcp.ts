@@ -7,7 +7,16 @@ import { BusError } from "../core/errors.ts";
 import { isMessageFrame, readMessage } from "../protocol/frame.ts";
 import { RespErrorValue, RespPush, RespReader, type RespValue } from "../protocol/resp-reader.ts";
 import { encodeCommand } from "../protocol/resp-writer.ts";
-import { RESP_PREFIX, codeOfRespPrefix } from "../protocol/resp-errors.ts";
+import {
+  CONNECT_TIMEOUT_MS,
+  MAX_MESSAGE_SIZE_COMMAND,
+  connectTimedOut,
+  lostConnection,
+  maxMessageSizeOf,
+  replyError,
+  tcpAddress,
+  unreachable,
+} from "./tcp-basics.ts";
 import { bunTls, certificateHint, type TlsOptions } from "./tls.ts";
 import type {
   Client,
@@ -24,24 +33,11 @@ import type {
   WriteResult,
 } from "./client.ts";
 
-const DEFAULT_PORT = 6552;
-const CONNECT_TIMEOUT_MS = 10000;
+export { replyError } from "./tcp-basics.ts";
+
 /** putMany keeps at most this many writes (and bytes) unacknowledged at once. */
 const MAX_IN_FLIGHT = 1000;
 const MAX_IN_FLIGHT_BYTES = 8 * 1048576;
-
-/** Turns an error reply ("-WORD text") into a BusError, its code read from the reply's first word. */
-export function replyError(reply: RespErrorValue): BusError {
-  const space = reply.message.indexOf(" ");
-  const word = space < 0 ? reply.message : reply.message.slice(0, space);
-  const text = space < 0 ? reply.message : reply.message.slice(space + 1);
-  const code = codeOfRespPrefix(word);
-  if (code === undefined) return new BusError("BAD_REQUEST", reply.message);
-  // What a CLI user needs to hear: a token is missing, or the one given is wrong.
-  if (word === RESP_PREFIX.UNAUTHORIZED) return new BusError(code, "the server requires a token (set --token or MSGBUS_TOKEN)");
-  if (code === "UNAUTHORIZED") return new BusError(code, "the server refused the token");
-  return new BusError(code, text);
-}
 
 interface Target {
   hostname: string;
@@ -56,25 +52,6 @@ interface Target {
 interface Waiting {
   resolve(value: RespValue): void;
   reject(error: BusError): void;
-}
-
-const SOCKET_REASONS: Record<string, string> = {
-  ECONNREFUSED: "connection refused",
-  ECONNRESET: "connection reset",
-  ENOTFOUND: "host not found",
-  EAI_AGAIN: "host not found (DNS lookup failed)",
-  ETIMEDOUT: "timed out",
-  EHOSTUNREACH: "host unreachable",
-  ENETUNREACH: "network unreachable",
-  EPIPE: "connection closed",
-};
-
-function reasonOf(error: unknown): string {
-  if (error instanceof BusError) return error.message;
-  const code = (error as { code?: string } | undefined)?.code;
-  if (code && SOCKET_REASONS[code]) return `${SOCKET_REASONS[code]} (${code})`;
-  const message = error instanceof Error ? error.message : String(error);
-  return code && !message.includes(code) ? `${message} (${code})` : message;
 }
 
 /**
@@ -138,7 +115,7 @@ class RespConnection {
     handshake.catch(() => {});
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new BusError("UNAVAILABLE", `timed out after ${CONNECT_TIMEOUT_MS / 1000} s`)), CONNECT_TIMEOUT_MS);
+      timer = setTimeout(() => reject(connectTimedOut()), CONNECT_TIMEOUT_MS);
     });
     const self = this;
     const connecting = Bun.connect({
@@ -185,7 +162,7 @@ class RespConnection {
         (socket) => socket.end(),
         () => {},
       );
-      throw new BusError("UNAVAILABLE", `cannot reach msgbus at ${label}: ${reasonOf(error)}`);
+      throw unreachable(label, error);
     } finally {
       clearTimeout(timer);
     }
@@ -294,10 +271,8 @@ class RespConnection {
     if (this.closing) {
       this.ended = null;
     } else {
-      let reason = error === undefined ? "the server closed the connection" : reasonOf(error);
-      const refusedAtOnce = !this.answered && this.firstSent > 0 && Date.now() - this.firstSent < 2000;
-      if (error === undefined && refusedAtOnce && !this.target.tls) reason += " before answering (if it uses TLS, connect with tls://)";
-      this.ended = error instanceof BusError ? error : new BusError("UNAVAILABLE", `lost the connection to msgbus at ${this.target.label}: ${reason}`);
+      const refusedAtOnce = !this.answered && this.firstSent > 0 && Date.now() - this.firstSent < 2000 && !this.target.tls;
+      this.ended = lostConnection(this.target.label, error, refusedAtOnce);
     }
     const failure = this.endedError();
     for (let i = this.waitingHead; i < this.waiting.length; i++) this.waiting[i]!.reject(failure);
@@ -539,11 +514,7 @@ class TcpClient implements Client {
 
   async maxMessageSize(): Promise<number | undefined> {
     try {
-      const reply = await this.main.send(["CONFIG", "GET", "proto-max-bulk-len"]);
-      const items = Array.isArray(reply) ? reply : [];
-      const value = items[1];
-      const n = value instanceof Uint8Array ? Number(decoder.decode(value)) : typeof value === "string" ? Number(value) : NaN;
-      return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+      return maxMessageSizeOf(await this.main.send(MAX_MESSAGE_SIZE_COMMAND));
     } catch (error) {
       if (error instanceof BusError && error.code === "UNAVAILABLE") throw error;
       return undefined; // an older server, or a token without the right: the caller's default applies
@@ -560,15 +531,8 @@ class TcpClient implements Client {
 
 /** Connects to msgbus at tcp://host:port (tls://host:port for TLS) and authenticates when given a token. */
 export async function connectTcp(url: URL, options: ConnectOptions = {}): Promise<Client> {
-  const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1") || "127.0.0.1";
-  const port = url.port ? Number(url.port) : DEFAULT_PORT;
-  const tls = url.protocol === "tls:";
-  const label = `${tls ? "tls" : "tcp"}://${url.hostname || "127.0.0.1"}:${port}`;
   const target: Target = {
-    hostname,
-    port,
-    tls,
-    label,
+    ...tcpAddress(url),
     ...(options.token ? { token: options.token } : {}),
     ...(options.tls ? { tlsOptions: options.tls } : {}),
   };

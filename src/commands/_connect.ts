@@ -1,7 +1,7 @@
 // From a client command's settings to a connected client: flags > MSGBUS_* > BHOST/BPORT >
 // defaults, --cacert/--insecure read here, and what the client was told (for handlers and limits).
 
-import { SETTINGS, clientUrl, resolveConfig, type Config, type Flags } from "../config.ts";
+import { SETTINGS, clientUrl, isSetIn, resolveConfig, type Config, type Flags } from "../config.ts";
 import { connect, type Client, type TlsOptions } from "../client/client.ts";
 import { usage } from "./_exit.ts";
 
@@ -57,5 +57,5 @@ function isExplicit(args: Flags, key: keyof Config): boolean {
   const setting = SETTINGS.find((s) => s.key === key)!;
   const flag = args[setting.flag];
   if (flag !== undefined && flag !== "") return true;
-  return [setting.env, ...(setting.fallbackEnv ?? [])].some((name) => Boolean(process.env[name]));
+  return isSetIn(setting);
 }

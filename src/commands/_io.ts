@@ -2,12 +2,10 @@
 // and `on`, a closed stdout as an ordinary end, and stdin read no further than the message limit
 // (what that limit is, and the error past it).
 
-import { BusError } from "../core/errors.ts";
-import { concatBytes } from "../protocol/bytes.ts";
 import { encodeEnvelope } from "../protocol/envelope.ts";
-import { SETTINGS } from "../config.ts";
 import type { ReceivedMessage } from "../client/client.ts";
 import type { Connected } from "./_connect.ts";
+import { messageLimitOf, readLimited, type MessageLimit } from "./_limit.ts";
 
 const encoder = new TextEncoder();
 
@@ -74,35 +72,16 @@ export async function* stdinChunks(): AsyncGenerator<Uint8Array> {
 }
 
 /** All of stdin, refused with TOO_LARGE as soon as it passes `limit` bytes: never read further than that. */
-export async function readStdin(limit: MessageLimit): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of stdinChunks()) {
-    size += chunk.length;
-    if (size > limit.bytes) throw tooLarge(`stdin holds more than ${limit.bytes} bytes`, limit);
-    chunks.push(chunk);
-  }
-  return chunks.length === 0 ? new Uint8Array(0) : concatBytes(chunks, size);
+export function readStdin(limit: MessageLimit): Promise<Uint8Array> {
+  return readLimited(stdinChunks(), limit);
 }
 
-/** The largest payload a write may have, and where that number came from (for the error line). */
-export interface MessageLimit {
-  bytes: number;
-  source: string;
-}
-
-export function tooLarge(what: string, limit: MessageLimit): BusError {
-  return new BusError("TOO_LARGE", `${what}: larger than the limit of ${limit.bytes} bytes (${limit.source})`);
-}
+export { tooLarge, type MessageLimit } from "./_limit.ts";
 
 /**
  * The limit a client write is held to before anything is sent: the client's own
  * --max-message-size when given, else what the server says, else the default (1 MiB).
  */
-export async function messageLimit(connected: Connected): Promise<MessageLimit> {
-  if (connected.maxMessageSize !== undefined) return { bytes: connected.maxMessageSize, source: "--max-message-size" };
-  const server = await connected.client.maxMessageSize();
-  if (server !== undefined) return { bytes: server, source: "the server's --max-message-size" };
-  const fallback = Number(SETTINGS.find((s) => s.key === "maxMessageSize")!.default);
-  return { bytes: fallback, source: "the default; the server did not say its own, set --max-message-size to raise it" };
+export function messageLimit(connected: Connected): Promise<MessageLimit> {
+  return messageLimitOf(connected.maxMessageSize, () => connected.client.maxMessageSize());
 }

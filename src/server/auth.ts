@@ -2,8 +2,6 @@
 // need)`. Tokens come from --token (one admin on every topic) and --acl FILE (re-read on SIGHUP and
 // when the file changes; a bad file keeps the rules in force). Every transport asks per command.
 
-import { createHash, timingSafeEqual } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
 import { BusError, isBusError } from "../core/errors.ts";
 import { globMatch } from "../core/glob.ts";
 import { logFor } from "../log.ts";
@@ -43,9 +41,14 @@ const WATCH_MS = 500;
 
 const VERB: Record<Need, string> = { read: "read", write: "write to", take: "take from", admin: "purge or delete" };
 
+// Bun's own hasher and Web Crypto's timingSafeEqual rather than node:crypto, and node:fs only for
+// --acl: a server loads no node:* module it does not use (each costs MBs resident; docs/BENCHMARKS.md).
 function digest(token: string | Uint8Array): Uint8Array {
-  return createHash("sha256").update(token).digest();
+  return new Bun.CryptoHasher("sha256").update(token).digest();
 }
+
+/** What reading and watching the --acl file takes: node:fs, which only a server given --acl loads. */
+export type AclFiles = Pick<typeof import("node:fs"), "readFileSync" | "statSync">;
 
 export interface AuthOptions {
   /** --token: one more token, with admin rights on every topic. */
@@ -65,8 +68,20 @@ export class Auth {
   private watchTimer: ReturnType<typeof setInterval> | undefined;
   private fileState = "";
 
-  /** Reads --acl now: a bad file throws (BAD_REQUEST, the line named), so `serve` exits 2. */
-  constructor(private readonly options: AuthOptions) {
+  /** Loads node:fs when there is an --acl file, and reads it (see the constructor). */
+  static async open(options: AuthOptions): Promise<Auth> {
+    return new Auth(options, options.aclFile ? await import("node:fs") : undefined);
+  }
+
+  /**
+   * Reads --acl now: a bad file throws (BAD_REQUEST, the line named), so `serve` exits 2. `files`
+   * (node:fs) is needed with an --acl file only; Auth.open passes it.
+   */
+  constructor(
+    private readonly options: AuthOptions,
+    private readonly files?: AclFiles,
+  ) {
+    if (options.aclFile && !files) throw new Error("Auth: an --acl file needs node:fs (use Auth.open)");
     this.fileState = this.statFile();
     this.rules = this.build(this.readFile());
   }
@@ -94,7 +109,7 @@ export class Auth {
     const hash = digest(presented);
     let found = -1;
     const { digests } = this.rules;
-    for (let i = 0; i < digests.length; i++) if (timingSafeEqual(hash, digests[i]!)) found = i;
+    for (let i = 0; i < digests.length; i++) if (crypto.timingSafeEqual(hash, digests[i]!)) found = i;
     if (found < 0) return undefined;
     const key = Buffer.from(hash).toString("hex");
     return { key, tag: key.slice(0, 8) };
@@ -202,7 +217,7 @@ export class Auth {
   private statFile(): string {
     if (!this.options.aclFile) return "";
     try {
-      const s = statSync(this.options.aclFile);
+      const s = this.files!.statSync(this.options.aclFile);
       return `${s.mtimeMs}:${s.size}:${s.ino}`;
     } catch {
       return "missing";
@@ -214,7 +229,7 @@ export class Auth {
     if (!file) return [];
     let text: string;
     try {
-      text = readFileSync(file, "utf8");
+      text = this.files!.readFileSync(file, "utf8");
     } catch (error) {
       throw new BusError("BAD_REQUEST", `--acl ${file}: cannot read it (${error instanceof Error ? error.message : String(error)})`);
     }

@@ -6,10 +6,7 @@ import { type Config, durationText, sizeText } from "../config.ts";
 import { BusError } from "../core/errors.ts";
 import { logFor } from "../log.ts";
 import { MemoryStore, type Store } from "../core/store.ts";
-import { openSqliteStore } from "../store/sqlite.ts";
 import type { Engine } from "../core/engine.ts";
-import { parseRedisUrl } from "../store/redis/connect.ts";
-import { RedisEngine } from "../store/redis/engine.ts";
 import { Auth } from "./auth.ts";
 import { type ServerContext, ServerStats } from "./context.ts";
 import { startHttp } from "./http.ts";
@@ -25,25 +22,37 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-/** Opens the store for `config`: sqlite in `config.data`, else memory. */
-function openStore(config: Config): Store {
+/**
+ * Opens the store for `config`: sqlite in `config.data`, else memory. The sqlite store (and
+ * bun:sqlite with it) loads only with --data, and the Redis engine (ioredis) only with --redis:
+ * a server in memory mode neither loads nor keeps their code (docs/BENCHMARKS.md, idle RSS).
+ */
+async function openStore(config: Config): Promise<Store> {
   if (!config.data) return new MemoryStore();
+  const { openSqliteStore } = await import("../store/sqlite.ts");
   const storeLog = logFor("store");
   return openSqliteStore(config.data, { fsync: config.fsync, onError: (e) => storeLog.error(e.message), onNotice: (m) => storeLog.info(m) });
 }
 
 export async function startServer(config: Config): Promise<RunningServer> {
   // A bad --acl file ends the start (exit 2, the line named) before the data directory is touched.
-  const auth = new Auth({ token: config.token, aclFile: config.acl });
-  const store = openStore(config);
+  const auth = await Auth.open({ token: config.token, aclFile: config.acl });
+  const store = await openStore(config);
   const drops = new DropLog();
   const started = performance.now();
   let bus: Engine;
+  /** With --redis, where the bus lives (the log line shows it, password hidden). */
+  let redisShown: string | undefined;
   try {
     // --redis: the bus lives in Redis, shared with every server given the same URL and prefix.
-    bus = config.redis
-      ? await RedisEngine.open(parseRedisUrl(config.redis, config.redisPassword), config.redisPrefix, newBus(config, store, drops).limits)
-      : newBus(config, store, drops);
+    if (config.redis) {
+      const [{ parseRedisUrl }, { RedisEngine }] = await Promise.all([import("../store/redis/connect.ts"), import("../store/redis/engine.ts")]);
+      const redis = await RedisEngine.open(parseRedisUrl(config.redis, config.redisPassword), config.redisPrefix, newBus(config, store, drops).limits);
+      redisShown = redis.shown;
+      bus = redis;
+    } else {
+      bus = newBus(config, store, drops);
+    }
   } catch (error) {
     store.close(); // release the data directory's lock before exiting
     throw error;
@@ -70,8 +79,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
       (http ? `, ${config.tlsCert ? "https" : "http"}://${config.host}:${http.port} (HTTP, SSE, WebSocket)` : ""),
   );
   serverLog.info(
-    bus instanceof RedisEngine
-      ? `shared: the bus lives in redis at ${bus.shown} (prefix ${config.redisPrefix}); what survives is what Redis keeps (appendonly, replicas)`
+    redisShown !== undefined
+      ? `shared: the bus lives in redis at ${redisShown} (prefix ${config.redisPrefix}); what survives is what Redis keeps (appendonly, replicas)`
       : config.data
         ? `durable: ${config.data} (fsync ${config.fsync})`
         : "in memory: nothing survives a restart (use --data DIR)",

@@ -304,6 +304,71 @@ describe.skipIf(!hasBinary())("msgbus client commands", () => {
       expectOneLineError(await cli(["get", "jobs", "--url", "ftp://x"]), 2, /unsupported URL scheme/);
     });
 
+    test("put's fast path (put <topic> [message…], --url, --token, stdin) answers as the full path does", async () => {
+      const secured = await startServer({ args: ["--token", "s3cret", "--max-message-size", "10"] });
+      const port = freePort();
+      // A port that closes every connection at once, unanswered (as a TLS port does to plain text).
+      const closing = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: (socket) => void socket.end(), data() {} } });
+      const cases: [string[], Record<string, string>, string?][] = [
+        [["put", "jobs", "x", "--url", `tcp://127.0.0.1:${port}`], {}],
+        [["put", "no@good", "x"], env],
+        [["put", "jobs", "x", `--url=${secured.url}`], {}],
+        [["pub", "jobs", "x", "--url", secured.url, "--token", "wrong"], {}],
+        [["put", "jobs", "x", "y", "z", "--token=s3cret", "--url", secured.url], {}],
+        [["put", "jobs", "12345678901", "--url", secured.url, "--token", "s3cret"], {}],
+        [["put", "jobs", "12345"], { ...env, MSGBUS_MAX_MESSAGE_SIZE: "3" }],
+        [["put", "jobs", "x"], { ...env, MSGBUS_MAX_QUEUE: "lots" }],
+        [["put", "jobs", "x"], { MSGBUS_URL: "not a url" }],
+        [["put", "jobs", "x", "--url", `tcp://127.0.0.1:${secured.httpPort}`], {}],
+        // The message from stdin: the server's limit, the client's, an empty message, no server.
+        [["put", "jobs"], { MSGBUS_URL: secured.url, MSGBUS_TOKEN: "s3cret" }, "12345678901"],
+        [["put", "jobs", "--url", secured.url, "--token", "s3cret"], {}, "1234567890"],
+        [["put", "jobs"], { ...env, MSGBUS_MAX_MESSAGE_SIZE: "3" }, "12345"],
+        [["pub", "jobs"], env, ""],
+        [["put", "jobs", "--url", `tcp://127.0.0.1:${port}`], {}, "x"],
+      ];
+      const codes: number[] = [];
+      for (const [args, caseEnv, stdin] of cases) {
+        const fast = await runCli(args, { env: caseEnv, ...(stdin !== undefined ? { stdin } : {}) });
+        // A server-side variable set (harmless to a client) sends the write the full way.
+        const full = await runCli(args, { env: { ...caseEnv, MSGBUS_LOG_LEVEL: "info" }, ...(stdin !== undefined ? { stdin } : {}) });
+        expect({ args, code: fast.code, stderr: fast.stderr, stdout: fast.stdoutText }).toEqual({
+          args,
+          code: full.code,
+          stderr: full.stderr,
+          stdout: full.stdoutText,
+        });
+        codes.push(fast.code);
+      }
+      expect(codes).toEqual([4, 2, 5, 5, 0, 6, 6, 2, 2, 4, 6, 0, 6, 0, 4]);
+      // Which of the two lines a port that closes at once gets depends on timing (did our write meet its FIN or its reset?), on either path.
+      expectOneLineError(
+        await runCli(["put", "jobs", "x", "--url", `tcp://127.0.0.1:${closing.port}`]),
+        4,
+        /lost the connection to msgbus at tcp:\/\/127\.0\.0\.1:\d+: (the server closed the connection before answering \(if it uses TLS, connect with tls:\/\/\)|connection reset \(ECONNRESET\))$/,
+      );
+      closing.stop(true);
+      await secured.stop();
+    });
+
+    test("put's fast path writes stdin byte for byte", async () => {
+      const topic = freshTopic("fast-stdin");
+      const bytes = randomBytes(300000);
+      expect(await cli(["put", topic], { stdin: bytes })).toMatchObject({ code: 0, stderr: "" });
+      const got = await cli(["get", topic]);
+      expect(got.code).toBe(0);
+      expect(Buffer.from(got.stdout).equals(Buffer.from(bytes))).toBe(true);
+    });
+
+    test("put's fast path writes a long message (many words) whole", async () => {
+      const topic = freshTopic("long");
+      const words = Array.from({ length: 16 }, (_, i) => String.fromCharCode(97 + i).repeat(60000));
+      expect(await cli(["put", topic, ...words])).toMatchObject({ code: 0, stderr: "" });
+      const got = await cli(["get", topic]);
+      expect(got.code).toBe(0);
+      expect(got.stdoutText === words.join(" ")).toBe(true);
+    });
+
     test("ack of a message that is not leased exits 8", async () => {
       expectOneLineError(await cli(["ack", freshTopic("jobs"), "1"]), 8, /no lease on message 1/);
     });

@@ -2,6 +2,7 @@
 // tokens compared whole, reloads that keep the old rules when the new file is bad.
 
 import { describe, expect, test } from "bun:test";
+import * as fs from "node:fs";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -29,7 +30,7 @@ function codeOf(f: () => void): string | undefined {
 function authWith(text: string, token?: string): { auth: Auth; file: string } {
   const file = join(mkdtempSync(join(tmpdir(), "msgbus-acl-unit-")), "acl");
   writeFileSync(file, text);
-  return { auth: new Auth({ aclFile: file, token }), file };
+  return { auth: new Auth({ aclFile: file, token }, fs), file };
 }
 
 describe("parseAcl", () => {

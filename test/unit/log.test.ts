@@ -6,18 +6,19 @@ import { configureLog, logFor } from "../../src/log.ts";
 
 const area = logFor("unit-area"); // as a module does at import time, before any configuration
 const written: string[] = [];
-const write = process.stderr.write;
+const write = console.error;
 
+/** The lines written to stderr while `run` runs (src/log.ts writes each with console.error("%s", line)). */
 function capture(run: () => void): string[] {
   written.length = 0;
-  process.stderr.write = ((chunk: string) => {
-    written.push(String(chunk));
-    return true;
-  }) as typeof process.stderr.write;
+  console.error = (format: string, ...args: unknown[]) => {
+    expect(format).toBe("%s");
+    written.push(`${String(args[0])}\n`);
+  };
   try {
     run();
   } finally {
-    process.stderr.write = write;
+    console.error = write;
   }
   return [...written];
 }
