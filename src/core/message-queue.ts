@@ -22,9 +22,9 @@ export function packs(length: number): boolean {
 }
 
 /**
- * What follows an entry's first varint, its low two bits (the rest is the payload's length). The
- * common entry, the next id written in the same millisecond as the previous one and never
- * delivered, is that varint and the payload: two bytes of header for a 100-byte payload.
+ * An entry's kind: its first varint's low two bits. The rest of that varint is 0 when the payload
+ * is as long as the one before, else its length + 1. The common entry, the next id written in the
+ * same millisecond as the one before, never delivered, and as long, is one byte and the payload.
  */
 const NEXT = 0; // id = previous + 1, created = previous, deliveries 0
 const EXTERNAL = 1; // the next Message of `external`; the running id and time do not move
@@ -37,8 +37,8 @@ const HEADER_MAX = 32;
 const DELTA_MAX = 2 ** 50;
 
 /**
- * Bytes holding a run of consecutive entries. Ids and times are stored relative to the entry
- * before, so the chunk keeps the id and time "before" the oldest unread entry (for readers) and
+ * Bytes holding a run of consecutive entries. Ids, times and lengths are stored relative to the
+ * packed entry before, so the chunk keeps those "before" the oldest unread entry (for readers) and
  * those of the newest entry (for the writer); a new chunk starts from its first message.
  */
 interface Chunk {
@@ -47,19 +47,21 @@ interface Chunk {
   used: number;
   /** Where the oldest unread entry starts. */
   head: number;
-  /** The id and time the entry at `head` is relative to. */
+  /** The id, time and length the entry at `head` is relative to. */
   headId: number;
   headCreated: number;
-  /** The id and time of the newest packed entry (what the next one is written relative to). */
+  headLength: number;
+  /** The id, time and length of the newest packed entry (what the next one is written relative to). */
   tailId: number;
   tailCreated: number;
+  tailLength: number;
 }
 
 /**
  * A queue is objects put back at the head (`front`), then chunks of entries in id order. An entry
- * is varint(length * 4 + kind) (see NEXT, EXTERNAL, LATER, FULL), the varints its kind adds, and
- * for a packed kind the payload. An external entry (a payload too large to pack, or a message of
- * another shape: a dead letter's origin) stands for the next Message of `external`.
+ * is varint(length * 4 + kind) (length: see NEXT, EXTERNAL, LATER, FULL), the varints its kind
+ * adds, and for a packed kind the payload. An external entry (a payload too large to pack, or a
+ * message of another shape: a dead letter's origin) stands for the next Message of `external`.
  */
 export class MessageQueue {
   /** Put back at the head (unshift): objects, before everything packed. */
@@ -110,14 +112,15 @@ export class MessageQueue {
     chunk = this.room(length + HEADER_MAX, id, created, far);
     const bytes = chunk.bytes;
     const sameRun = deliveries === 0 && id === chunk.tailId + 1;
+    const lengthCode = length === chunk.tailLength ? 0 : (length + 1) * 4;
     let at: number;
     if (sameRun && created === chunk.tailCreated) {
-      at = writeVarint(bytes, chunk.used, length * 4 + NEXT);
+      at = writeVarint(bytes, chunk.used, lengthCode + NEXT);
     } else if (sameRun && created > chunk.tailCreated) {
-      at = writeVarint(bytes, chunk.used, length * 4 + LATER);
+      at = writeVarint(bytes, chunk.used, lengthCode + LATER);
       at = writeVarint(bytes, at, created - chunk.tailCreated);
     } else {
-      at = writeVarint(bytes, chunk.used, length * 4 + FULL);
+      at = writeVarint(bytes, chunk.used, lengthCode + FULL);
       at = writeVarint(bytes, at, zigzag(id - chunk.tailId - 1));
       at = writeVarint(bytes, at, zigzag(created - chunk.tailCreated));
       at = writeVarint(bytes, at, deliveries);
@@ -126,6 +129,7 @@ export class MessageQueue {
     chunk.used = at + length;
     chunk.tailId = id;
     chunk.tailCreated = created;
+    chunk.tailLength = length;
     this.packedBytes += length;
     this.packed++;
   }
@@ -142,8 +146,10 @@ export class MessageQueue {
       head: 0,
       headId: id - 1,
       headCreated: created,
+      headLength: -1, // none: the first entry says its length
       tailId: id - 1,
       tailCreated: created,
+      tailLength: -1,
     };
     this.chunks.push(chunk);
     return chunk;
@@ -161,7 +167,7 @@ export class MessageQueue {
     if (this.front.length > 0) return this.front.shift();
     if (this.packed === 0) return undefined;
     const chunk = this.chunks.peek()!;
-    readHeader(chunk.bytes, chunk.head, chunk.headId, chunk.headCreated);
+    readHeader(chunk.bytes, chunk.head, chunk.headId, chunk.headCreated, chunk.headLength);
     let message: Message;
     if (entryKind === EXTERNAL) {
       message = this.external.shift()!;
@@ -170,6 +176,7 @@ export class MessageQueue {
       this.packedBytes -= entryLength;
       chunk.headId = entryId;
       chunk.headCreated = entryCreated;
+      chunk.headLength = entryLength;
     }
     chunk.head = pos + entryLength;
     this.packed--;
@@ -184,7 +191,7 @@ export class MessageQueue {
     } else if (chunk.bytes.length > MIN_CHUNK * 4) {
       this.chunks.clear(); // an empty queue keeps no large chunk
     } else {
-      // Read to its end, the chunk's head id and time are its tail's: the next entry follows on.
+      // Read to its end, the chunk's head id, time and length are its tail's: the next entry follows on.
       chunk.used = 0;
       chunk.head = 0;
     }
@@ -193,17 +200,21 @@ export class MessageQueue {
   pop(): Message | undefined {
     if (this.packed === 0) return this.front.pop();
     const chunk = this.chunks.at(this.chunks.length - 1)!;
-    // The newest entry is the last one before `used`: walk the chunk to it, with the id and time
-    // each entry is relative to.
+    // The newest entry is the last one before `used`: walk the chunk to it, with the id, time and
+    // length each entry is relative to.
     let start = chunk.head;
     let beforeId = chunk.headId;
     let beforeCreated = chunk.headCreated;
+    let beforeLength = chunk.headLength;
     for (;;) {
-      readHeader(chunk.bytes, start, beforeId, beforeCreated);
+      readHeader(chunk.bytes, start, beforeId, beforeCreated, beforeLength);
       if (pos + entryLength === chunk.used) break;
       start = pos + entryLength;
-      beforeId = entryId;
-      beforeCreated = entryCreated;
+      if (entryKind !== EXTERNAL) {
+        beforeId = entryId;
+        beforeCreated = entryCreated;
+        beforeLength = entryLength;
+      }
     }
     let message: Message;
     if (entryKind === EXTERNAL) {
@@ -215,6 +226,7 @@ export class MessageQueue {
     chunk.used = start;
     chunk.tailId = beforeId;
     chunk.tailCreated = beforeCreated;
+    chunk.tailLength = beforeLength;
     this.packed--;
     if (chunk.head === chunk.used) {
       if (this.chunks.length > 1) this.chunks.pop();
@@ -227,7 +239,7 @@ export class MessageQueue {
     if (this.front.length > 0) return this.front.peek();
     if (this.packed === 0) return undefined;
     const chunk = this.chunks.peek()!;
-    readHeader(chunk.bytes, chunk.head, chunk.headId, chunk.headCreated);
+    readHeader(chunk.bytes, chunk.head, chunk.headId, chunk.headCreated, chunk.headLength);
     return entryKind === EXTERNAL ? this.external.peek()! : this.build(chunk.bytes, false);
   }
 
@@ -236,7 +248,7 @@ export class MessageQueue {
     if (this.front.length > 0) return this.front.peek()!.created;
     if (this.packed === 0) return undefined;
     const chunk = this.chunks.peek()!;
-    readHeader(chunk.bytes, chunk.head, chunk.headId, chunk.headCreated);
+    readHeader(chunk.bytes, chunk.head, chunk.headId, chunk.headCreated, chunk.headLength);
     return entryKind === EXTERNAL ? this.external.peek()!.created : entryCreated;
   }
 
@@ -270,13 +282,20 @@ export class MessageQueue {
       let at = chunk.head;
       let beforeId = chunk.headId;
       let beforeCreated = chunk.headCreated;
+      let beforeLength = chunk.headLength;
       while (at < chunk.used) {
         // The cursor is shared: everything read from it is kept before the yield.
-        readHeader(chunk.bytes, at, beforeId, beforeCreated);
-        const message = entryKind === EXTERNAL ? this.external.at(external++)! : this.build(chunk.bytes, false);
+        readHeader(chunk.bytes, at, beforeId, beforeCreated, beforeLength);
         at = pos + entryLength;
-        beforeId = entryId;
-        beforeCreated = entryCreated;
+        let message: Message;
+        if (entryKind === EXTERNAL) {
+          message = this.external.at(external++)!;
+        } else {
+          message = this.build(chunk.bytes, false);
+          beforeId = entryId;
+          beforeCreated = entryCreated;
+          beforeLength = entryLength;
+        }
         yield message;
       }
     }
@@ -306,7 +325,7 @@ export function chunkSize(held: number): number {
 }
 
 // What readHeader read: shared by the readers, as they never nest. `pos` is where the payload
-// starts; an external entry has `entryLength` 0, and the id and time of the entry before.
+// starts; an external entry has `entryLength` 0 and moves no id, time or length of the chunk's.
 let pos = 0;
 let entryKind = 0;
 let entryLength = 0;
@@ -314,24 +333,27 @@ let entryId = 0;
 let entryCreated = 0;
 let entryDeliveries = 0;
 
-/** Reads the header of the entry at `at`, relative to the id and time of the entry before. */
-function readHeader(bytes: Uint8Array, at: number, beforeId: number, beforeCreated: number): void {
+/** Reads the header of the entry at `at`, relative to the id, time and length of the packed entry before. */
+function readHeader(bytes: Uint8Array, at: number, beforeId: number, beforeCreated: number, beforeLength: number): void {
   pos = at;
   const head = varint(bytes);
   entryKind = head % 4;
-  entryLength = (head - entryKind) / 4;
+  if (entryKind === EXTERNAL) {
+    entryLength = 0;
+    return;
+  }
+  const lengthCode = (head - entryKind) / 4;
+  entryLength = lengthCode === 0 ? beforeLength : lengthCode - 1;
   entryId = beforeId + 1;
   entryCreated = beforeCreated;
   entryDeliveries = 0;
   if (entryKind === NEXT) return;
   if (entryKind === LATER) {
     entryCreated += varint(bytes);
-  } else if (entryKind === FULL) {
+  } else {
     entryId += unzigzag(varint(bytes));
     entryCreated += unzigzag(varint(bytes));
     entryDeliveries = varint(bytes);
-  } else {
-    entryId = beforeId;
   }
 }
 

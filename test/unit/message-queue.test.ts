@@ -100,24 +100,49 @@ describe("MessageQueue", () => {
     }
   });
 
-  test("entries of the next id in the same millisecond, never delivered, take two bytes of header", () => {
+  test("entries of the next id in the same millisecond, never delivered and as long as the one before, take one byte of header", () => {
     const q = new MessageQueue("q");
     for (let id = 1; id <= 1000; id++) q.push(message(id, 100, { created: 1_700_000_000_000 }));
-    expect(q.entryBytes).toBe(1000 * 102);
+    // Each chunk's first entry says its length (two bytes for 100: 101 * 4 >= 128).
+    const chunks = [...chunksOf(q)].length;
+    expect(q.entryBytes).toBe(1000 * 101 + chunks);
+    const before = q.entryBytes;
     // A later millisecond adds its difference (one byte up to 127 ms).
     q.push(message(1001, 100, { created: 1_700_000_000_005 }));
-    expect(q.entryBytes).toBe(1000 * 102 + 103);
-    // A delivery count or a gap in ids writes them all: 3 more bytes here.
+    expect(q.entryBytes - before).toBe(102);
+    // A delivery count or a gap in ids writes all three: 3 more bytes here; another length, 1 more.
     q.push(message(1002, 100, { created: 1_700_000_000_005, deliveries: 1 }));
     q.push(message(1010, 100, { created: 1_700_000_000_005 }));
-    expect(q.entryBytes).toBe(1000 * 102 + 103 + 105 + 105);
+    q.push(message(1011, 50, { created: 1_700_000_000_005 }));
+    expect(q.entryBytes - before).toBe(102 + 104 + 104 + 52);
     for (let id = 1; id <= 1000; id++) q.shift();
-    expect(q.entryBytes).toBe(103 + 105 + 105);
-    expect([...q].map((m) => [m.id, m.created, m.deliveries])).toEqual([
-      [1001, 1_700_000_000_005, 0],
-      [1002, 1_700_000_000_005, 1],
-      [1010, 1_700_000_000_005, 0],
+    expect(q.entryBytes).toBe(102 + 104 + 104 + 52);
+    expect([...q].map((m) => [m.id, m.created, m.deliveries, m.payload.length])).toEqual([
+      [1001, 1_700_000_000_005, 0, 100],
+      [1002, 1_700_000_000_005, 1, 100],
+      [1010, 1_700_000_000_005, 0, 100],
+      [1011, 1_700_000_000_005, 0, 50],
     ]);
+  });
+
+  test("an external entry between packed ones moves nothing they are relative to", () => {
+    const q = new MessageQueue("q");
+    const written = [
+      message(1, 10, { created: 5 }),
+      message(2, 20000, { created: 7 }), // too large to pack
+      message(3, 10, { created: 5 }),
+      { ...message(4, 10, { created: 9 }), origin: { topic: "x", id: 1, deliveries: 1 } },
+      message(5, 10, { created: 5 }),
+    ];
+    for (const m of written) q.push(m);
+    expect([...q].map(plain)).toEqual(written.map(plain));
+    expect(plain(q.pop())).toEqual(plain(written[4]));
+    expect(plain(q.pop())).toEqual(plain(written[3]));
+    q.push(written[3]!);
+    q.push(written[4]!);
+    const taken: Message[] = [];
+    for (let m = q.shift(); m; m = q.shift()) taken.push(m);
+    expect(taken.map(plain)).toEqual(written.map(plain));
   });
 
   test("edge cases come back exactly: id gaps, ids near 2^53, large and backward time steps, varint boundaries, empty payloads, delivery counts", () => {
@@ -131,7 +156,8 @@ describe("MessageQueue", () => {
     };
     // Lengths around the header's varint boundaries (length * 4 + kind: 128, 16384) and the
     // largest packed payload, in each kind of entry.
-    for (const size of [0, 1, 31, 32, 33, 4095, 4096, 4097, 8191, 8192, 8193]) {
+    for (const size of [0, 1, 30, 31, 32, 33, 4094, 4095, 4096, 4097, 8191, 8192, 8193]) {
+      add(size);
       add(size);
       add(size, { created: base + 1 });
       add(size, { deliveries: 2 });
