@@ -9,8 +9,11 @@ import type { Message } from "./message.ts";
 
 /** Chunks grow with the queue from this size... */
 const MIN_CHUNK = 256;
-/** ...up to this size; a payload larger than a chunk gets a chunk of its own. */
-const MAX_CHUNK = 16384;
+/** ...up to this size while a chunk may be as large as everything the topic holds... */
+const SMALL_CHUNK = 16384;
+/** ...and on, for a long queue, while a chunk is at most 1/LONG_QUEUE of it (so is its slack). */
+const MAX_CHUNK = 1048576;
+const LONG_QUEUE = 16;
 /** Payloads larger than this are kept as they came (their own array): copying them buys nothing. */
 const PACKED_MAX = 8192;
 /** Whether the queue copies a payload of this size into its chunks (a message of the topic, no origin). */
@@ -18,25 +21,47 @@ export function packs(length: number): boolean {
   return length <= PACKED_MAX;
 }
 
-/** An entry's header is at most four varints of 7 bytes (53-bit numbers, zigzag). */
-const HEADER_MAX = 32;
+/**
+ * An entry's kind: its first varint's low two bits. The rest of that varint is 0 when the payload
+ * is as long as the one before, else its length + 1. The common entry, the next id written in the
+ * same millisecond as the one before, never delivered, and as long, is one byte and the payload.
+ */
+const NEXT = 0; // id = previous + 1, created = previous, deliveries 0
+const EXTERNAL = 1; // the next Message of `external`; the running id and time do not move
+const LATER = 2; // id = previous + 1, deliveries 0, then varint(created - previous created)
+const FULL = 3; // varint(zigzag(id - previous - 1)), varint(zigzag(created - previous)), varint(deliveries)
 
-/** Bytes holding a run of consecutive entries; ids and times are stored relative to its first. */
+/** An entry's header is at most four varints of 8 bytes (53-bit numbers). */
+const HEADER_MAX = 32;
+/** Differences beyond this start a chunk (the first entry is relative to itself): zigzag stays exact. */
+const DELTA_MAX = 2 ** 50;
+
+/**
+ * Bytes holding a run of consecutive entries. Ids, times and lengths are stored relative to the
+ * packed entry before, so the chunk keeps those "before" the oldest unread entry (for readers) and
+ * those of the newest entry (for the writer); a new chunk starts from its first message.
+ */
 interface Chunk {
   bytes: Uint8Array;
   /** Where the next entry is written. */
   used: number;
   /** Where the oldest unread entry starts. */
   head: number;
-  baseId: number;
-  baseCreated: number;
+  /** The id, time and length the entry at `head` is relative to. */
+  headId: number;
+  headCreated: number;
+  headLength: number;
+  /** The id, time and length of the newest packed entry (what the next one is written relative to). */
+  tailId: number;
+  tailCreated: number;
+  tailLength: number;
 }
 
 /**
- * An entry is varint(length * 2 + external): an external entry (a payload too large to pack, or a
- * message of another shape: a dead letter's origin) is the next Message of `external`; a packed
- * one continues with varint(zigzag(id - baseId)), varint(zigzag(created - baseCreated)),
- * varint(deliveries) and the payload.
+ * A queue is objects put back at the head (`front`), then chunks of entries in id order. An entry
+ * is varint(length * 4 + kind) (length: see NEXT, EXTERNAL, LATER, FULL), the varints its kind
+ * adds, and for a packed kind the payload. An external entry (a payload too large to pack, or a
+ * message of another shape: a dead letter's origin) stands for the next Message of `external`.
  */
 export class MessageQueue {
   /** Put back at the head (unshift): objects, before everything packed. */
@@ -60,14 +85,21 @@ export class MessageQueue {
     return total;
   }
 
+  /** Bytes of the entries held in the chunks (headers and payloads): chunkBytes less the slack. */
+  get entryBytes(): number {
+    let total = 0;
+    for (const chunk of this.chunks) total += chunk.used - chunk.head;
+    return total;
+  }
+
   push(message: Message): void {
     const length = message.payload.length;
     if (length <= PACKED_MAX && message.origin === undefined && message.topic === this.topic) {
       this.pushPacked(message.id, message.created, message.deliveries, message.payload);
       return;
     }
-    const chunk = this.room(HEADER_MAX, message.id, message.created);
-    chunk.used = writeVarint(chunk.bytes, chunk.used, length * 2 + 1);
+    const chunk = this.room(HEADER_MAX, message.id, message.created, false);
+    chunk.used = writeVarint(chunk.bytes, chunk.used, EXTERNAL);
     this.external.push(message);
     this.packed++;
   }
@@ -75,27 +107,50 @@ export class MessageQueue {
   /** Queues a message of this topic without an object for it: its payload is copied (see packs()). */
   pushPacked(id: number, created: number, deliveries: number, payload: Uint8Array): void {
     const length = payload.length;
-    const chunk = this.room(length + HEADER_MAX, id, created);
+    let chunk = this.chunks.at(this.chunks.length - 1);
+    const far = chunk !== undefined && (Math.abs(id - chunk.tailId) > DELTA_MAX || Math.abs(created - chunk.tailCreated) > DELTA_MAX);
+    chunk = this.room(length + HEADER_MAX, id, created, far);
     const bytes = chunk.bytes;
-    let at = writeVarint(bytes, chunk.used, length * 2);
-    at = writeVarint(bytes, at, zigzag(id - chunk.baseId));
-    at = writeVarint(bytes, at, zigzag(created - chunk.baseCreated));
-    at = writeVarint(bytes, at, deliveries);
+    const sameRun = deliveries === 0 && id === chunk.tailId + 1;
+    const lengthCode = length === chunk.tailLength ? 0 : (length + 1) * 4;
+    let at: number;
+    if (sameRun && created === chunk.tailCreated) {
+      at = writeVarint(bytes, chunk.used, lengthCode + NEXT);
+    } else if (sameRun && created > chunk.tailCreated) {
+      at = writeVarint(bytes, chunk.used, lengthCode + LATER);
+      at = writeVarint(bytes, at, created - chunk.tailCreated);
+    } else {
+      at = writeVarint(bytes, chunk.used, lengthCode + FULL);
+      at = writeVarint(bytes, at, zigzag(id - chunk.tailId - 1));
+      at = writeVarint(bytes, at, zigzag(created - chunk.tailCreated));
+      at = writeVarint(bytes, at, deliveries);
+    }
     bytes.set(payload, at);
     chunk.used = at + length;
+    chunk.tailId = id;
+    chunk.tailCreated = created;
+    chunk.tailLength = length;
     this.packedBytes += length;
     this.packed++;
   }
 
-  /** The tail chunk when `need` bytes fit there, else a new one sized to the queue. */
-  private room(need: number, id: number, created: number): Chunk {
+  /** The tail chunk when `need` bytes fit there (and not `fresh`), else a new one sized to the queue. */
+  private room(need: number, id: number, created: number, fresh: boolean): Chunk {
     const tail = this.chunks.at(this.chunks.length - 1);
-    if (tail && tail.used + need <= tail.bytes.length) return tail;
-    // Every chunk holds an entry, but for a lone empty one kept for reuse: too small, it goes.
+    if (tail && !fresh && tail.used + need <= tail.bytes.length) return tail;
+    // Every chunk holds an entry, but for a lone empty one kept for reuse: it goes.
     if (tail && tail.head === tail.used) this.chunks.clear();
-    let size = MIN_CHUNK;
-    while (size < this.packedBytes && size < MAX_CHUNK) size *= 2;
-    const chunk: Chunk = { bytes: new Uint8Array(Math.max(size, need)), used: 0, head: 0, baseId: id, baseCreated: created };
+    const chunk: Chunk = {
+      bytes: new Uint8Array(Math.max(chunkSize(this.packedBytes), need)),
+      used: 0,
+      head: 0,
+      headId: id - 1,
+      headCreated: created,
+      headLength: -1, // none: the first entry says its length
+      tailId: id - 1,
+      tailCreated: created,
+      tailLength: -1,
+    };
     this.chunks.push(chunk);
     return chunk;
   }
@@ -112,8 +167,18 @@ export class MessageQueue {
     if (this.front.length > 0) return this.front.shift();
     if (this.packed === 0) return undefined;
     const chunk = this.chunks.peek()!;
-    const message = this.read(chunk, chunk.head, lend ? "lend" : "shift");
-    chunk.head = pos;
+    readHeader(chunk.bytes, chunk.head, chunk.headId, chunk.headCreated, chunk.headLength);
+    let message: Message;
+    if (entryKind === EXTERNAL) {
+      message = this.external.shift()!;
+    } else {
+      message = this.build(chunk.bytes, lend);
+      this.packedBytes -= entryLength;
+      chunk.headId = entryId;
+      chunk.headCreated = entryCreated;
+      chunk.headLength = entryLength;
+    }
+    chunk.head = pos + entryLength;
     this.packed--;
     if (chunk.head === chunk.used) this.release(chunk);
     return message;
@@ -126,6 +191,7 @@ export class MessageQueue {
     } else if (chunk.bytes.length > MIN_CHUNK * 4) {
       this.chunks.clear(); // an empty queue keeps no large chunk
     } else {
+      // Read to its end, the chunk's head id, time and length are its tail's: the next entry follows on.
       chunk.used = 0;
       chunk.head = 0;
     }
@@ -134,11 +200,33 @@ export class MessageQueue {
   pop(): Message | undefined {
     if (this.packed === 0) return this.front.pop();
     const chunk = this.chunks.at(this.chunks.length - 1)!;
-    // The newest entry is the last one before `used`: walk the chunk to it.
+    // The newest entry is the last one before `used`: walk the chunk to it, with the id, time and
+    // length each entry is relative to.
     let start = chunk.head;
-    for (skip(chunk.bytes, start); pos < chunk.used; skip(chunk.bytes, start)) start = pos;
-    const message = this.read(chunk, start, "pop");
+    let beforeId = chunk.headId;
+    let beforeCreated = chunk.headCreated;
+    let beforeLength = chunk.headLength;
+    for (;;) {
+      readHeader(chunk.bytes, start, beforeId, beforeCreated, beforeLength);
+      if (pos + entryLength === chunk.used) break;
+      start = pos + entryLength;
+      if (entryKind !== EXTERNAL) {
+        beforeId = entryId;
+        beforeCreated = entryCreated;
+        beforeLength = entryLength;
+      }
+    }
+    let message: Message;
+    if (entryKind === EXTERNAL) {
+      message = this.external.pop()!;
+    } else {
+      message = this.build(chunk.bytes, false);
+      this.packedBytes -= entryLength;
+    }
     chunk.used = start;
+    chunk.tailId = beforeId;
+    chunk.tailCreated = beforeCreated;
+    chunk.tailLength = beforeLength;
     this.packed--;
     if (chunk.head === chunk.used) {
       if (this.chunks.length > 1) this.chunks.pop();
@@ -151,7 +239,8 @@ export class MessageQueue {
     if (this.front.length > 0) return this.front.peek();
     if (this.packed === 0) return undefined;
     const chunk = this.chunks.peek()!;
-    return this.read(chunk, chunk.head, "peek");
+    readHeader(chunk.bytes, chunk.head, chunk.headId, chunk.headCreated, chunk.headLength);
+    return entryKind === EXTERNAL ? this.external.peek()! : this.build(chunk.bytes, false);
   }
 
   /** The oldest message's write time, without building it (expiry looks at it on every take). */
@@ -159,10 +248,8 @@ export class MessageQueue {
     if (this.front.length > 0) return this.front.peek()!.created;
     if (this.packed === 0) return undefined;
     const chunk = this.chunks.peek()!;
-    pos = chunk.head;
-    if (varint(chunk.bytes) % 2 === 1) return this.external.peek()!.created;
-    varint(chunk.bytes);
-    return chunk.baseCreated + unzigzag(varint(chunk.bytes));
+    readHeader(chunk.bytes, chunk.head, chunk.headId, chunk.headCreated, chunk.headLength);
+    return entryKind === EXTERNAL ? this.external.peek()!.created : entryCreated;
   }
 
   /** The message at `index` from the head: O(n), for the rare look past the head (undo). */
@@ -193,12 +280,22 @@ export class MessageQueue {
     let external = 0;
     for (const chunk of this.chunks) {
       let at = chunk.head;
+      let beforeId = chunk.headId;
+      let beforeCreated = chunk.headCreated;
+      let beforeLength = chunk.headLength;
       while (at < chunk.used) {
-        pos = at;
-        const isExternal = varint(chunk.bytes) % 2 === 1;
-        const message = isExternal ? this.external.at(external++)! : this.read(chunk, at, "peek");
-        skip(chunk.bytes, at);
-        at = pos;
+        // The cursor is shared: everything read from it is kept before the yield.
+        readHeader(chunk.bytes, at, beforeId, beforeCreated, beforeLength);
+        at = pos + entryLength;
+        let message: Message;
+        if (entryKind === EXTERNAL) {
+          message = this.external.at(external++)!;
+        } else {
+          message = this.build(chunk.bytes, false);
+          beforeId = entryId;
+          beforeCreated = entryCreated;
+          beforeLength = entryLength;
+        }
         yield message;
       }
     }
@@ -212,31 +309,53 @@ export class MessageQueue {
     this.packedBytes = 0;
   }
 
-  /**
-   * Builds the entry at `at` with its own copy of the payload ("lend": a view); leaves `pos` after
-   * it. "shift", "lend" and "pop" consume it (an external entry leaves `external` from that end).
-   */
-  private read(chunk: Chunk, at: number, how: "shift" | "lend" | "pop" | "peek"): Message {
-    const bytes = chunk.bytes;
-    pos = at;
-    const head = varint(bytes);
-    if (head % 2 === 1) {
-      return how === "pop" ? this.external.pop()! : how === "peek" ? this.external.peek()! : this.external.shift()!;
-    }
-    const length = head / 2;
-    const id = chunk.baseId + unzigzag(varint(bytes));
-    const created = chunk.baseCreated + unzigzag(varint(bytes));
-    const deliveries = varint(bytes);
-    const start = pos;
-    pos = start + length;
-    if (how !== "peek") this.packedBytes -= length;
-    const payload = how === "lend" ? bytes.subarray(start, start + length) : bytes.slice(start, start + length);
-    return { id, topic: this.topic, created, payload, deliveries, origin: undefined };
+  /** The packed entry readHeader just read, with its own copy of the payload (`lend`: a view). */
+  private build(bytes: Uint8Array, lend: boolean): Message {
+    const payload = lend ? bytes.subarray(pos, pos + entryLength) : bytes.slice(pos, pos + entryLength);
+    return { id: entryId, topic: this.topic, created: entryCreated, payload, deliveries: entryDeliveries, origin: undefined };
   }
 }
 
-/** Where the last varint read (or skip) ended: the readers' cursor, shared as they never nest. */
+/** How large a new chunk is for a topic holding `held` payload bytes in its chunks. */
+export function chunkSize(held: number): number {
+  let size = MIN_CHUNK;
+  while (size < held && size < SMALL_CHUNK) size *= 2;
+  while (size * 2 * LONG_QUEUE <= held && size < MAX_CHUNK) size *= 2;
+  return size;
+}
+
+// What readHeader read: shared by the readers, as they never nest. `pos` is where the payload
+// starts; an external entry has `entryLength` 0 and moves no id, time or length of the chunk's.
 let pos = 0;
+let entryKind = 0;
+let entryLength = 0;
+let entryId = 0;
+let entryCreated = 0;
+let entryDeliveries = 0;
+
+/** Reads the header of the entry at `at`, relative to the id, time and length of the packed entry before. */
+function readHeader(bytes: Uint8Array, at: number, beforeId: number, beforeCreated: number, beforeLength: number): void {
+  pos = at;
+  const head = varint(bytes);
+  entryKind = head % 4;
+  if (entryKind === EXTERNAL) {
+    entryLength = 0;
+    return;
+  }
+  const lengthCode = (head - entryKind) / 4;
+  entryLength = lengthCode === 0 ? beforeLength : lengthCode - 1;
+  entryId = beforeId + 1;
+  entryCreated = beforeCreated;
+  entryDeliveries = 0;
+  if (entryKind === NEXT) return;
+  if (entryKind === LATER) {
+    entryCreated += varint(bytes);
+  } else {
+    entryId += unzigzag(varint(bytes));
+    entryCreated += unzigzag(varint(bytes));
+    entryDeliveries = varint(bytes);
+  }
+}
 
 function varint(bytes: Uint8Array): number {
   let byte = bytes[pos++]!;
@@ -249,17 +368,6 @@ function varint(bytes: Uint8Array): number {
     value += (byte - 128) * scale;
     scale *= 128;
   }
-}
-
-/** Moves `pos` past the entry at `at`. */
-function skip(bytes: Uint8Array, at: number): void {
-  pos = at;
-  const head = varint(bytes);
-  if (head % 2 === 1) return;
-  varint(bytes);
-  varint(bytes);
-  varint(bytes);
-  pos += head / 2;
 }
 
 function writeVarint(bytes: Uint8Array, at: number, value: number): number {

@@ -22,8 +22,8 @@ export interface Origin {
 
 /**
  * What one message counts beyond its payload against the limits. A packed queued message holds
- * about 5 bytes more than its payload; the rest covers chunk slack, the heap's headroom, and the
- * object a leased, nacked or dead-lettered message is again (docs/ARCHITECTURE.md, Time and memory).
+ * one to a few bytes more than its payload; the rest covers chunk slack and the heap's headroom. A
+ * leased or nacked message is an object again and costs more (docs/ARCHITECTURE.md, Time and memory).
  */
 export const MESSAGE_OVERHEAD = 96;
 

@@ -10,6 +10,7 @@ import type { Engine } from "../core/engine.ts";
 import { Auth } from "./auth.ts";
 import { type ServerContext, ServerStats } from "./context.ts";
 import { startHttp } from "./http.ts";
+import { startIdleGc } from "./idle-gc.ts";
 import { startTcp } from "./tcp.ts";
 
 const serverLog = logFor("server");
@@ -73,6 +74,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const tcp = listening(`${config.host}:${config.port}`, () => startTcp(ctx));
   const http: HttpListener | undefined = config.httpPort !== 0 ? listening(`${config.host}:${config.httpPort}`, () => startHttp(ctx)) : undefined;
   const clock = setInterval(() => bus.tick(), 100);
+  const idleGc = startIdleGc(bus);
   const scheme = config.tlsCert ? "tls" : "tcp";
   serverLog.info(
     `listening on ${scheme}://${config.host}:${tcp.port} (RESP)` +
@@ -108,6 +110,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
         tcp.stop(false);
         await http?.stop();
         clearInterval(clock);
+        idleGc.stop();
         await bus.flush();
         drops.flush();
         store.close();

@@ -3,7 +3,7 @@
 
 import { describe, expect, test } from "bun:test";
 import type { Message } from "../../src/core/message.ts";
-import { MessageQueue } from "../../src/core/message-queue.ts";
+import { chunkSize, MessageQueue } from "../../src/core/message-queue.ts";
 import { prng } from "../helpers/prng.ts";
 
 function message(id: number, size: number, extra: Partial<Message> = {}): Message {
@@ -56,11 +56,18 @@ describe("MessageQueue", () => {
       const q = new MessageQueue("q");
       const model: Message[] = [];
       let id = 0;
+      let created = 1_700_000_000_000;
       for (let step = 0; step < 20000; step++) {
         const r = random();
         if (r < 0.45) {
           const size = random() < 0.02 ? 9000 + Math.floor(random() * 9000) : Math.floor(random() * 300);
-          const m = message(++id, size, random() < 0.05 ? { origin: { topic: "x", id: 1, deliveries: 2 } } : { deliveries: Math.floor(random() * 3) });
+          // Mostly the next id in the same or a later millisecond, never delivered (the short
+          // entries); sometimes a gap, a clock going back, a delivery count, an origin.
+          if (random() < 0.05) id += 1 + Math.floor(random() * 1000);
+          created += random() < 0.7 ? 0 : random() < 0.9 ? Math.floor(random() * 300) : -Math.floor(random() * 300);
+          const extra: Partial<Message> =
+            random() < 0.05 ? { origin: { topic: "x", id: 1, deliveries: 2 } } : { deliveries: random() < 0.8 ? 0 : Math.floor(random() * 3) };
+          const m = message(++id, size, { created, ...extra });
           q.push(m);
           model.push(m);
         } else if (r < 0.5) {
@@ -92,4 +99,142 @@ describe("MessageQueue", () => {
       expect([...q].map(plain)).toEqual(model.map(plain));
     }
   });
+
+  test("entries of the next id in the same millisecond, never delivered and as long as the one before, take one byte of header", () => {
+    const q = new MessageQueue("q");
+    for (let id = 1; id <= 1000; id++) q.push(message(id, 100, { created: 1_700_000_000_000 }));
+    // Each chunk's first entry says its length (two bytes for 100: 101 * 4 >= 128).
+    const chunks = [...chunksOf(q)].length;
+    expect(q.entryBytes).toBe(1000 * 101 + chunks);
+    const before = q.entryBytes;
+    // A later millisecond adds its difference (one byte up to 127 ms).
+    q.push(message(1001, 100, { created: 1_700_000_000_005 }));
+    expect(q.entryBytes - before).toBe(102);
+    // A delivery count or a gap in ids writes all three: 3 more bytes here; another length, 1 more.
+    q.push(message(1002, 100, { created: 1_700_000_000_005, deliveries: 1 }));
+    q.push(message(1010, 100, { created: 1_700_000_000_005 }));
+    q.push(message(1011, 50, { created: 1_700_000_000_005 }));
+    expect(q.entryBytes - before).toBe(102 + 104 + 104 + 52);
+    for (let id = 1; id <= 1000; id++) q.shift();
+    expect(q.entryBytes).toBe(102 + 104 + 104 + 52);
+    expect([...q].map((m) => [m.id, m.created, m.deliveries, m.payload.length])).toEqual([
+      [1001, 1_700_000_000_005, 0, 100],
+      [1002, 1_700_000_000_005, 1, 100],
+      [1010, 1_700_000_000_005, 0, 100],
+      [1011, 1_700_000_000_005, 0, 50],
+    ]);
+  });
+
+  test("an external entry between packed ones moves nothing they are relative to", () => {
+    const q = new MessageQueue("q");
+    const written = [
+      message(1, 10, { created: 5 }),
+      message(2, 20000, { created: 7 }), // too large to pack
+      message(3, 10, { created: 5 }),
+      { ...message(4, 10, { created: 9 }), origin: { topic: "x", id: 1, deliveries: 1 } },
+      message(5, 10, { created: 5 }),
+    ];
+    for (const m of written) q.push(m);
+    expect([...q].map(plain)).toEqual(written.map(plain));
+    expect(plain(q.pop())).toEqual(plain(written[4]));
+    expect(plain(q.pop())).toEqual(plain(written[3]));
+    q.push(written[3]!);
+    q.push(written[4]!);
+    const taken: Message[] = [];
+    for (let m = q.shift(); m; m = q.shift()) taken.push(m);
+    expect(taken.map(plain)).toEqual(written.map(plain));
+  });
+
+  test("edge cases come back exactly: id gaps, ids near 2^53, large and backward time steps, varint boundaries, empty payloads, delivery counts", () => {
+    const base = 1_700_000_000_000;
+    const written: Message[] = [];
+    let id = 1;
+    const add = (size: number, extra: Partial<Message> = {}) => {
+      const m = message(id, size, { created: base, ...extra });
+      written.push(m);
+      id = m.id + 1;
+    };
+    // Lengths around the header's varint boundaries (length * 4 + kind: 128, 16384) and the
+    // largest packed payload, in each kind of entry.
+    for (const size of [0, 1, 30, 31, 32, 33, 4094, 4095, 4096, 4097, 8191, 8192, 8193]) {
+      add(size);
+      add(size);
+      add(size, { created: base + 1 });
+      add(size, { deliveries: 2 });
+      add(size, { id: id + 5 });
+    }
+    add(0, { created: base + 2 ** 40 }); // far ahead
+    add(3, { created: base - 2 ** 40 }); // far back
+    add(3, { created: 0 });
+    add(3, { deliveries: 2 ** 40 });
+    add(3, { deliveries: Number.MAX_SAFE_INTEGER });
+    add(3, { id: 2 ** 52 }); // a jump of 2^52: a new chunk starts
+    add(3, { id: Number.MAX_SAFE_INTEGER - 1 });
+    add(0, { id: Number.MAX_SAFE_INTEGER, created: Number.MAX_SAFE_INTEGER });
+    add(5, { id: 3, created: 1 }); // back by 2^53 (a queue is in id order, but need not be)
+    add(5, { id: 4, created: 2 });
+    const q = new MessageQueue("q");
+    for (const m of written) q.push(m);
+    expect([...q].map(plain)).toEqual(written.map(plain));
+    expect(q.peekCreated()).toBe(written[0]!.created);
+    // Popped from the tail and pushed again, then taken from the head: the same messages.
+    const popped: Message[] = [];
+    for (let i = 0; i < 10; i++) popped.unshift(q.pop()!);
+    expect(popped.map(plain)).toEqual(written.slice(-10).map(plain));
+    for (const m of popped) q.push(m);
+    const taken: Message[] = [];
+    for (let m = q.shift(); m; m = q.shift()) taken.push(m);
+    expect(taken.map(plain)).toEqual(written.map(plain));
+  });
+
+  test("writes after a pop continue from the entry before it", () => {
+    const q = new MessageQueue("q");
+    q.push(message(1, 10, { created: 100 }));
+    q.push(message(2, 10, { created: 150 }));
+    q.pop();
+    q.push(message(3, 10, { created: 100 }));
+    q.push(message(4, 10, { created: 100 }));
+    expect([...q].map((m) => [m.id, m.created])).toEqual([
+      [1, 100],
+      [3, 100],
+      [4, 100],
+    ]);
+  });
+
+  test("a chunk is at most what the topic holds up to 16 KiB, then at most 1/16 of it, up to 1 MiB", () => {
+    expect(chunkSize(0)).toBe(256);
+    expect(chunkSize(1000)).toBe(1024);
+    expect(chunkSize(16384)).toBe(16384);
+    expect(chunkSize(200_000)).toBe(16384);
+    expect(chunkSize(16 * 32768)).toBe(32768);
+    expect(chunkSize(16 * 1048576)).toBe(1048576);
+    expect(chunkSize(2 ** 40)).toBe(1048576);
+  });
+
+  test("a long queue is a few large chunks, and gives them all back when read (drop-oldest) or cleared (purge)", () => {
+    const q = new MessageQueue("q");
+    const count = 200_000;
+    for (let id = 1; id <= count; id++) q.push(message(id, 100, { created: 1_700_000_000_000 + Math.floor(id / 1000) }));
+    // 20 MB of entries: chunks grow past 16 KiB, with little slack.
+    expect(q.chunkBytes).toBeLessThan(q.entryBytes * 1.15);
+    expect(q.chunkBytes / 16384).toBeGreaterThan([...chunksOf(q)].length);
+    // Writing while reading (a full topic dropping its oldest) holds no more than it did.
+    for (let id = count + 1; id <= 2 * count; id++) {
+      q.shift(true);
+      q.push(message(id, 100, { created: 1_700_000_000_000 }));
+    }
+    expect(q.length).toBe(count);
+    expect(q.chunkBytes).toBeLessThan(q.entryBytes * 1.15);
+    for (let m = q.shift(true); m; m = q.shift(true));
+    expect(q.chunkBytes).toBeLessThanOrEqual(1024);
+    for (let id = 1; id <= 1000; id++) q.push(message(id, 100));
+    q.clear();
+    expect(q.chunkBytes).toBe(0);
+    expect(q.entryBytes).toBe(0);
+  });
 });
+
+/** The queue's chunks (private), for counting them. */
+function chunksOf(q: MessageQueue): Iterable<unknown> {
+  return (q as unknown as { chunks: Iterable<unknown> }).chunks;
+}
