@@ -94,7 +94,8 @@ export class Bus implements Engine {
     const topic = this.s.topics.use(topicName);
     try {
       if (this.s.packsBorrowed(topic, payload)) return appendLent(this.s, topic, payload);
-      return append(this.s, topic, owned ? payload : payload.slice(), undefined, 0).id;
+      // A copy of its own: on a Buffer (socket data) slice() would be a view pinning the whole read.
+      return append(this.s, topic, owned ? payload : new Uint8Array(payload), undefined, 0).id;
     } catch (error) {
       this.s.topics.settle(topic); // a refused write to a new topic leaves no topic behind
       throw error;

@@ -524,6 +524,17 @@ describe("overflow and memory limits", () => {
     expect(bus.bytes).toBe(0);
   });
 
+  test("a lent payload in a Buffer (what sockets deliver, whose slice() is a view) is copied too", () => {
+    const { bus } = setup();
+    const buffer = Buffer.from("one two");
+    const kept: Message[] = [];
+    bus.subscribe("q", { send: (m) => kept.push(m) });
+    expect(bus.publishBorrowed("q", buffer.subarray(4, 7))).toBe(1);
+    buffer.fill(120);
+    expect(new TextDecoder().decode(kept[0]!.payload)).toBe("two");
+    expect(kept[0]!.payload.buffer).not.toBe(buffer.buffer);
+  });
+
   test("drop-oldest that cannot make room puts the messages it tried back, bytes intact, though the queue is written again", () => {
     const { bus } = setup({ maxQueueBytes: messageCost(3) * 3 });
     for (const text of ["aaa", "bbb", "ccc"]) bus.publish("q", bytes(text));
