@@ -97,6 +97,19 @@ export class RespCommand {
     return this.ends[i]! - this.starts[i]!;
   }
 
+  /** The array argument i sits in, from startOf(i) to endOf(i): the argument without a view made. */
+  bytesOf(i: number): Uint8Array {
+    return this.bufs[i]!;
+  }
+
+  startOf(i: number): number {
+    return this.starts[i]!;
+  }
+
+  endOf(i: number): number {
+    return this.ends[i]!;
+  }
+
   /** A view of argument i (valid until the next command). */
   view(i: number): Uint8Array {
     return this.bufs[i]!.subarray(this.starts[i], this.ends[i]);
