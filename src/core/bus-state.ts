@@ -65,8 +65,8 @@ export class BusState {
    * Whether a borrowed payload may be written as it is: nobody but the queue keeps it (no
    * subscriber, a store that keeps nothing) and the queue packs it (copies it into its chunks).
    */
-  packsBorrowed(topic: Topic, payload: Uint8Array): boolean {
-    return topic.subscribers.size === 0 && !this.storeKeeps && packs(payload.length);
+  packsBorrowed(topic: Topic, length: number): boolean {
+    return topic.subscribers.size === 0 && !this.storeKeeps && packs(length);
   }
 
   /** A message leaves its topic for good: memory and store forget it. `deliveries`: its count before, for an undo. */

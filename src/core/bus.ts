@@ -68,7 +68,7 @@ export class Bus implements Engine {
    * The bus keeps `payload` as given: pass bytes nobody will change afterwards.
    */
   publish(topicName: string, payload: Uint8Array): Message {
-    this.checkSize(payload);
+    this.checkSize(payload.length);
     const topic = this.s.topics.use(topicName);
     try {
       return append(this.s, topic, payload, undefined, 0);
@@ -89,21 +89,24 @@ export class Bus implements Engine {
    * no payload array and no Message object of its own. `owned`: the payload is the caller's to give
    * after all (a large argument assembled across reads), so keeping it needs no copy. Returns the id.
    */
-  publishBorrowed(topicName: string, payload: Uint8Array, owned = false): number {
-    this.checkSize(payload);
+  publishBorrowed(topicName: string, bytes: Uint8Array, owned = false, start = 0, end = bytes.length): number {
+    this.checkSize(end - start);
     const topic = this.s.topics.use(topicName);
     try {
-      if (this.s.packsBorrowed(topic, payload)) return appendLent(this.s, topic, payload);
-      return append(this.s, topic, owned ? payload : payload.slice(), undefined, 0).id;
+      // The usual case copies the range straight into the queue: no view of it is ever made.
+      if (this.s.packsBorrowed(topic, end - start)) return appendLent(this.s, topic, bytes, start, end);
+      const payload = bytes.subarray(start, end);
+      // A copy of its own: on a Buffer (socket data) slice() would be a view pinning the whole read.
+      return append(this.s, topic, owned ? payload : new Uint8Array(payload), undefined, 0).id;
     } catch (error) {
       this.s.topics.settle(topic); // a refused write to a new topic leaves no topic behind
       throw error;
     }
   }
 
-  private checkSize(payload: Uint8Array): void {
-    if (payload.length > this.limits.maxMessageSize) {
-      throw new BusError("TOO_LARGE", `message of ${payload.length} bytes is larger than the limit of ${this.limits.maxMessageSize} bytes`);
+  private checkSize(length: number): void {
+    if (length > this.limits.maxMessageSize) {
+      throw new BusError("TOO_LARGE", `message of ${length} bytes is larger than the limit of ${this.limits.maxMessageSize} bytes`);
     }
   }
 

@@ -54,10 +54,11 @@ export interface Engine {
   readonly remote?: boolean;
   publish(topic: string, payload: Uint8Array): Maybe<Message>;
   /**
-   * A write whose payload is only lent for the call (a view of a socket's read buffer; `owned`:
-   * it is the caller's to give). The engine copies what it keeps. Resolves with the id.
+   * A write whose payload, bytes[start, end) (all of `bytes` by default), is only lent for the
+   * call (a range of a socket's read buffer: no view needs making; `owned`: `bytes` is the
+   * caller's to give). The engine copies what it keeps. Resolves with the id.
    */
-  publishBorrowed(topic: string, payload: Uint8Array, owned?: boolean): Maybe<number>;
+  publishBorrowed(topic: string, bytes: Uint8Array, owned?: boolean, start?: number, end?: number): Maybe<number>;
   subscriberCount(topic: string): number;
   /** Messages ready to take (LLEN, LPUSH's reply). */
   depth(topic: string): Maybe<number>;

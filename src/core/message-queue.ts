@@ -104,9 +104,12 @@ export class MessageQueue {
     this.packed++;
   }
 
-  /** Queues a message of this topic without an object for it: its payload is copied (see packs()). */
-  pushPacked(id: number, created: number, deliveries: number, payload: Uint8Array): void {
-    const length = payload.length;
+  /**
+   * Queues a message of this topic without an object for it: its payload, payload[start, end), is
+   * copied (see packs()).
+   */
+  pushPacked(id: number, created: number, deliveries: number, payload: Uint8Array, start = 0, end = payload.length): void {
+    const length = end - start;
     let chunk = this.chunks.at(this.chunks.length - 1);
     const far = chunk !== undefined && (Math.abs(id - chunk.tailId) > DELTA_MAX || Math.abs(created - chunk.tailCreated) > DELTA_MAX);
     chunk = this.room(length + HEADER_MAX, id, created, far);
@@ -125,7 +128,7 @@ export class MessageQueue {
       at = writeVarint(bytes, at, zigzag(created - chunk.tailCreated));
       at = writeVarint(bytes, at, deliveries);
     }
-    bytes.set(payload, at);
+    copyRange(bytes, at, payload, start, end);
     chunk.used = at + length;
     chunk.tailId = id;
     chunk.tailCreated = created;
@@ -367,6 +370,23 @@ function varint(bytes: Uint8Array): number {
     if (byte < 128) return value + byte * scale;
     value += (byte - 128) * scale;
     scale *= 128;
+  }
+}
+
+/** Below this a byte loop beats the native copy's call (both beat making a view to set()). */
+const COPY_LOOP_MAX = 32;
+const bufferCopy = Buffer.prototype.copy;
+
+/**
+ * Copies source[start, end) into target at `at` without making a view of the range: a view of
+ * socket data costs more than copying 100 bytes (measured: 50-70 ns, and some 300 ns for the
+ * first view of a read). Buffer.prototype.copy takes any Uint8Array as its source.
+ */
+function copyRange(target: Uint8Array, at: number, source: Uint8Array, start: number, end: number): void {
+  if (end - start <= COPY_LOOP_MAX) {
+    for (let i = start; i < end; i++) target[at++] = source[i]!;
+  } else {
+    bufferCopy.call(source, target, at, start, end);
   }
 }
 

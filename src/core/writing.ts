@@ -34,19 +34,21 @@ export function append(s: BusState, topic: Topic, payload: Uint8Array, origin: M
 }
 
 /**
- * A write whose payload is lent and that nobody but the queue keeps (see BusState.packsBorrowed):
- * the queue copies the payload into its chunks, and no Message object is made. The store keeps
- * nothing (the memory store), so it is told nothing. Returns the id.
+ * A write whose payload, bytes[start, end), is lent and that nobody but the queue keeps (see
+ * BusState.packsBorrowed): the queue copies the range into its chunks, and no Message object (nor
+ * view of the payload) is made. The store keeps nothing (the memory store), so it is told nothing.
+ * Returns the id.
  */
-export function appendLent(s: BusState, topic: Topic, payload: Uint8Array): number {
-  const cost = messageCost(payload.length);
+export function appendLent(s: BusState, topic: Topic, bytes: Uint8Array, start: number, end: number): number {
+  const length = end - start;
+  const cost = messageCost(length);
   makeRoom(s, topic, cost);
   const id = ++topic.lastId;
-  topic.queue.pushPacked(id, s.now(), 0, payload);
+  topic.queue.pushPacked(id, s.now(), 0, bytes, start, end);
   topic.bytes += cost;
   s.bytes += cost;
   topic.counters.published++;
-  topic.counters.bytesIn += payload.length;
+  topic.counters.bytesIn += length;
   s.totals.messagesIn++;
   if (topic.waiting.length > 0) dispatch(s, topic);
   return id;

@@ -97,6 +97,19 @@ export class RespCommand {
     return this.ends[i]! - this.starts[i]!;
   }
 
+  /** The array argument i sits in, from startOf(i) to endOf(i): the argument without a view made. */
+  bytesOf(i: number): Uint8Array {
+    return this.bufs[i]!;
+  }
+
+  startOf(i: number): number {
+    return this.starts[i]!;
+  }
+
+  endOf(i: number): number {
+    return this.ends[i]!;
+  }
+
   /** A view of argument i (valid until the next command). */
   view(i: number): Uint8Array {
     return this.bufs[i]!.subarray(this.starts[i], this.ends[i]);
@@ -448,7 +461,29 @@ export class RespParser {
     const lineEnd = this.line(this.limits.maxInline);
     if (lineEnd === undefined) return undefined;
     if (typeof lineEnd !== "number") return lineEnd;
-    const text = textDecoder.decode(this.buf.subarray(start, lineEnd));
+    // Without quotes the words are views into the line, as multibulk arguments are: no text.
+    const buf = this.buf;
+    let quoted = false;
+    for (let i = start; i < lineEnd; i++) {
+      if (buf[i] === 34 /* " */) {
+        quoted = true;
+        break;
+      }
+    }
+    if (!quoted) {
+      this.command.reset();
+      let i = start;
+      for (;;) {
+        while (i < lineEnd && (buf[i] === 32 || buf[i] === 9)) i++;
+        if (i >= lineEnd) break;
+        const wordStart = i;
+        while (i < lineEnd && buf[i] !== 32 && buf[i] !== 9) i++;
+        this.command.add(buf, wordStart, i);
+      }
+      if (this.command.count === 0) return this.nextCommand(); // blank line: nothing to do
+      return this.command;
+    }
+    const text = textDecoder.decode(buf.subarray(start, lineEnd));
     const words = splitInline(text);
     if (words === undefined) return { code: "PROTOCOL", error: "unbalanced quotes in request", fatal: false };
     if (words.length === 0) return this.nextCommand(); // blank line: nothing to do

@@ -58,9 +58,17 @@ export class RespWriter {
   }
 
   raw(bytes: Uint8Array): this {
-    this.ensure(bytes.length);
-    this.buf.set(bytes, this.len);
-    this.len += bytes.length;
+    const length = bytes.length;
+    this.ensure(length);
+    if (length <= 16) {
+      // +PONG, +OK, a null: a byte loop is cheaper than set()'s native call.
+      const buf = this.buf;
+      let at = this.len;
+      for (let i = 0; i < length; i++) buf[at++] = bytes[i]!;
+    } else {
+      this.buf.set(bytes, this.len);
+    }
+    this.len += length;
     return this;
   }
 

@@ -54,7 +54,7 @@ export function publishAll(c: Connection, topic: string, cmd: RespCommand, from:
   let result: Maybe<number> = 0;
   let pending: Promise<number>[] | undefined;
   for (let i = from; i < cmd.count; i++) {
-    result = bus.publishBorrowed(topic, cmd.view(i), cmd.owns(i));
+    result = bus.publishBorrowed(topic, cmd.bytesOf(i), cmd.owns(i), cmd.startOf(i), cmd.endOf(i));
     if (result instanceof Promise) (pending ??= []).push(result);
   }
   if (!pending) return result;

@@ -96,7 +96,7 @@ export function llen(c: Connection, cmd: RespCommand): void {
 export function publish(c: Connection, cmd: RespCommand): void {
   const topic = cmd.text(1);
   const reached = c.ctx.bus.subscriberCount(topic);
-  const written = c.ctx.bus.publishBorrowed(topic, cmd.view(2), cmd.owns(2));
+  const written = c.ctx.bus.publishBorrowed(topic, cmd.bytesOf(2), cmd.owns(2), cmd.startOf(2), cmd.endOf(2));
   if (written instanceof Promise) c.later(written, () => c.out.integer(reached));
   else c.out.integer(reached);
 }

@@ -160,11 +160,20 @@ function checkRights(c: Connection, entry: Entry, cmd: RespCommand): void {
   for (let i = 1; i < last; i++) auth.rights(c.principal, cmd.text(i), need);
 }
 
+/** The entry found last: a connection usually sends the same command again and again. */
+let lastFound: Entry | undefined;
+
 /** Finds a command by its name's bytes, without decoding them. */
 function lookup(cmd: RespCommand): Entry | undefined {
   if (cmd.count === 0) return undefined;
+  if (lastFound !== undefined && cmd.is(0, lastFound.name)) return lastFound;
   const candidates = TABLE.get(cmd.hashUpper(0));
   if (!candidates) return undefined;
-  for (const entry of candidates) if (cmd.is(0, entry.name)) return entry;
+  for (const entry of candidates) {
+    if (cmd.is(0, entry.name)) {
+      lastFound = entry;
+      return entry;
+    }
+  }
   return undefined;
 }

@@ -83,7 +83,10 @@ export class Connection {
   private readonly fullLimits: RespLimits;
   /** Bytes this connection counts in the server's InputBudget. */
   private inputHeld = 0;
-  /** When the server last waited for the client's input, or the socket last took output. */
+  /**
+   * When the server last waited for the rest of a half-sent command (set only when input is left
+   * partial), or the socket last took output.
+   */
   private inputSince = Date.now();
   private outputSince = Date.now();
   /** Replies held until the store has committed the writes they acknowledge. */
@@ -175,7 +178,8 @@ export class Connection {
       if (!this.blocked && this.woken === woken) this.replies++;
     }
     this.running = false;
-    this.inputSince = Date.now();
+    // Only a half-sent command is timed (checkIdle): no clock read per read otherwise.
+    if (this.parser.partial) this.inputSince = Date.now();
     this.endBatch();
     this.countInput();
   }

@@ -148,6 +148,15 @@ describe("TCP server", () => {
     expect(replies.map(text)).toEqual(["PONG", 1, "hello world", "OK"]);
   });
 
+  test("unquoted inline words go through byte for byte (UTF-8 too); command names in any case, one after another", async () => {
+    const topic = fresh("inline-bytes");
+    const { replies } = await repliesOf(
+      server.port,
+      `put ${topic} h\u00e9llo\r\nPing\r\nPUT ${topic} w\u00f6rld\r\nlpop ${topic}\r\nLPOP ${topic}\r\npublish ${topic} x\r\nLLEN ${topic}\r\nQUIT\r\n`,
+    );
+    expect(replies.map(text)).toEqual([1, "PONG", 2, "h\u00e9llo", "w\u00f6rld", 0, 1, "OK"]);
+  });
+
   test("an unknown command and wrong arguments get -ERR and the connection carries on", async () => {
     const { replies } = await repliesOf(
       server.port,

@@ -524,6 +524,39 @@ describe("overflow and memory limits", () => {
     expect(bus.bytes).toBe(0);
   });
 
+  test("a lent range (bytes, start, end) is written as that range only, short or long, packed or not", () => {
+    const { bus } = setup();
+    const long = "L".repeat(300);
+    const buffer = Buffer.from(`[one]${long}|`);
+    expect(bus.publishBorrowed("q", buffer, false, 1, 4)).toBe(1); // a byte loop copies it
+    expect(bus.publishBorrowed("q", buffer, false, 5, 305)).toBe(2); // a native copy
+    const kept: Message[] = [];
+    bus.subscribe("q", { send: (m) => kept.push(m) });
+    expect(bus.publishBorrowed("q", buffer, false, 1, 4)).toBe(3); // a subscriber: a Message of its own
+    buffer.fill(120);
+    const text = (m: Message | undefined) => new TextDecoder().decode(m!.payload);
+    expect(kept.map(text)).toEqual(["one"]);
+    expect([text(bus.take("q")), text(bus.take("q")), text(bus.take("q"))]).toEqual(["one", long, "one"]);
+  });
+
+  test("a lent range is checked against --max-message-size by its own length", () => {
+    const { bus } = setup({ maxMessageSize: 8 });
+    const buffer = new Uint8Array(16);
+    expect(bus.publishBorrowed("q", buffer, false, 4, 12)).toBe(1);
+    expectBusError(() => bus.publishBorrowed("q", buffer, false, 3, 12), "TOO_LARGE");
+  });
+
+  test("a lent payload in a Buffer (what sockets deliver, whose slice() is a view) is copied too", () => {
+    const { bus } = setup();
+    const buffer = Buffer.from("one two");
+    const kept: Message[] = [];
+    bus.subscribe("q", { send: (m) => kept.push(m) });
+    expect(bus.publishBorrowed("q", buffer.subarray(4, 7))).toBe(1);
+    buffer.fill(120);
+    expect(new TextDecoder().decode(kept[0]!.payload)).toBe("two");
+    expect(kept[0]!.payload.buffer).not.toBe(buffer.buffer);
+  });
+
   test("drop-oldest that cannot make room puts the messages it tried back, bytes intact, though the queue is written again", () => {
     const { bus } = setup({ maxQueueBytes: messageCost(3) * 3 });
     for (const text of ["aaa", "bbb", "ccc"]) bus.publish("q", bytes(text));

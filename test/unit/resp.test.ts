@@ -380,6 +380,13 @@ describe("RespParser: nextCommand and RespCommand (the server's allocation-free 
     }
   });
 
+  test("unquoted inline words are the bytes sent (not re-encoded text), quoted ones are unescaped", () => {
+    const plain = commandOf("PUT t \xff\xfe\r\n");
+    expect(Array.from(plain.view(2))).toEqual([0xff, 0xfe]);
+    const quoted = commandOf('PUT t "a\\tb c"\r\n');
+    expect(quoted.text(2)).toBe("a\tb c");
+  });
+
   test("text decodes an argument as UTF-8, and an argument past the end is empty", () => {
     const command = commandOf(cmd("PUT", "caf\xc3\xa9", "x"));
     expect(command.text(1)).toBe("café");

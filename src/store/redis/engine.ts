@@ -178,9 +178,11 @@ export class RedisEngine implements Engine {
     return this.local.get(topic)?.subscriberCount ?? 0;
   }
 
-  /** The payload may be a view of a socket's read buffer: Redis gets a copy, taken now. */
-  publishBorrowed(topic: string, payload: Uint8Array, owned = false): Promise<number> {
-    return this.publish(topic, owned ? payload : payload.slice()).then((message) => message.id);
+  /** The payload may be a range of a socket's read buffer: Redis gets a copy, taken now. */
+  publishBorrowed(topic: string, bytes: Uint8Array, owned = false, start = 0, end = bytes.length): Promise<number> {
+    const payload = bytes.subarray(start, end);
+    // A copy, not slice(): on a Buffer (socket data) that is a view of the whole read.
+    return this.publish(topic, owned ? payload : new Uint8Array(payload)).then((message) => message.id);
   }
 
   depth(topic: string): Promise<number> {
