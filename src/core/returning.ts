@@ -44,7 +44,7 @@ export function returnToQueues(s: BusState, leases: Lease[], released: Delayed[]
   const topics = new Set<Topic>();
   for (const item of items) {
     topics.add(item.topic);
-    if ("delivery" in item) {
+    if ("expires" in item) {
       endLease(s, item, "return", 0, false);
     } else {
       s.leases.endDelay(item);

@@ -36,8 +36,8 @@ export interface Consumer {
 export interface Lease {
   readonly message: Message;
   readonly topic: Topic;
-  /** The delivery this lease is for: an ack naming an older delivery is refused. */
-  readonly delivery: number;
+  // The delivery a lease is for is its message's count: a leased message is not delivered again
+  // until its lease ends (one field less per lease; an ack naming an older delivery is refused).
   expires: number;
   /** How long the lease runs (ms): what a renewal (touch) without a length extends it by. */
   length: number;
