@@ -380,6 +380,7 @@ export class Bus implements Engine {
         topic.bytes += cost;
         this.s.bytes += cost;
       }
+      this.s.recharge(topic); // ones the queue could not pack (large, dead letters) are objects
     }
   }
 }

@@ -29,6 +29,7 @@ export function endLease(s: BusState, lease: Lease, how: "ack" | "return", delay
   } else {
     topic.queue.unshift(message);
   }
+  s.recharge(topic);
   if (thenDispatch) dispatch(s, topic);
 }
 
@@ -51,7 +52,10 @@ export function returnToQueues(s: BusState, leases: Lease[], released: Delayed[]
       item.topic.queue.unshift(item.message);
     }
   }
-  for (const topic of topics) dispatch(s, topic);
+  for (const topic of topics) {
+    s.recharge(topic);
+    dispatch(s, topic);
+  }
 }
 
 function deadLetter(s: BusState, topic: Topic, message: Message): void {
