@@ -32,7 +32,7 @@ export const MESSAGE_OVERHEAD = 96;
  * delayed one, one put back at the head of its queue, or an external queue entry (a payload too
  * large to pack, a dead letter). Measured (docs/ARCHITECTURE.md, Time and memory), rounded up.
  */
-export const OBJECT_OVERHEAD = 400;
+export const OBJECT_OVERHEAD = 500;
 
 export function messageCost(payloadLength: number): number {
   return payloadLength + MESSAGE_OVERHEAD;

@@ -173,7 +173,7 @@ describe("honest memory charge", () => {
     for (let i = 0; i < 3; i++) drop.publish("q", new Uint8Array(10));
     drop.take("q", { lease: 1000 });
     drop.publish("q", new Uint8Array(10));
-    // Two queued messages had to go for the new one: the leased one counts 400 bytes more.
+    // Two queued messages had to go for the new one: the leased one counts OBJECT_OVERHEAD more.
     expect(drop.topic("q")!.counters.dropped).toBe(2);
     expect(drop.bytes).toBe(2 * messageCost(10) + OBJECT_OVERHEAD);
     expect(drop.bytes).toBeLessThanOrEqual(limit);
