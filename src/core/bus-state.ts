@@ -76,7 +76,9 @@ export class BusState {
     this.bytes -= cost;
     this.store.removed(topic.name, message.id);
     this.uncommitted.record("removed", topic, message, deliveries);
-    this.recharge(topic);
+    // Charged for no object, the topic had none: what left was packed, and nothing else moved
+    // (the common take and drop cost no recount).
+    if (topic.objects > 0) this.recharge(topic);
   }
 
   /**

@@ -13,7 +13,8 @@ import { DEAD_SUFFIX } from "./topic-name.ts";
 export function append(s: BusState, topic: Topic, payload: Uint8Array, origin: Message["origin"], deliveries: number): Message {
   const cost = messageCost(payload.length);
   // One the queue cannot pack (too large, or a dead letter) stays an object: charged as one.
-  makeRoom(s, topic, packs(payload.length) && origin === undefined ? cost : cost + OBJECT_OVERHEAD);
+  const object = !packs(payload.length) || origin !== undefined;
+  makeRoom(s, topic, object ? cost + OBJECT_OVERHEAD : cost);
   const message: Message = {
     id: ++topic.lastId,
     topic: topic.name,
@@ -25,7 +26,7 @@ export function append(s: BusState, topic: Topic, payload: Uint8Array, origin: M
   topic.queue.push(message);
   topic.bytes += cost;
   s.bytes += cost;
-  s.recharge(topic);
+  if (object) s.recharge(topic);
   topic.counters.published++;
   topic.counters.bytesIn += payload.length;
   s.totals.messagesIn++;
