@@ -1378,6 +1378,19 @@ describe("lease bookkeeping stays bounded", () => {
     expect(bus.bytes).toBe(0);
   });
 
+  test("nacking (or acking) every lease held lets go of their expiry entries at once, not when the leases would have ended", () => {
+    const bus = new Bus({ limits: { maxQueue: 100000 } });
+    const payload = new Uint8Array(100);
+    for (let i = 0; i < 50000; i++) bus.publish("jobs", payload);
+    const ids: number[] = [];
+    for (let i = 0; i < 50000; i++) ids.push(bus.take("jobs", { lease: 3600000 })!.id);
+    expect(heaps(bus).expiries.size).toBe(50000);
+    for (const id of ids.reverse()) bus.nack("jobs", id);
+    // The dead Lease objects (about 100 bytes each) are not kept for an hour behind the queue.
+    expect(heaps(bus).expiries.size).toBeLessThanOrEqual(1024 + 1);
+    expect(bus.depth("jobs")).toBe(50000);
+  });
+
   test("compaction keeps live leases: they still expire and come back", () => {
     let now = 0;
     const bus = new Bus({ now: () => now });
