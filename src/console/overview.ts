@@ -14,7 +14,7 @@ interface Column {
 
 const COLUMNS: Column[] = [
   { label: "Depth", value: (t) => count(t.depth), title: "messages queued, ready to take" },
-  { label: "Bytes", value: (t) => bytes(t.bytes), title: "what the topic holds: payloads plus 96 bytes a message" },
+  { label: "Bytes", value: (t) => bytes(t.bytes), title: "what the topic holds: payloads plus 96 bytes a message, 500 more for a leased or nacked one" },
   { label: "In flight", value: (t) => count(t.inflight), title: "leased, not yet acked" },
   { label: "Delayed", value: (t) => count(t.delayed), title: "nacked with a delay, not yet back" },
   { label: "Subs", value: (t) => count(t.subscribers), title: "live subscribers" },

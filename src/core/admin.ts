@@ -19,6 +19,7 @@ export function purge(s: BusState, topicName: string): number {
     purged.push(delayed.message);
   }
   dropAll(s, topic, purged, "purge");
+  s.recharge(topic);
   s.topics.settle(topic);
   return purged.length;
 }
@@ -42,6 +43,7 @@ export function deleteTopic(s: BusState, topicName: string): number | undefined 
     dropped.push(lease.message);
   }
   dropAll(s, topic, dropped, "delete");
+  s.recharge(topic);
   s.topics.remove(topic);
   return dropped.length;
 }

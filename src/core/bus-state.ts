@@ -3,7 +3,7 @@
 
 import { LeaseBook } from "./leases.ts";
 import type { BusLimits } from "./limits.ts";
-import { type Message, messageCost } from "./message.ts";
+import { type Message, messageCost, OBJECT_OVERHEAD } from "./message.ts";
 import { packs } from "./message-queue.ts";
 import { MemoryStore, type Store } from "./store.ts";
 import type { Topic } from "./topic.ts";
@@ -43,7 +43,7 @@ export class BusState {
   readonly leases = new LeaseBook();
   /** Changes the store has not committed yet, undone by `undo` if its commit fails. */
   readonly uncommitted: Uncommitted;
-  /** Bytes held over every topic (payload plus overhead), against `maxMemory`. */
+  /** Bytes charged over every topic (Topic.bytes), against `maxMemory`. */
   bytes = 0;
 
   constructor(
@@ -76,6 +76,25 @@ export class BusState {
     this.bytes -= cost;
     this.store.removed(topic.name, message.id);
     this.uncommitted.record("removed", topic, message, deliveries);
+    // Charged for no object, the topic had none: what left was packed, and nothing else moved
+    // (the common take and drop cost no recount).
+    if (topic.objects > 0) this.recharge(topic);
+  }
+
+  /**
+   * Charges OBJECT_OVERHEAD for each message the topic now holds as an object rather than packed
+   * in its queue's chunks: leased, delayed, put back at the head, or an external queue entry.
+   * Called after every step that moves a message between those states (take with a lease, ack,
+   * nack, expiry, a drop, a purge, an undo...): cheap (four counts compared), and nothing changes
+   * for packed writes and takes.
+   */
+  recharge(topic: Topic): void {
+    const objects = topic.queue.objects + topic.leased.size + topic.delayedMessages.size;
+    if (objects === topic.objects) return;
+    const change = (objects - topic.objects) * OBJECT_OVERHEAD;
+    topic.objects = objects;
+    topic.bytes += change;
+    this.bytes += change;
   }
 
   reportDrop(topic: Topic, reason: DropReason, count: number): void {

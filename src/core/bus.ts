@@ -275,7 +275,7 @@ export class Bus implements Engine {
     checkTopicName(topicName);
     const lease = this.s.topics.get(topicName)?.leased.get(id);
     if (!lease) throw new BusError("NO_LEASE", `no lease on message ${id} of ${topicName} (acked, expired or never taken)`);
-    if (delivery !== undefined && delivery !== lease.delivery) {
+    if (delivery !== undefined && delivery !== lease.message.deliveries) {
       throw new BusError("NO_LEASE", `lease on message ${id} of ${topicName} expired and it was delivered again`);
     }
     return lease;
@@ -383,6 +383,7 @@ export class Bus implements Engine {
         topic.bytes += cost;
         this.s.bytes += cost;
       }
+      this.s.recharge(topic); // ones the queue could not pack (large, dead letters) are objects
     }
   }
 }

@@ -57,6 +57,7 @@ export function handOut(
     return;
   }
   const entry = s.leases.grant(topic, message, Math.max(1, lease), maxDeliveries ?? s.limits.maxDeliveries, consumer, s.now());
+  s.recharge(topic); // leased, it is an object (it may have been one already, put back at the head)
   s.store.delivered(message);
   s.uncommitted.record("leased", topic, message, message.deliveries - 1, entry);
 }

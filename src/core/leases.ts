@@ -20,7 +20,6 @@ export class LeaseBook {
     const lease: Lease = {
       message,
       topic,
-      delivery: message.deliveries,
       expires,
       length,
       timer: expires,
@@ -50,6 +49,10 @@ export class LeaseBook {
     this.liveLeases--;
     lease.topic.leased.delete(lease.message.id);
     if (lease.consumer) this.byConsumer.get(lease.consumer)?.delete(lease);
+    // Its heap entry stays until due (an hour, for a long lease): when leases end in bulk (a
+    // consumer nacks or acks everything it held), compaction lets the ended ones go now, rather
+    // than holding a dead Lease per returned message (about 100 bytes each) until then.
+    this.compactExpiries();
     return true;
   }
 
@@ -86,6 +89,7 @@ export class LeaseBook {
     delayed.active = false;
     delayed.topic.delayedMessages.delete(delayed);
     this.liveDelayed--;
+    this.compactReleases();
   }
 
   /** Leases expired and delayed messages due by `now`, taken off the heaps (still live: the caller ends them). */

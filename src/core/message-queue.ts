@@ -78,6 +78,11 @@ export class MessageQueue {
     return this.front.length + this.packed;
   }
 
+  /** Messages held as objects (put back at the head, or external entries), not packed: the bus charges them more. */
+  get objects(): number {
+    return this.front.length + this.external.length;
+  }
+
   /** Bytes of chunk memory held now (for reports; the bus counts messageCost per message). */
   get chunkBytes(): number {
     let total = 0;

@@ -21,11 +21,18 @@ export interface Origin {
 }
 
 /**
- * What one message counts beyond its payload against the limits. A packed queued message holds
- * one to a few bytes more than its payload; the rest covers chunk slack and the heap's headroom. A
- * leased or nacked message is an object again and costs more (docs/ARCHITECTURE.md, Time and memory).
+ * What every message counts beyond its payload against the limits. A packed queued message holds
+ * one to a few bytes more than its payload; the rest covers chunk slack and the heap's headroom.
  */
 export const MESSAGE_OVERHEAD = 96;
+
+/**
+ * What a message held as an object counts on top of messageCost: a leased one (its Message, its
+ * own payload copy, its Lease, its entries in the topic's lease map and the expiry heap), a
+ * delayed one, one put back at the head of its queue, or an external queue entry (a payload too
+ * large to pack, a dead letter). Measured (docs/ARCHITECTURE.md, Time and memory), rounded up.
+ */
+export const OBJECT_OVERHEAD = 500;
 
 export function messageCost(payloadLength: number): number {
   return payloadLength + MESSAGE_OVERHEAD;

@@ -29,6 +29,7 @@ export function endLease(s: BusState, lease: Lease, how: "ack" | "return", delay
   } else {
     topic.queue.unshift(message);
   }
+  s.recharge(topic);
   if (thenDispatch) dispatch(s, topic);
 }
 
@@ -44,14 +45,17 @@ export function returnToQueues(s: BusState, leases: Lease[], released: Delayed[]
   const topics = new Set<Topic>();
   for (const item of items) {
     topics.add(item.topic);
-    if ("delivery" in item) {
+    if ("expires" in item) {
       endLease(s, item, "return", 0, false);
     } else {
       s.leases.endDelay(item);
       item.topic.queue.unshift(item.message);
     }
   }
-  for (const topic of topics) dispatch(s, topic);
+  for (const topic of topics) {
+    s.recharge(topic);
+    dispatch(s, topic);
+  }
 }
 
 function deadLetter(s: BusState, topic: Topic, message: Message): void {

@@ -36,8 +36,8 @@ export interface Consumer {
 export interface Lease {
   readonly message: Message;
   readonly topic: Topic;
-  /** The delivery this lease is for: an ack naming an older delivery is refused. */
-  readonly delivery: number;
+  // The delivery a lease is for is its message's count: a leased message is not delivered again
+  // until its lease ends (one field less per lease; an ack naming an older delivery is refused).
   expires: number;
   /** How long the lease runs (ms): what a renewal (touch) without a length extends it by. */
   length: number;
@@ -73,8 +73,13 @@ export class Topic {
   readonly leased = new Map<number, Lease>();
   /** Nacked with a delay: held back, still counted against the limits. */
   readonly delayedMessages = new Set<Delayed>();
-  /** Bytes (with overhead) of every message the topic owns: queued, leased and delayed. */
+  /**
+   * Bytes charged for every message the topic owns (queued, leased and delayed): payload plus
+   * MESSAGE_OVERHEAD each, plus OBJECT_OVERHEAD for each held as an object (see BusState.recharge).
+   */
   bytes = 0;
+  /** How many of its messages `bytes` charges OBJECT_OVERHEAD for. */
+  objects = 0;
   readonly subscribers = new Set<Subscriber>();
   readonly waiting = new Deque<Consumer>();
   readonly waitingSet = new Set<Consumer>();

@@ -53,6 +53,8 @@ export function undoUncommitted(s: BusState, changes: Change[]): void {
     head.sort((a, b) => b.id - a.id);
     for (const message of head) topic.queue.unshift(message);
   }
+  // Messages moved between packed and object: charged as they are now.
+  for (const change of changes) s.recharge(change.topic);
   // A topic emptied by the batch may have been let go meanwhile: it holds messages again.
   for (const change of changes) s.topics.readmit(change.topic);
 }

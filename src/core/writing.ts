@@ -4,14 +4,17 @@
 import type { BusState, DropReason } from "./bus-state.ts";
 import { dispatch } from "./delivery.ts";
 import { BusError } from "./errors.ts";
-import { type Message, messageCost } from "./message.ts";
+import { type Message, MESSAGE_OVERHEAD, messageCost, OBJECT_OVERHEAD } from "./message.ts";
+import { packs } from "./message-queue.ts";
 import type { Topic } from "./topic.ts";
 import { DEAD_SUFFIX } from "./topic-name.ts";
 
 /** Gives the message the topic's next id, sends it to every subscriber, queues it, serves a waiting consumer. */
 export function append(s: BusState, topic: Topic, payload: Uint8Array, origin: Message["origin"], deliveries: number): Message {
   const cost = messageCost(payload.length);
-  makeRoom(s, topic, cost);
+  // One the queue cannot pack (too large, or a dead letter) stays an object: charged as one.
+  const object = !packs(payload.length) || origin !== undefined;
+  makeRoom(s, topic, object ? cost + OBJECT_OVERHEAD : cost);
   const message: Message = {
     id: ++topic.lastId,
     topic: topic.name,
@@ -23,6 +26,7 @@ export function append(s: BusState, topic: Topic, payload: Uint8Array, origin: M
   topic.queue.push(message);
   topic.bytes += cost;
   s.bytes += cost;
+  if (object) s.recharge(topic);
   topic.counters.published++;
   topic.counters.bytesIn += payload.length;
   s.totals.messagesIn++;
@@ -69,14 +73,22 @@ function makeRoom(s: BusState, topic: Topic, cost: number): void {
   const lend = !s.storeKeeps;
   let freed = 0;
   let reason: DropReason = "overflow";
+  // Dropping frees at most what is queued: leased and delayed messages stay, each charged at least
+  // MESSAGE_OVERHEAD + OBJECT_OVERHEAD. A write that would not fit even then is refused before
+  // anything leaves the queue (put back, packed messages would be objects, which cost more).
+  const kept = topic.leased.size + topic.delayedMessages.size;
+  const keptBytes = kept * (MESSAGE_OVERHEAD + OBJECT_OVERHEAD);
+  const fits = kept < maxQueue && keptBytes + cost <= maxQueueBytes && s.bytes - topic.bytes + keptBytes + cost <= maxMemory;
   for (;;) {
     const countFull = topic.held >= maxQueue;
     const topicFull = countFull || topic.bytes - freed + cost > maxQueueBytes;
     const busFull = s.bytes - freed + cost > maxMemory;
     if (!topicFull && !busFull) break;
-    const victim = policy === "drop-oldest" ? topic.queue.shift(lend) : undefined;
+    const objects = topic.queue.objects;
+    const victim = policy === "drop-oldest" && fits ? topic.queue.shift(lend) : undefined;
     if (!victim) {
       for (let i = victims.length - 1; i >= 0; i--) topic.queue.unshift(lend ? { ...victims[i]!, payload: victims[i]!.payload.slice() } : victims[i]!);
+      s.recharge(topic); // put back at the head, packed victims are objects now
       if (topicFull) {
         throw new BusError(
           "TOPIC_FULL",
@@ -89,7 +101,7 @@ function makeRoom(s: BusState, topic: Topic, cost: number): void {
     }
     reason = topicFull ? "overflow" : "memory";
     victims.push(victim);
-    freed += messageCost(victim.payload.length);
+    freed += messageCost(victim.payload.length) + (topic.queue.objects < objects ? OBJECT_OVERHEAD : 0);
   }
   for (const victim of victims) s.forget(topic, victim);
   if (victims.length > 0) s.reportDrop(topic, reason, victims.length);

@@ -4,7 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import { Bus, type BusEvents, type BusLimits, type DropReason } from "../../src/core/bus.ts";
 import { BusError, type ErrorCode } from "../../src/core/errors.ts";
-import { type Message, messageCost } from "../../src/core/message.ts";
+import { type Message, messageCost, OBJECT_OVERHEAD } from "../../src/core/message.ts";
 import type { Consumer, Subscriber } from "../../src/core/topic.ts";
 import type { Store, StoredTopic } from "../../src/core/store.ts";
 
@@ -1107,7 +1107,7 @@ describe("purge", () => {
     expect(bus.topic("q")!.leased.size).toBe(1);
     expect(bus.topic("q")!.counters.dropped).toBe(2);
     expect(drops).toEqual([["q", "purge", 2]]);
-    expect(bus.bytes).toBe(messageCost(1));
+    expect(bus.bytes).toBe(messageCost(1) + OBJECT_OVERHEAD);
     bus.ack("q", leased.id);
     expect(bus.bytes).toBe(0);
   });
@@ -1180,12 +1180,28 @@ describe("memory accounting", () => {
     bus.publish("a", new Uint8Array(100));
     bus.publish("b", new Uint8Array(0));
     bus.publish("b", new Uint8Array(7));
-    expect(bus.bytes).toBe(messageCost(100) + messageCost(0) + messageCost(7));
+    const all = messageCost(100) + messageCost(0) + messageCost(7);
+    expect(bus.bytes).toBe(all);
+    // Leased, then delayed, then back at the head of its queue: an object all along, charged as one.
     const leased = bus.take("b", { lease: 1000 })!;
-    expect(bus.bytes).toBe(messageCost(100) + messageCost(0) + messageCost(7));
+    expect(bus.bytes).toBe(all + OBJECT_OVERHEAD);
     bus.nack("b", leased.id, 1000);
-    expect(bus.bytes).toBe(messageCost(100) + messageCost(0) + messageCost(7));
-    expect(bus.topic("b")!.bytes).toBe(messageCost(0) + messageCost(7));
+    expect(bus.bytes).toBe(all + OBJECT_OVERHEAD);
+    expect(bus.topic("b")!.bytes).toBe(messageCost(0) + messageCost(7) + OBJECT_OVERHEAD);
+    bus.tick(Date.now() + 2000);
+    expect(bus.topic("b")!.delayed).toBe(0);
+    expect(bus.bytes).toBe(all + OBJECT_OVERHEAD);
+    // Taken for good (no lease): the object charge goes with it.
+    expect(bus.take("b")!.id).toBe(leased.id);
+    expect(bus.bytes).toBe(messageCost(100) + messageCost(7));
+  });
+
+  test("a payload too large to pack is an object in the queue, charged as one", () => {
+    const { bus } = setup();
+    bus.publish("q", new Uint8Array(10000));
+    expect(bus.bytes).toBe(messageCost(10000) + OBJECT_OVERHEAD);
+    bus.take("q");
+    expect(bus.bytes).toBe(0);
   });
 
   test("bus.bytes returns to 0 after everything is consumed, acked, purged, dropped, expired or dead-lettered then consumed", () => {
@@ -1215,14 +1231,17 @@ describe("memory accounting", () => {
     expect(bus.bytes).toBe(0);
   });
 
-  test("bus.bytes does not grow when a message moves to its dead-letter topic", () => {
+  test("bus.bytes does not grow when a leased message moves to its dead-letter topic (an object there too)", () => {
     const { bus } = setup({ maxDeliveries: 1 });
     bus.publish("jobs", new Uint8Array(50));
+    expect(bus.bytes).toBe(messageCost(50));
+    const leased = bus.take("jobs", { lease: 1000 })!;
     const before = bus.bytes;
-    bus.nack("jobs", bus.take("jobs", { lease: 1000 })!.id);
+    expect(before).toBe(messageCost(50) + OBJECT_OVERHEAD);
+    bus.nack("jobs", leased.id);
     expect(bus.bytes).toBe(before);
     expect(bus.topic("jobs")!.bytes).toBe(0);
-    expect(bus.topic("jobs.dead")!.bytes).toBe(before);
+    expect(bus.topic("jobs.dead")!.bytes).toBe(before); // a dead letter (it has an origin) is an external entry
   });
 });
 
@@ -1390,6 +1409,19 @@ describe("lease bookkeeping stays bounded", () => {
     const heapSize = heaps(bus).expiries.size;
     expect(heapSize).toBeLessThanOrEqual(1024 + 2);
     expect(bus.bytes).toBe(0);
+  });
+
+  test("nacking (or acking) every lease held lets go of their expiry entries at once, not when the leases would have ended", () => {
+    const bus = new Bus({ limits: { maxQueue: 100000 } });
+    const payload = new Uint8Array(100);
+    for (let i = 0; i < 50000; i++) bus.publish("jobs", payload);
+    const ids: number[] = [];
+    for (let i = 0; i < 50000; i++) ids.push(bus.take("jobs", { lease: 3600000 })!.id);
+    expect(heaps(bus).expiries.size).toBe(50000);
+    for (const id of ids.reverse()) bus.nack("jobs", id);
+    // The dead Lease objects (about 100 bytes each) are not kept for an hour behind the queue.
+    expect(heaps(bus).expiries.size).toBeLessThanOrEqual(1024 + 1);
+    expect(bus.depth("jobs")).toBe(50000);
   });
 
   test("compaction keeps live leases: they still expire and come back", () => {
