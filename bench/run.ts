@@ -36,6 +36,10 @@ async function resp(): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       for (const name of round % 2 === 0 ? ["msgbus", "redis"] : ["redis", "msgbus"]) {
         const server = name === "msgbus" ? await startMsgbus(big) : await startRedis();
+        // The same unmeasured warm-up for both: msgbus's JIT compiles its hot paths during the
+        // first ~100,000 requests (redis has nothing to warm). LPUSH and RPOP in equal numbers
+        // leave the list as it was.
+        for (const test of tests) await redisBenchmark(server.port, ["-c", "50", "-n", String(quick ? 50000 : 100000), "-d", "100", "-P", "16", ...test]);
         const result: Record<string, { perSecond: number; cpu: number }> = {};
         for (const test of tests) {
           const before = cpuSeconds(server.pid);
