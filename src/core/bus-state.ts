@@ -78,6 +78,25 @@ export class BusState {
     this.uncommitted.record("removed", topic, message, deliveries);
   }
 
+  /**
+   * A message taken at-most-once that nobody else keeps (a store that keeps nothing: see
+   * storeKeeps) is counted out and forgotten: handOut and forget by its id, payload length and
+   * delivery count after the take, with no Message object.
+   */
+  forgetTaken(topic: Topic, id: number, length: number, deliveries: number): void {
+    topic.counters.consumed++;
+    this.totals.messagesOut++;
+    if (deliveries > 1) {
+      topic.counters.redelivered++;
+      this.totals.redelivered++;
+    }
+    const cost = messageCost(length);
+    topic.bytes -= cost;
+    this.bytes -= cost;
+    this.store.removed(topic.name, id);
+    // Nothing to record for an undo: a store that keeps nothing never fails a commit.
+  }
+
   reportDrop(topic: Topic, reason: DropReason, count: number): void {
     if (reason === "age") {
       topic.counters.expired += count;

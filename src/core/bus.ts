@@ -10,6 +10,7 @@ import { type BusLimits, DEFAULT_LIMITS } from "./limits.ts";
 import { type Message, messageCost } from "./message.ts";
 import { endLease, returnToQueues } from "./returning.ts";
 import { MemoryStore, type Store } from "./store.ts";
+import type { PayloadSink } from "./message-queue.ts";
 import type { Consumer, Lease, Subscriber, Topic } from "./topic.ts";
 import { checkTopicName } from "./topic-name.ts";
 import type { Engine, TakeOptions } from "./engine.ts";
@@ -130,6 +131,32 @@ export class Bus implements Engine {
     if (message) handOut(this.s, topic, message, options.lease, options.maxDeliveries, undefined);
     this.s.topics.settle(topic);
     return message;
+  }
+
+  /**
+   * Takes the oldest queued message at-most-once (no lease) straight into `sink`: its payload is
+   * written from the queue, with no Message object and no copy, when nothing else needs the
+   * message (a store that keeps nothing). Counts, memory and expiry as take() does. Returns false
+   * when there is none (nothing written).
+   */
+  takeInto(topicName: string, sink: PayloadSink): boolean {
+    if (this.s.storeKeeps) {
+      const message = this.take(topicName);
+      if (message) sink.bulkRange(message.payload, 0, message.payload.length);
+      return message !== undefined;
+    }
+    const topic = this.s.topics.get(topicName);
+    if (!topic) {
+      checkTopicName(topicName);
+      return false;
+    }
+    if (this.limits.maxAge > 0) expireOld(this.s, topic, this.s.now());
+    const queue = topic.queue;
+    const took = queue.shiftInto(sink);
+    // What handOut and forget do for a message taken without a lease, by its id, length and count.
+    if (took) this.s.forgetTaken(topic, queue.taken.id, queue.taken.length, queue.taken.deliveries + 1);
+    this.s.topics.settle(topic);
+    return took;
   }
 
   /**

@@ -2,10 +2,15 @@
 // chunks of bytes (a small header of varints, then the payload), as Redis packs a list into
 // listpacks, instead of one object and one payload array each. What the garbage collector sees is
 // a few chunks, not a million objects. Taking a message builds its Message (with its own copy of
-// the payload) again. Messages put back at the head (nack, expiry of a lease, undo) stay objects.
+// the payload) again, or (shiftInto) writes its payload straight from the chunk into a reply. Messages put back at the head (nack, expiry of a lease, undo) stay objects.
 
 import { Deque } from "./deque.ts";
 import type { Message } from "./message.ts";
+
+/** Where shiftInto writes a taken payload, bytes[start, end), at once (a reply writer's bulk string). */
+export interface PayloadSink {
+  bulkRange(bytes: Uint8Array, start: number, end: number): void;
+}
 
 /** Chunks grow with the queue from this size... */
 const MIN_CHUNK = 256;
@@ -186,6 +191,53 @@ export class MessageQueue {
     if (chunk.head === chunk.used) this.release(chunk);
     return message;
   }
+
+  /**
+   * Takes the oldest message straight into `sink` (a reply writer): a packed one's payload is
+   * written from its chunk, with no Message object and no copy of its own. Returns false when the
+   * queue is empty; else the taken message's id, length and deliveries are in `taken`.
+   */
+  shiftInto(sink: PayloadSink): boolean {
+    const taken = this.taken;
+    let message: Message | undefined; // a message object taken (put back, or external)
+    if (this.front.length > 0) {
+      message = this.front.shift()!;
+    } else if (this.packed === 0) {
+      return false;
+    } else {
+      const chunk = this.chunks.peek()!;
+      readHeader(chunk.bytes, chunk.head, chunk.headId, chunk.headCreated, chunk.headLength);
+      const start = pos;
+      const length = entryLength;
+      if (entryKind === EXTERNAL) {
+        message = this.external.shift()!;
+      } else {
+        taken.id = entryId;
+        taken.length = length;
+        taken.deliveries = entryDeliveries;
+        this.packedBytes -= length;
+        chunk.headId = entryId;
+        chunk.headCreated = entryCreated;
+        chunk.headLength = length;
+      }
+      chunk.head = start + length;
+      this.packed--;
+      // Released or reused, the chunk's bytes stay as they are until the queue is next written.
+      if (chunk.head === chunk.used) this.release(chunk);
+      if (!message) {
+        sink.bulkRange(chunk.bytes, start, start + length);
+        return true;
+      }
+    }
+    taken.id = message.id;
+    taken.length = message.payload.length;
+    taken.deliveries = message.deliveries;
+    sink.bulkRange(message.payload, 0, message.payload.length);
+    return true;
+  }
+
+  /** What shiftInto took last (the entry itself is gone). */
+  readonly taken = { id: 0, length: 0, deliveries: 0 };
 
   /** A chunk read to its end: dropped, unless it is the only one, which is reused from its start. */
   private release(chunk: Chunk): void {

@@ -26,7 +26,13 @@ export function push(c: Connection, cmd: RespCommand): void {
 export function pop(c: Connection, cmd: RespCommand): void {
   const topic = cmd.text(1);
   if (cmd.count === 2) {
-    answer(c, c.ctx.bus.take(topic), (message) => {
+    const bus = c.ctx.bus;
+    // The in-memory bus writes the payload straight from its queue into the reply.
+    if (bus.takeInto) {
+      if (!bus.takeInto(topic, c.out)) c.out.nullBulk();
+      return;
+    }
+    answer(c, bus.take(topic), (message) => {
       if (message) c.out.bulk(message.payload);
       else c.out.nullBulk();
     });

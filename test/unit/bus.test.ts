@@ -1764,3 +1764,69 @@ describe("peek", () => {
     expectBusError(() => bus.peek("_server", 1), "BAD_TOPIC");
   });
 });
+
+describe("takeInto (RPOP's reply straight from the queue)", () => {
+  /** Payloads written to the sink, as text. */
+  const sinkOf = () => {
+    const got: string[] = [];
+    return { got, sink: { bulkRange: (b: Uint8Array, start: number, end: number) => void got.push(decoder.decode(b.subarray(start, end))) } };
+  };
+
+  /** The same writes, nacks and time on two buses: one takes with take(), the other with takeInto(). */
+  function both(store?: () => Store) {
+    const a = setup({ maxAge: 1000 }, store ? { store: store() } : {});
+    const b = setup({ maxAge: 1000 }, store ? { store: store() } : {});
+    return { a, b, each: (fn: (s: ReturnType<typeof setup>) => void) => [a, b].forEach(fn) };
+  }
+
+  const state = (bus: Bus) => ({ topic: { ...bus.topic("jobs"), queue: undefined, lastCounted: undefined }, totals: { ...bus.totals }, bytes: bus.bytes });
+
+  for (const kind of ["memory store", "a store that keeps"] as const) {
+    test(`counts, memory, redeliveries, expiry and the topic's settling as take() does (${kind})`, () => {
+      const store = kind === "memory store" ? undefined : () => new RecordingStore();
+      const { a, b, each } = both(store);
+      const { got, sink } = sinkOf();
+      const taken: string[] = [];
+      const takeBoth = () => {
+        const m = a.bus.take("jobs");
+        if (m) taken.push(decoder.decode(m.payload));
+        expect(b.bus.takeInto("jobs", sink)).toBe(m !== undefined);
+      };
+      each(({ bus }) => {
+        bus.publish("jobs", bytes("one"));
+        bus.publishBorrowed("jobs", bytes("xtwox"), false, 1, 4);
+        bus.publish("jobs", new Uint8Array(9000)); // not packed
+      });
+      takeBoth();
+      // A nacked message is put back at the head: its second take counts a redelivery.
+      each(({ bus }) => {
+        const leased = bus.take("jobs", { lease: 5000 })!;
+        bus.nack("jobs", leased.id);
+      });
+      takeBoth();
+      takeBoth();
+      expect(state(b.bus)).toEqual(state(a.bus));
+      expect(b.bus.topic("jobs")!.counters.redelivered).toBe(1);
+      // Expired before the take: counted as expired, nothing written.
+      each(({ bus }) => bus.publish("jobs", bytes("old")));
+      each(({ clock }) => (clock.now += 1500));
+      takeBoth();
+      takeBoth(); // empty
+      expect(state(b.bus)).toEqual(state(a.bus));
+      expect(b.bus.topic("jobs")!.counters.expired).toBe(1);
+      expect(got).toEqual(taken);
+      expect(got.slice(0, 2)).toEqual(["one", "two"]);
+      if (store) expect((b.bus.store as RecordingStore).calls).toEqual((a.bus.store as RecordingStore).calls);
+      // Emptied, the topic goes as it does after take(): only its last id is kept.
+      expect(b.bus.topicList().length).toBe(a.bus.topicList().length);
+    });
+  }
+
+  test("a missing topic is nothing taken; a bad name is BAD_TOPIC", () => {
+    const { bus } = setup();
+    const { got, sink } = sinkOf();
+    expect(bus.takeInto("none", sink)).toBe(false);
+    expect(got).toEqual([]);
+    expectBusError(() => bus.takeInto("_server", sink), "BAD_TOPIC");
+  });
+});
