@@ -92,7 +92,18 @@ export class Bus implements Engine {
    */
   publishBorrowed(topicName: string, bytes: Uint8Array, owned = false, start = 0, end = bytes.length): number {
     this.checkSize(end - start);
+    return this.writeBorrowed(this.s.topics.use(topicName), bytes, owned, start, end);
+  }
+
+  /** LPUSH: writes as publishBorrowed does and returns the topic's depth after (one topic lookup). */
+  pushBorrowed(topicName: string, bytes: Uint8Array, owned = false, start = 0, end = bytes.length): number {
+    this.checkSize(end - start);
     const topic = this.s.topics.use(topicName);
+    this.writeBorrowed(topic, bytes, owned, start, end);
+    return topic.queue.length;
+  }
+
+  private writeBorrowed(topic: Topic, bytes: Uint8Array, owned: boolean, start: number, end: number): number {
     try {
       // The usual case copies the range straight into the queue: no view of it is ever made.
       if (this.s.packsBorrowed(topic, end - start)) return appendLent(this.s, topic, bytes, start, end);

@@ -1830,3 +1830,27 @@ describe("takeInto (RPOP's reply straight from the queue)", () => {
     expectBusError(() => bus.takeInto("_server", sink), "BAD_TOPIC");
   });
 });
+
+describe("pushBorrowed (LPUSH: the write and the depth after)", () => {
+  test("returns the depth depth() says: packed, with a subscriber, and after a waiting consumer took the message", () => {
+    const { bus } = setup();
+    const source = bytes("xhellox");
+    expect(bus.pushBorrowed("jobs", source, false, 1, 6)).toBe(1);
+    expect(bus.pushBorrowed("jobs", source, false, 1, 6)).toBe(2);
+    const seen: string[] = [];
+    const unsubscribe = bus.subscribe("jobs", { send: (m) => void seen.push(text(m)!) });
+    expect(bus.pushBorrowed("jobs", source, false, 0, 7)).toBe(3); // not packed as lent: a subscriber
+    unsubscribe();
+    expect(seen).toEqual(["xhellox"]);
+    expect(bus.depth("jobs")).toBe(3);
+    expect(bus.take("jobs")!.id).toBe(1);
+    // A waiting consumer gets the next write at once: the depth stays.
+    const fresh = setup().bus;
+    const delivered: string[] = [];
+    fresh.consume("work", { credit: 1, deliver: (m) => void delivered.push(text(m)!) });
+    expect(fresh.pushBorrowed("work", source, false, 1, 6)).toBe(0);
+    expect(delivered).toEqual(["hello"]);
+    expect(fresh.depth("work")).toBe(0);
+    expectBusError(() => fresh.pushBorrowed("_server", source), "BAD_TOPIC");
+  });
+});
