@@ -62,11 +62,12 @@ export class BusState {
   readonly storeKeeps: boolean;
 
   /**
-   * Whether a borrowed payload may be written as it is: nobody but the queue keeps it (no
-   * subscriber, a store that keeps nothing) and the queue packs it (copies it into its chunks).
+   * Whether a borrowed payload may be written as it is: nobody but the queue keeps it (every
+   * subscriber takes lent messages, a store that keeps nothing) and the queue packs it (copies it
+   * into its chunks).
    */
   packsBorrowed(topic: Topic, length: number): boolean {
-    return topic.subscribers.size === 0 && !this.storeKeeps && packs(length);
+    return topic.keepingSubscribers === 0 && !this.storeKeeps && packs(length);
   }
 
   /** A message leaves its topic for good: memory and store forget it. `deliveries`: its count before, for an undo. */
@@ -90,11 +91,18 @@ export class BusState {
       topic.counters.redelivered++;
       this.totals.redelivered++;
     }
+    this.forgetUnkept(topic, id, length);
+  }
+
+  /**
+   * forget() for a message nobody else keeps (a store that keeps nothing), by its id and payload
+   * length: nothing to record for an undo, as such a store never fails a commit.
+   */
+  forgetUnkept(topic: Topic, id: number, length: number): void {
     const cost = messageCost(length);
     topic.bytes -= cost;
     this.bytes -= cost;
     this.store.removed(topic.name, id);
-    // Nothing to record for an undo: a store that keeps nothing never fails a commit.
   }
 
   reportDrop(topic: Topic, reason: DropReason, count: number): void {

@@ -333,9 +333,10 @@ export class Bus implements Engine {
       const replay = [...topic.queue].filter((m) => m.id > since).sort((a, b) => a.id - b.id);
       for (const message of replay) subscriber.send(message);
     }
+    if (!topic.subscribers.has(subscriber) && !subscriber.takesLent) topic.keepingSubscribers++;
     topic.subscribers.add(subscriber);
     return () => {
-      topic.subscribers.delete(subscriber);
+      if (topic.subscribers.delete(subscriber) && !subscriber.takesLent) topic.keepingSubscribers--;
       this.s.topics.settle(topic);
     };
   }

@@ -12,6 +12,9 @@ export interface PayloadSink {
   bulkRange(bytes: Uint8Array, start: number, end: number): void;
 }
 
+/** A sink that keeps nothing: shiftInto(DISCARD) drops the oldest message by its id and length. */
+export const DISCARD: PayloadSink = { bulkRange() {} };
+
 /** Chunks grow with the queue from this size... */
 const MIN_CHUNK = 256;
 /** ...up to this size while a chunk may be as large as everything the topic holds... */
@@ -142,6 +145,16 @@ export class MessageQueue {
     this.packed++;
   }
 
+  /**
+   * pushPacked() of a never-delivered message, returning a view of its payload in the chunk: valid
+   * only until the queue is next read or written (what a lent message's subscribers see).
+   */
+  pushLent(id: number, created: number, payload: Uint8Array, start: number, end: number): Uint8Array {
+    this.pushPacked(id, created, 0, payload, start, end);
+    const chunk = this.chunks.at(this.chunks.length - 1)!;
+    return chunk.bytes.subarray(chunk.used - (end - start), chunk.used);
+  }
+
   /** The tail chunk when `need` bytes fit there (and not `fresh`), else a new one sized to the queue. */
   private room(need: number, id: number, created: number, fresh: boolean): Chunk {
     const tail = this.chunks.at(this.chunks.length - 1);
@@ -234,6 +247,15 @@ export class MessageQueue {
     taken.deliveries = message.deliveries;
     sink.bulkRange(message.payload, 0, message.payload.length);
     return true;
+  }
+
+  /** The oldest message's payload length, without building it (-1: the queue is empty). */
+  headLength(): number {
+    if (this.front.length > 0) return this.front.peek()!.payload.length;
+    if (this.packed === 0) return -1;
+    const chunk = this.chunks.peek()!;
+    readHeader(chunk.bytes, chunk.head, chunk.headId, chunk.headCreated, chunk.headLength);
+    return entryKind === EXTERNAL ? this.external.peek()!.payload.length : entryLength;
   }
 
   /** What shiftInto took last (the entry itself is gone). */

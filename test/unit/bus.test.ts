@@ -1854,3 +1854,94 @@ describe("pushBorrowed (LPUSH: the write and the depth after)", () => {
     expectBusError(() => fresh.pushBorrowed("_server", source), "BAD_TOPIC");
   });
 });
+
+describe("lent messages (a write copied only into the queue)", () => {
+  /** A subscriber that says what it was sent: the payload as text at the time, and whether it was lent. */
+  function recorder(takesLent: boolean) {
+    const got: [string, boolean][] = [];
+    const kept: Message[] = [];
+    const s: Subscriber = {
+      takesLent,
+      send(m, lent) {
+        got.push([decoder.decode(m.payload), lent === true]);
+        kept.push(m);
+      },
+    };
+    return { s, got, kept };
+  }
+
+  test("subscribers that all take lent messages are lent a borrowed write; one that keeps them stops it while it stays", () => {
+    const { bus } = setup();
+    const source = bytes("[one][two][three][four]");
+    const a = recorder(true);
+    const b = recorder(true);
+    bus.subscribe("t", a.s);
+    bus.subscribe("t", b.s);
+    bus.publishBorrowed("t", source, false, 1, 4);
+    expect(a.got).toEqual([["one", true]]);
+    expect(b.got).toEqual([["one", true]]);
+    const keeper = recorder(false);
+    const leave = bus.subscribe("t", keeper.s);
+    bus.publishBorrowed("t", source, false, 6, 9);
+    expect(a.got[1]).toEqual(["two", false]);
+    expect(keeper.got).toEqual([["two", false]]);
+    leave();
+    leave(); // twice: counted once
+    bus.publishBorrowed("t", source, false, 11, 16);
+    expect(a.got[2]).toEqual(["three", true]);
+    // What was kept and not lent stays as it was, whatever the queue does after.
+    bus.take("t");
+    bus.take("t");
+    bus.take("t");
+    bus.publishBorrowed("t", source, false, 18, 22);
+    expect(decoder.decode(keeper.kept[0]!.payload)).toBe("two");
+    expect(decoder.decode(a.kept[1]!.payload)).toBe("two");
+    // The queue holds its own copy: the source may change after the call.
+    source.fill(0);
+    expect(text(bus.take("t"))).toBe("four");
+    expect(bus.topic("t")!.counters.published).toBe(4);
+  });
+
+  test("never lent: a payload too large to pack, or a store that keeps messages", () => {
+    const big = setup({ maxMessageSize: 20000 }).bus;
+    const a = recorder(true);
+    big.subscribe("t", a.s);
+    big.publishBorrowed("t", new Uint8Array(9000));
+    expect(a.got[0]![1]).toBe(false);
+    const kept = setup({}, { store: new RecordingStore() }).bus;
+    const b = recorder(true);
+    kept.subscribe("t", b.s);
+    kept.publishBorrowed("t", bytes("x"));
+    expect(b.got).toEqual([["x", false]]);
+  });
+
+  test("drop-oldest drops a put-back or unpacked oldest message by its size as it does a packed one", () => {
+    const { drops, events } = dropRecorder();
+    const { bus } = setup({ maxQueue: 3, maxMessageSize: 20000 }, { events });
+    bus.publish("q", new Uint8Array(9000)); // 1: not packed
+    bus.publish("q", bytes("two"));
+    const leased = bus.take("q", { lease: 1000 })!; // 1, leased: held, not droppable
+    bus.nack("q", leased.id); // 1 again, at the head, an object
+    bus.publish("q", bytes("three"));
+    expect(bus.bytes).toBe(messageCost(9000) + messageCost(3) + messageCost(5));
+    bus.publish("q", bytes("four"));
+    expect(queued(bus, "q")).toEqual([2, 3, 4]);
+    expect(bus.bytes).toBe(messageCost(3) + messageCost(5) + messageCost(4));
+    bus.publish("q", bytes("five"));
+    expect(queued(bus, "q")).toEqual([3, 4, 5]);
+    expect(bus.topic("q")!.bytes).toBe(bus.bytes);
+    expect(drops).toEqual([
+      ["q", "overflow", 1],
+      ["q", "overflow", 1],
+    ]);
+    expect(text(bus.take("q"))).toBe("three");
+    // An unpacked message at the head of the packed ones.
+    const other = setup({ maxQueue: 2, maxMessageSize: 20000 }).bus;
+    other.publish("r", new Uint8Array(9000));
+    other.publish("r", bytes("b"));
+    other.publish("r", bytes("c"));
+    expect(queued(other, "r")).toEqual([2, 3]);
+    expect(other.bytes).toBe(2 * messageCost(1));
+    expect(other.topic("r")!.counters.dropped).toBe(1);
+  });
+});
