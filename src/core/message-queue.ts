@@ -77,6 +77,12 @@ export class MessageQueue {
   private readonly chunks = new Deque<Chunk>();
   private readonly external = new Deque<Message>();
   private packed = 0;
+  /**
+   * The bytes of a chunk read to its end and dropped, kept for the next new chunk of that size: a
+   * long queue written and read at once (a full topic under drop-oldest) allocates no chunk. Kept
+   * only while the queue holds LONG_QUEUE times as much (slack as a chunk's own), and one at most.
+   */
+  private spare: Uint8Array | undefined;
   /** Payload bytes of the packed entries: sizes the next chunk. */
   private packedBytes = 0;
 
@@ -90,7 +96,7 @@ export class MessageQueue {
   get chunkBytes(): number {
     let total = 0;
     for (const chunk of this.chunks) total += chunk.bytes.length;
-    return total;
+    return total + (this.spare?.length ?? 0);
   }
 
   /** Bytes of the entries held in the chunks (headers and payloads): chunkBytes less the slack. */
@@ -161,8 +167,12 @@ export class MessageQueue {
     if (tail && !fresh && tail.used + need <= tail.bytes.length) return tail;
     // Every chunk holds an entry, but for a lone empty one kept for reuse: it goes.
     if (tail && tail.head === tail.used) this.chunks.clear();
+    const size = Math.max(chunkSize(this.packedBytes), need);
+    let bytes = this.spare;
+    this.spare = undefined;
+    if (bytes === undefined || bytes.length !== size) bytes = new Uint8Array(size);
     const chunk: Chunk = {
-      bytes: new Uint8Array(Math.max(chunkSize(this.packedBytes), need)),
+      bytes,
       used: 0,
       head: 0,
       headId: id - 1,
@@ -261,11 +271,15 @@ export class MessageQueue {
   /** What shiftInto took last (the entry itself is gone). */
   readonly taken = { id: 0, length: 0, deliveries: 0 };
 
-  /** A chunk read to its end: dropped, unless it is the only one, which is reused from its start. */
+  /** A chunk read to its end: dropped (its bytes the spare, see `spare`), unless it is the only one, which is reused from its start. */
   private release(chunk: Chunk): void {
     if (this.chunks.length > 1) {
       this.chunks.shift();
-    } else if (chunk.bytes.length > MIN_CHUNK * 4) {
+      this.spare = this.packedBytes >= chunk.bytes.length * LONG_QUEUE ? chunk.bytes : undefined;
+      return;
+    }
+    this.spare = undefined;
+    if (chunk.bytes.length > MIN_CHUNK * 4) {
       this.chunks.clear(); // an empty queue keeps no large chunk
     } else {
       // Read to its end, the chunk's head id, time and length are its tail's: the next entry follows on.
@@ -381,6 +395,7 @@ export class MessageQueue {
   clear(): void {
     this.front.clear();
     this.chunks.clear();
+    this.spare = undefined;
     this.external.clear();
     this.packed = 0;
     this.packedBytes = 0;

@@ -270,13 +270,21 @@ describe("MessageQueue", () => {
     // 20 MB of entries: chunks grow past 16 KiB, with little slack.
     expect(q.chunkBytes).toBeLessThan(q.entryBytes * 1.15);
     expect(q.chunkBytes / 16384).toBeGreaterThan([...chunksOf(q)].length);
-    // Writing while reading (a full topic dropping its oldest) holds no more than it did.
-    for (let id = count + 1; id <= 2 * count; id++) {
+    // Writing while reading (a full topic dropping its oldest) holds no more than it did; once
+    // the chunks are of the long queue's size (a pass), it allocates none: each new one is the one
+    // read to its end before (the spare).
+    let seen = new Set<Uint8Array>();
+    for (let id = count + 1; id <= 3 * count; id++) {
       q.shift(true);
-      q.push(message(id, 100, { created: 1_700_000_000_000 }));
+      q.push(message(id, 100, { created: 1_700_000_000_000 + id }));
+      if (id === 2 * count) seen = new Set(chunkArrays(q));
+      if (id > 2 * count && id % 1000 === 0) for (const bytes of chunkArrays(q)) expect(seen.has(bytes)).toBe(true);
     }
     expect(q.length).toBe(count);
     expect(q.chunkBytes).toBeLessThan(q.entryBytes * 1.15);
+    const first = 2 * count + 1;
+    expect([...q].slice(0, 2).map(plain)).toEqual([first, first + 1].map((id) => plain(message(id, 100, { created: 1_700_000_000_000 + id }))));
+    // Read down, the queue keeps no spare once it is short.
     for (let m = q.shift(true); m; m = q.shift(true));
     expect(q.chunkBytes).toBeLessThanOrEqual(1024);
     for (let id = 1; id <= 1000; id++) q.push(message(id, 100));
@@ -289,4 +297,9 @@ describe("MessageQueue", () => {
 /** The queue's chunks (private), for counting them. */
 function chunksOf(q: MessageQueue): Iterable<unknown> {
   return (q as unknown as { chunks: Iterable<unknown> }).chunks;
+}
+
+/** The byte arrays of the queue's chunks (private), to tell a reused one from a new one. */
+function chunkArrays(q: MessageQueue): Uint8Array[] {
+  return [...(chunksOf(q) as Iterable<{ bytes: Uint8Array }>)].map((chunk) => chunk.bytes);
 }
