@@ -62,11 +62,12 @@ export class BusState {
   readonly storeKeeps: boolean;
 
   /**
-   * Whether a borrowed payload may be written as it is: nobody but the queue keeps it (no
-   * subscriber, a store that keeps nothing) and the queue packs it (copies it into its chunks).
+   * Whether a borrowed payload may be written as it is: nobody but the queue keeps it (every
+   * subscriber takes lent messages, a store that keeps nothing) and the queue packs it (copies it
+   * into its chunks).
    */
   packsBorrowed(topic: Topic, length: number): boolean {
-    return topic.subscribers.size === 0 && !this.storeKeeps && packs(length);
+    return topic.keepingSubscribers === 0 && !this.storeKeeps && packs(length);
   }
 
   /** A message leaves its topic for good: memory and store forget it. `deliveries`: its count before, for an undo. */
@@ -95,6 +96,33 @@ export class BusState {
     topic.objects = objects;
     topic.bytes += change;
     this.bytes += change;
+  }
+
+  /**
+   * A message taken at-most-once that nobody else keeps (a store that keeps nothing: see
+   * storeKeeps) is counted out and forgotten: handOut and forget by its id, payload length and
+   * delivery count after the take, with no Message object.
+   */
+  forgetTaken(topic: Topic, id: number, length: number, deliveries: number): void {
+    topic.counters.consumed++;
+    this.totals.messagesOut++;
+    if (deliveries > 1) {
+      topic.counters.redelivered++;
+      this.totals.redelivered++;
+    }
+    this.forgetUnkept(topic, id, length);
+  }
+
+  /**
+   * forget() for a message nobody else keeps (a store that keeps nothing), by its id and payload
+   * length: nothing to record for an undo, as such a store never fails a commit.
+   */
+  forgetUnkept(topic: Topic, id: number, length: number): void {
+    const cost = messageCost(length);
+    topic.bytes -= cost;
+    this.bytes -= cost;
+    this.store.removed(topic.name, id);
+    if (topic.objects > 0) this.recharge(topic); // it may have been an object (put back, external)
   }
 
   reportDrop(topic: Topic, reason: DropReason, count: number): void {

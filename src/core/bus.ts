@@ -10,6 +10,7 @@ import { type BusLimits, DEFAULT_LIMITS } from "./limits.ts";
 import { type Message, messageCost } from "./message.ts";
 import { endLease, returnToQueues } from "./returning.ts";
 import { MemoryStore, type Store } from "./store.ts";
+import type { PayloadSink } from "./message-queue.ts";
 import type { Consumer, Lease, Subscriber, Topic } from "./topic.ts";
 import { checkTopicName } from "./topic-name.ts";
 import type { Engine, TakeOptions } from "./engine.ts";
@@ -91,7 +92,18 @@ export class Bus implements Engine {
    */
   publishBorrowed(topicName: string, bytes: Uint8Array, owned = false, start = 0, end = bytes.length): number {
     this.checkSize(end - start);
+    return this.writeBorrowed(this.s.topics.use(topicName), bytes, owned, start, end);
+  }
+
+  /** LPUSH: writes as publishBorrowed does and returns the topic's depth after (one topic lookup). */
+  pushBorrowed(topicName: string, bytes: Uint8Array, owned = false, start = 0, end = bytes.length): number {
+    this.checkSize(end - start);
     const topic = this.s.topics.use(topicName);
+    this.writeBorrowed(topic, bytes, owned, start, end);
+    return topic.queue.length;
+  }
+
+  private writeBorrowed(topic: Topic, bytes: Uint8Array, owned: boolean, start: number, end: number): number {
     try {
       // The usual case copies the range straight into the queue: no view of it is ever made.
       if (this.s.packsBorrowed(topic, end - start)) return appendLent(this.s, topic, bytes, start, end);
@@ -130,6 +142,32 @@ export class Bus implements Engine {
     if (message) handOut(this.s, topic, message, options.lease, options.maxDeliveries, undefined);
     this.s.topics.settle(topic);
     return message;
+  }
+
+  /**
+   * Takes the oldest queued message at-most-once (no lease) straight into `sink`: its payload is
+   * written from the queue, with no Message object and no copy, when nothing else needs the
+   * message (a store that keeps nothing). Counts, memory and expiry as take() does. Returns false
+   * when there is none (nothing written).
+   */
+  takeInto(topicName: string, sink: PayloadSink): boolean {
+    if (this.s.storeKeeps) {
+      const message = this.take(topicName);
+      if (message) sink.bulkRange(message.payload, 0, message.payload.length);
+      return message !== undefined;
+    }
+    const topic = this.s.topics.get(topicName);
+    if (!topic) {
+      checkTopicName(topicName);
+      return false;
+    }
+    if (this.limits.maxAge > 0) expireOld(this.s, topic, this.s.now());
+    const queue = topic.queue;
+    const took = queue.shiftInto(sink);
+    // What handOut and forget do for a message taken without a lease, by its id, length and count.
+    if (took) this.s.forgetTaken(topic, queue.taken.id, queue.taken.length, queue.taken.deliveries + 1);
+    this.s.topics.settle(topic);
+    return took;
   }
 
   /**
@@ -295,9 +333,10 @@ export class Bus implements Engine {
       const replay = [...topic.queue].filter((m) => m.id > since).sort((a, b) => a.id - b.id);
       for (const message of replay) subscriber.send(message);
     }
+    if (!topic.subscribers.has(subscriber) && !subscriber.takesLent) topic.keepingSubscribers++;
     topic.subscribers.add(subscriber);
     return () => {
-      topic.subscribers.delete(subscriber);
+      if (topic.subscribers.delete(subscriber) && !subscriber.takesLent) topic.keepingSubscribers--;
       this.s.topics.settle(topic);
     };
   }

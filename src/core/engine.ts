@@ -4,6 +4,7 @@
 import type { BusTotals } from "./bus-state.ts";
 import type { BusLimits } from "./limits.ts";
 import type { Message } from "./message.ts";
+import type { PayloadSink } from "./message-queue.ts";
 import type { Consumer, Subscriber, TopicCounters } from "./topic.ts";
 
 /** A value now (the in-memory bus: no promise, no extra tick) or later (Redis). */
@@ -59,10 +60,17 @@ export interface Engine {
    * caller's to give). The engine copies what it keeps. Resolves with the id.
    */
   publishBorrowed(topic: string, bytes: Uint8Array, owned?: boolean, start?: number, end?: number): Maybe<number>;
+  /** Optional: LPUSH's write, as publishBorrowed, returning the topic's depth after. Engines without it: depth(). */
+  pushBorrowed?(topic: string, bytes: Uint8Array, owned?: boolean, start?: number, end?: number): number;
   subscriberCount(topic: string): number;
   /** Messages ready to take (LLEN, LPUSH's reply). */
   depth(topic: string): Maybe<number>;
   take(topic: string, options?: TakeOptions): Maybe<Message | undefined>;
+  /**
+   * Optional: takes the oldest message at-most-once straight into `sink` (RPOP's reply), with no
+   * Message object when the engine can; false when there is none. Engines without it: take().
+   */
+  takeInto?(topic: string, sink: PayloadSink): boolean;
   /** Up to `count` queued messages with an id over `since`, in id order, none taken (PEEK, ?peek). */
   peek(topic: string, count: number, since?: number): Maybe<Message[]>;
   consume(topic: string, consumer: Consumer): void;

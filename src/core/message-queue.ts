@@ -2,10 +2,18 @@
 // chunks of bytes (a small header of varints, then the payload), as Redis packs a list into
 // listpacks, instead of one object and one payload array each. What the garbage collector sees is
 // a few chunks, not a million objects. Taking a message builds its Message (with its own copy of
-// the payload) again. Messages put back at the head (nack, expiry of a lease, undo) stay objects.
+// the payload) again, or (shiftInto) writes its payload straight from the chunk into a reply. Messages put back at the head (nack, expiry of a lease, undo) stay objects.
 
 import { Deque } from "./deque.ts";
 import type { Message } from "./message.ts";
+
+/** Where shiftInto writes a taken payload, bytes[start, end), at once (a reply writer's bulk string). */
+export interface PayloadSink {
+  bulkRange(bytes: Uint8Array, start: number, end: number): void;
+}
+
+/** A sink that keeps nothing: shiftInto(DISCARD) drops the oldest message by its id and length. */
+export const DISCARD: PayloadSink = { bulkRange() {} };
 
 /** Chunks grow with the queue from this size... */
 const MIN_CHUNK = 256;
@@ -69,6 +77,12 @@ export class MessageQueue {
   private readonly chunks = new Deque<Chunk>();
   private readonly external = new Deque<Message>();
   private packed = 0;
+  /**
+   * The bytes of a chunk read to its end and dropped, kept for the next new chunk of that size: a
+   * long queue written and read at once (a full topic under drop-oldest) allocates no chunk. Kept
+   * only while the queue holds LONG_QUEUE times as much (slack as a chunk's own), and one at most.
+   */
+  private spare: Uint8Array | undefined;
   /** Payload bytes of the packed entries: sizes the next chunk. */
   private packedBytes = 0;
 
@@ -87,7 +101,7 @@ export class MessageQueue {
   get chunkBytes(): number {
     let total = 0;
     for (const chunk of this.chunks) total += chunk.bytes.length;
-    return total;
+    return total + (this.spare?.length ?? 0);
   }
 
   /** Bytes of the entries held in the chunks (headers and payloads): chunkBytes less the slack. */
@@ -142,14 +156,28 @@ export class MessageQueue {
     this.packed++;
   }
 
+  /**
+   * pushPacked() of a never-delivered message, returning a view of its payload in the chunk: valid
+   * only until the queue is next read or written (what a lent message's subscribers see).
+   */
+  pushLent(id: number, created: number, payload: Uint8Array, start: number, end: number): Uint8Array {
+    this.pushPacked(id, created, 0, payload, start, end);
+    const chunk = this.chunks.at(this.chunks.length - 1)!;
+    return chunk.bytes.subarray(chunk.used - (end - start), chunk.used);
+  }
+
   /** The tail chunk when `need` bytes fit there (and not `fresh`), else a new one sized to the queue. */
   private room(need: number, id: number, created: number, fresh: boolean): Chunk {
     const tail = this.chunks.at(this.chunks.length - 1);
     if (tail && !fresh && tail.used + need <= tail.bytes.length) return tail;
     // Every chunk holds an entry, but for a lone empty one kept for reuse: it goes.
     if (tail && tail.head === tail.used) this.chunks.clear();
+    const size = Math.max(chunkSize(this.packedBytes), need);
+    let bytes = this.spare;
+    this.spare = undefined;
+    if (bytes === undefined || bytes.length !== size) bytes = new Uint8Array(size);
     const chunk: Chunk = {
-      bytes: new Uint8Array(Math.max(chunkSize(this.packedBytes), need)),
+      bytes,
       used: 0,
       head: 0,
       headId: id - 1,
@@ -192,11 +220,71 @@ export class MessageQueue {
     return message;
   }
 
-  /** A chunk read to its end: dropped, unless it is the only one, which is reused from its start. */
+  /**
+   * Takes the oldest message straight into `sink` (a reply writer): a packed one's payload is
+   * written from its chunk, with no Message object and no copy of its own. Returns false when the
+   * queue is empty; else the taken message's id, length and deliveries are in `taken`.
+   */
+  shiftInto(sink: PayloadSink): boolean {
+    const taken = this.taken;
+    let message: Message | undefined; // a message object taken (put back, or external)
+    if (this.front.length > 0) {
+      message = this.front.shift()!;
+    } else if (this.packed === 0) {
+      return false;
+    } else {
+      const chunk = this.chunks.peek()!;
+      readHeader(chunk.bytes, chunk.head, chunk.headId, chunk.headCreated, chunk.headLength);
+      const start = pos;
+      const length = entryLength;
+      if (entryKind === EXTERNAL) {
+        message = this.external.shift()!;
+      } else {
+        taken.id = entryId;
+        taken.length = length;
+        taken.deliveries = entryDeliveries;
+        this.packedBytes -= length;
+        chunk.headId = entryId;
+        chunk.headCreated = entryCreated;
+        chunk.headLength = length;
+      }
+      chunk.head = start + length;
+      this.packed--;
+      // Released or reused, the chunk's bytes stay as they are until the queue is next written.
+      if (chunk.head === chunk.used) this.release(chunk);
+      if (!message) {
+        sink.bulkRange(chunk.bytes, start, start + length);
+        return true;
+      }
+    }
+    taken.id = message.id;
+    taken.length = message.payload.length;
+    taken.deliveries = message.deliveries;
+    sink.bulkRange(message.payload, 0, message.payload.length);
+    return true;
+  }
+
+  /** The oldest message's payload length, without building it (-1: the queue is empty). */
+  headLength(): number {
+    if (this.front.length > 0) return this.front.peek()!.payload.length;
+    if (this.packed === 0) return -1;
+    const chunk = this.chunks.peek()!;
+    readHeader(chunk.bytes, chunk.head, chunk.headId, chunk.headCreated, chunk.headLength);
+    return entryKind === EXTERNAL ? this.external.peek()!.payload.length : entryLength;
+  }
+
+  /** What shiftInto took last (the entry itself is gone). */
+  readonly taken = { id: 0, length: 0, deliveries: 0 };
+
+  /** A chunk read to its end: dropped (its bytes the spare, see `spare`), unless it is the only one, which is reused from its start. */
   private release(chunk: Chunk): void {
     if (this.chunks.length > 1) {
       this.chunks.shift();
-    } else if (chunk.bytes.length > MIN_CHUNK * 4) {
+      this.spare = this.packedBytes >= chunk.bytes.length * LONG_QUEUE ? chunk.bytes : undefined;
+      return;
+    }
+    this.spare = undefined;
+    if (chunk.bytes.length > MIN_CHUNK * 4) {
       this.chunks.clear(); // an empty queue keeps no large chunk
     } else {
       // Read to its end, the chunk's head id, time and length are its tail's: the next entry follows on.
@@ -312,6 +400,7 @@ export class MessageQueue {
   clear(): void {
     this.front.clear();
     this.chunks.clear();
+    this.spare = undefined;
     this.external.clear();
     this.packed = 0;
     this.packedBytes = 0;

@@ -7,8 +7,18 @@ import type { Message } from "./message.ts";
 
 /** Receives every message written to a topic after it subscribed (fan-out, at-most-once). */
 export interface Subscriber {
-  /** Must not call back into the bus synchronously; a transport buffers and writes. */
-  send(message: Message): void;
+  /**
+   * Must not call back into the bus synchronously; a transport buffers and writes. With `lent`,
+   * the message's payload is a view valid only during the call (of the topic's queue): whatever
+   * is kept past send() must be a copy. Only a subscriber that says `takesLent` is lent one.
+   */
+  send(message: Message, lent?: boolean): void;
+  /**
+   * True when send() copies what it keeps of a lent message (it encodes the frame at once, say):
+   * a write to a topic whose subscribers all take lent messages copies its payload only into the
+   * queue, not into a payload of its own first.
+   */
+  readonly takesLent?: boolean;
   /**
    * How many readers this subscriber stands for (default 1): a transport that fans out itself
    * (a WebSocket group on Bun's native pub/sub) counts its sockets. Read by `subscriberCount`.
@@ -81,6 +91,8 @@ export class Topic {
   /** How many of its messages `bytes` charges OBJECT_OVERHEAD for. */
   objects = 0;
   readonly subscribers = new Set<Subscriber>();
+  /** Subscribers that keep the messages they are sent (not `takesLent`): while any, nothing is lent to them. */
+  keepingSubscribers = 0;
   readonly waiting = new Deque<Consumer>();
   readonly waitingSet = new Set<Consumer>();
   readonly streamingConsumers = new Set<Consumer>();

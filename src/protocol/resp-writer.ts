@@ -5,6 +5,10 @@ const CR = 13;
 const LF = 10;
 
 const encoder = new TextEncoder();
+/** Below this a byte loop beats the native copy's call (as in the packed queue's copyRange). */
+const COPY_LOOP_MAX = 32;
+/** Buffer.prototype.copy takes any Uint8Array as its source, and a range of it: no view made. */
+const bufferCopy = Buffer.prototype.copy;
 
 /**
  * Collects replies in one growing buffer so a whole read's worth of replies is written with one
@@ -139,6 +143,22 @@ export class RespWriter {
     this.len += bytes.length;
     this.crlf();
     return this;
+  }
+
+  /** A bulk string of bytes[start, end), copied without a view of the range (a payload in a queue's chunk). */
+  bulkRange(bytes: Uint8Array, start: number, end: number): void {
+    const length = end - start;
+    this.prefixed(36, length); // $
+    this.ensure(length + 2);
+    const buf = this.buf;
+    if (length <= COPY_LOOP_MAX) {
+      let at = this.len;
+      for (let i = start; i < end; i++) buf[at++] = bytes[i]!;
+    } else {
+      bufferCopy.call(bytes, buf, this.len, start, end);
+    }
+    this.len += length;
+    this.crlf();
   }
 
   bulkString(text: string): this {

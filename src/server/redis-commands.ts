@@ -17,6 +17,13 @@ import { subscribePushes } from "./tcp-fanout.ts";
 export function push(c: Connection, cmd: RespCommand): void {
   const topic = cmd.text(1);
   const bus = c.ctx.bus;
+  // The in-memory bus says the depth with the write: no second look-up of the topic.
+  if (bus.pushBorrowed) {
+    let depth = 0;
+    for (let i = 2; i < cmd.count; i++) depth = bus.pushBorrowed(topic, cmd.bytesOf(i), cmd.owns(i), cmd.startOf(i), cmd.endOf(i));
+    c.out.integer(depth);
+    return;
+  }
   const done = publishAll(c, topic, cmd, 2);
   const depth = done instanceof Promise ? done.then(() => bus.depth(topic)) : bus.depth(topic);
   if (depth instanceof Promise) c.later(depth, (n) => c.out.integer(n));
@@ -26,7 +33,13 @@ export function push(c: Connection, cmd: RespCommand): void {
 export function pop(c: Connection, cmd: RespCommand): void {
   const topic = cmd.text(1);
   if (cmd.count === 2) {
-    answer(c, c.ctx.bus.take(topic), (message) => {
+    const bus = c.ctx.bus;
+    // The in-memory bus writes the payload straight from its queue into the reply.
+    if (bus.takeInto) {
+      if (!bus.takeInto(topic, c.out)) c.out.nullBulk();
+      return;
+    }
+    answer(c, bus.take(topic), (message) => {
       if (message) c.out.bulk(message.payload);
       else c.out.nullBulk();
     });

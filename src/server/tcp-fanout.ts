@@ -44,7 +44,10 @@ export class PushGroup implements Subscriber {
     return this.members.size;
   }
 
-  send(message: Message): void {
+  /** Frames are encoded at once; a member's own path copies what it keeps (pushMessage). */
+  readonly takesLent = true;
+
+  send(message: Message, lent = false): void {
     if (this.active < this.members.size) {
       const start = this.frames.length;
       for (const c of this.members) {
@@ -55,7 +58,7 @@ export class PushGroup implements Subscriber {
           this.sharing.push(c);
           this.active++;
         } else {
-          c.pushMessage(message, this.redisFrame);
+          c.pushMessage(message, this.redisFrame, undefined, lent);
         }
       }
     }
@@ -123,7 +126,10 @@ function groupsOf(ctx: ServerContext): Map<string, PushGroup> {
  * Returns the unsubscribe function.
  */
 export function subscribePushes(c: Connection, topic: string, redisFrame: boolean, since?: number): () => void {
-  if (since !== undefined) return c.ctx.bus.subscribe(topic, { send: (m) => c.pushMessage(m, redisFrame) }, since);
+  if (since !== undefined) {
+    const own = { takesLent: true, send: (m: Message, lent?: boolean) => c.pushMessage(m, redisFrame, undefined, lent) };
+    return c.ctx.bus.subscribe(topic, own, since);
+  }
   const resp3 = c.out.resp3;
   const key = `${redisFrame ? "r" : "n"}${resp3 ? 3 : 2}:${topic}`;
   const map = groupsOf(c.ctx);

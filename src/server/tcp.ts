@@ -6,6 +6,7 @@ import type { Socket, TCPSocketListener } from "bun";
 import { Deque } from "../core/deque.ts";
 import { RespParser, isProblem, type RespLimits } from "../protocol/resp-parser.ts";
 import { RespWriter } from "../protocol/resp-writer.ts";
+import { copyBytes } from "../protocol/bytes.ts";
 import { writePush } from "../protocol/frame.ts";
 import { RESP_PREFIX, respError } from "../protocol/resp-errors.ts";
 import { isBusError } from "../core/errors.ts";
@@ -363,11 +364,11 @@ export class Connection {
   /**
    * A message for a subscription (a native frame for SUB, a Redis one for SUBSCRIBE) or an ON
    * consumer. Written at once while the socket keeps up; otherwise it waits, in order, as a
-   * reference. Live subscription pushes waiting are the backlog --send-buffer bounds: past it the
+   * reference (`lent`: a message valid only during the call, so a copy). Live subscription pushes waiting are the backlog --send-buffer bounds: past it the
    * client is a slow consumer and is cut off. A SUB SINCE replay (the bus holds those messages
    * anyway) and ON deliveries (bounded by PREFETCH; `counted` false) never count.
    */
-  pushMessage(message: Message, redisFrame: boolean, counted = !this.replaying): void {
+  pushMessage(message: Message, redisFrame: boolean, counted = !this.replaying, lent = false): void {
     if (this.closed) return;
     this.settleShared();
     if (this.waiting.length === 0 && this.unsentBytes === 0 && this.out.length < PUSH_CHUNK) {
@@ -377,6 +378,8 @@ export class Connection {
       else this.scheduleFlush();
       return;
     }
+    // A lent message (Subscriber.send) is valid only during the call: what waits is a copy.
+    if (lent) message = { ...message, payload: copyBytes(message.payload) };
     this.waiting.push({ message, frame: redisFrame ? "redis" : "native", counted });
     if (!counted) return;
     this.waitingBytes += message.payload.length;

@@ -189,6 +189,32 @@ describe.skipIf(!hasBinary())("TCP fan-out", () => {
     writer.close();
   });
 
+  test("a subscriber that falls behind gets every payload as written, though the queue's memory is reused under it", async () => {
+    // Each write is taken at once (LPOP), so the topic's one small chunk is written over from its
+    // start by the next: a push waiting for the stalled socket must hold its own copy of the payload.
+    const roomy = await startServer({ httpPort: 0, args: ["--send-buffer", "256MiB"] });
+    const topic = fresh("behind");
+    const stalled = await Client.open(roomy.port);
+    await stalled.send([["SUB", topic]], 1);
+    stalled.socket.pause();
+    const writer = await Client.open(roomy.port);
+    const payload = (i: number) => `${i}:`.padEnd(100, "abcdefghijklmnopqrstuvwxyz".charAt(i % 26));
+    const total = 120000;
+    for (let sent = 0; sent < total; sent += 2000) {
+      const commands: string[][] = [];
+      for (let i = sent; i < sent + 2000; i++) commands.push(["PUBLISH", topic, payload(i)], ["LPOP", topic]);
+      await writer.send(commands, (sent + 2000) * 2);
+    }
+    stalled.socket.resume();
+    await stalled.waitFor(1 + total, 60000);
+    const got = stalled.payloads();
+    expect(got.length).toBe(total);
+    for (let i = 0; i < total; i++) if (got[i] !== payload(i)) expect(`${i}: ${got[i]}`).toBe(`${i}: ${payload(i)}`);
+    stalled.close();
+    writer.close();
+    expect(await roomy.stop()).toBe(0);
+  }, 90000);
+
   test("a subscriber that stops reading is cut off; the others of its topic get everything, in order", async () => {
     const small = await startServer({ httpPort: 0, args: ["--send-buffer", "64KiB"] });
     const topic = fresh("flood");

@@ -72,6 +72,25 @@ describe("TCP server", () => {
     expect(payloads).toEqual(Array.from({ length: 10000 }, (_, i) => `m${i}`));
   });
 
+  test("RPOP and LPOP give back every payload byte for byte (empty, short, long, a nacked one first) and count them as GET does", async () => {
+    const topic = fresh("pops");
+    const resp = await Resp.connect(server.port);
+    const sizes = [0, 1, 31, 32, 33, 200, 1000];
+    const payloads = sizes.map((size, n) => Array.from({ length: size }, (_, i) => String.fromCharCode(97 + ((i + n) % 26))).join(""));
+    for (const payload of payloads) await resp.send(["LPUSH", topic, payload]);
+    // The first one, taken under a lease and nacked, goes back to the head: its next take is a redelivery.
+    expect(await resp.send(["GET", topic, "LEASE", "10s"])).not.toBeNull();
+    expect(await resp.send(["NACK", topic, "1"])).toBe("OK"); // a fresh topic's first id
+    const popped: RespValue[] = [];
+    for (let i = 0; i < payloads.length; i++) popped.push(text((await resp.send([i % 2 ? "LPOP" : "RPOP", topic]))!));
+    expect(popped).toEqual(payloads);
+    expect(await resp.send(["RPOP", topic])).toBeNull();
+    const stats = (await resp.send(["STATS", topic])) as RespValue[];
+    const field = (name: string) => stats[stats.findIndex((v) => text(v) === name) + 1];
+    expect([field("depth"), field("consumed"), field("redelivered"), field("bytes"), field("published")]).toEqual([0, 8, 1, 0, 7]);
+    resp.close();
+  });
+
   test("a command split byte by byte across writes is one command", async () => {
     const topic = fresh("split");
     const bytes = encodeCommand(["PUT", topic, "a\r\nb\0c"]);

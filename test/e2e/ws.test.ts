@@ -9,6 +9,7 @@ import { cleanupAll } from "../helpers/processes.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { connect } from "../../src/client/client.ts";
+import { encodeCommand } from "../../src/protocol/resp-writer.ts";
 import { Resp, floodPastStalledReader, WsCollector, randomBytes, rawExchange, statusOf, wsHandshake } from "./transports.ts";
 
 const MAX = 65536;
@@ -41,6 +42,22 @@ describe.skipIf(!hasBinary())("WebSocket", () => {
     const frames = await socket.waitForFrames(2);
     expect(frames[0]).toBe('{"t":21.5}');
     expect(same(frames[1]!, binary)).toBe(true);
+    socket.close();
+  });
+
+  test("binary frames written and taken in one read each carry their own bytes (the queue's memory is reused under them)", async () => {
+    // PUBLISH then LPOP, pairs in one write: the topic's one small chunk is written over from its
+    // start by every next PUBLISH, all before this turn's frames go out.
+    const topic = fresh("reused");
+    const socket = await WsCollector.open(`${ws}/${topic}`);
+    const payload = (i: number) => Uint8Array.from({ length: 100 }, (_, k) => (k === 0 ? 0xff : (i + k) & 255)); // not UTF-8: binary frames
+    const count = 500;
+    const pairs = Array.from({ length: count }, (_, i) => [encodeCommand(["PUBLISH", topic, payload(i)]), encodeCommand(["LPOP", topic])]).flat();
+    const raw = await Bun.connect({ hostname: "127.0.0.1", port: server.port, socket: { data() {} } });
+    raw.write(Buffer.concat(pairs.map((c) => Buffer.from(c))));
+    const frames = await socket.waitForFrames(count);
+    for (let i = 0; i < count; i++) expect(same(frames[i]!, payload(i))).toBe(true);
+    raw.end();
     socket.close();
   });
 

@@ -7,6 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { Bus, type BusLimits } from "../../src/core/bus.ts";
 import { BusError } from "../../src/core/errors.ts";
 import { messageCost, OBJECT_OVERHEAD } from "../../src/core/message.ts";
+import { DISCARD } from "../../src/core/message-queue.ts";
 import { StoreCommitError, type Store, type StoredTopic } from "../../src/core/store.ts";
 import type { Consumer } from "../../src/core/topic.ts";
 import { prng } from "../helpers/prng.ts";
@@ -102,9 +103,12 @@ async function randomRun(seed: number, durable: boolean): Promise<void> {
       if (roll < 0.25) {
         bus.publish(topic, payload());
       } else if (roll < 0.45) {
-        bus.publishBorrowed(topic, payload());
-      } else if (roll < 0.55) {
+        if (random() < 0.5) bus.publishBorrowed(topic, payload());
+        else bus.pushBorrowed(topic, payload()); // LPUSH's path
+      } else if (roll < 0.5) {
         bus.take(topic);
+      } else if (roll < 0.55) {
+        bus.takeInto(topic, DISCARD); // RPOP's path: straight from the queue, no Message
       } else if (roll < 0.68) {
         const m = bus.take(topic, { lease: 100 + int(3000) });
         if (m) leases.push({ topic, id: m.id });
@@ -145,7 +149,7 @@ async function randomRun(seed: number, durable: boolean): Promise<void> {
   if (durable) await store.settle(true);
   clock.now += 10 * 3_600_000;
   bus.tick();
-  for (const topic of bus.topicList()) while (bus.take(topic.name));
+  for (const topic of bus.topicList()) while (random() < 0.5 ? bus.take(topic.name) : bus.takeInto(topic.name, DISCARD));
   checkInvariant(bus, `seed ${seed} drained`);
   for (const topic of bus.topicList()) expect([topic.name, topic.bytes]).toEqual([topic.name, 0]);
   expect(bus.bytes).toBe(0);

@@ -1796,3 +1796,184 @@ describe("peek", () => {
     expectBusError(() => bus.peek("_server", 1), "BAD_TOPIC");
   });
 });
+
+describe("takeInto (RPOP's reply straight from the queue)", () => {
+  /** Payloads written to the sink, as text. */
+  const sinkOf = () => {
+    const got: string[] = [];
+    return { got, sink: { bulkRange: (b: Uint8Array, start: number, end: number) => void got.push(decoder.decode(b.subarray(start, end))) } };
+  };
+
+  /** The same writes, nacks and time on two buses: one takes with take(), the other with takeInto(). */
+  function both(store?: () => Store) {
+    const a = setup({ maxAge: 1000 }, store ? { store: store() } : {});
+    const b = setup({ maxAge: 1000 }, store ? { store: store() } : {});
+    return { a, b, each: (fn: (s: ReturnType<typeof setup>) => void) => [a, b].forEach(fn) };
+  }
+
+  const state = (bus: Bus) => ({ topic: { ...bus.topic("jobs"), queue: undefined, lastCounted: undefined }, totals: { ...bus.totals }, bytes: bus.bytes });
+
+  for (const kind of ["memory store", "a store that keeps"] as const) {
+    test(`counts, memory, redeliveries, expiry and the topic's settling as take() does (${kind})`, () => {
+      const store = kind === "memory store" ? undefined : () => new RecordingStore();
+      const { a, b, each } = both(store);
+      const { got, sink } = sinkOf();
+      const taken: string[] = [];
+      const takeBoth = () => {
+        const m = a.bus.take("jobs");
+        if (m) taken.push(decoder.decode(m.payload));
+        expect(b.bus.takeInto("jobs", sink)).toBe(m !== undefined);
+      };
+      each(({ bus }) => {
+        bus.publish("jobs", bytes("one"));
+        bus.publishBorrowed("jobs", bytes("xtwox"), false, 1, 4);
+        bus.publish("jobs", new Uint8Array(9000)); // not packed
+      });
+      takeBoth();
+      // A nacked message is put back at the head: its second take counts a redelivery.
+      each(({ bus }) => {
+        const leased = bus.take("jobs", { lease: 5000 })!;
+        bus.nack("jobs", leased.id);
+      });
+      takeBoth();
+      takeBoth();
+      expect(state(b.bus)).toEqual(state(a.bus));
+      expect(b.bus.topic("jobs")!.counters.redelivered).toBe(1);
+      // Expired before the take: counted as expired, nothing written.
+      each(({ bus }) => bus.publish("jobs", bytes("old")));
+      each(({ clock }) => (clock.now += 1500));
+      takeBoth();
+      takeBoth(); // empty
+      expect(state(b.bus)).toEqual(state(a.bus));
+      expect(b.bus.topic("jobs")!.counters.expired).toBe(1);
+      expect(got).toEqual(taken);
+      expect(got.slice(0, 2)).toEqual(["one", "two"]);
+      if (store) expect((b.bus.store as RecordingStore).calls).toEqual((a.bus.store as RecordingStore).calls);
+      // Emptied, the topic goes as it does after take(): only its last id is kept.
+      expect(b.bus.topicList().length).toBe(a.bus.topicList().length);
+    });
+  }
+
+  test("a missing topic is nothing taken; a bad name is BAD_TOPIC", () => {
+    const { bus } = setup();
+    const { got, sink } = sinkOf();
+    expect(bus.takeInto("none", sink)).toBe(false);
+    expect(got).toEqual([]);
+    expectBusError(() => bus.takeInto("_server", sink), "BAD_TOPIC");
+  });
+});
+
+describe("pushBorrowed (LPUSH: the write and the depth after)", () => {
+  test("returns the depth depth() says: packed, with a subscriber, and after a waiting consumer took the message", () => {
+    const { bus } = setup();
+    const source = bytes("xhellox");
+    expect(bus.pushBorrowed("jobs", source, false, 1, 6)).toBe(1);
+    expect(bus.pushBorrowed("jobs", source, false, 1, 6)).toBe(2);
+    const seen: string[] = [];
+    const unsubscribe = bus.subscribe("jobs", { send: (m) => void seen.push(text(m)!) });
+    expect(bus.pushBorrowed("jobs", source, false, 0, 7)).toBe(3); // not packed as lent: a subscriber
+    unsubscribe();
+    expect(seen).toEqual(["xhellox"]);
+    expect(bus.depth("jobs")).toBe(3);
+    expect(bus.take("jobs")!.id).toBe(1);
+    // A waiting consumer gets the next write at once: the depth stays.
+    const fresh = setup().bus;
+    const delivered: string[] = [];
+    fresh.consume("work", { credit: 1, deliver: (m) => void delivered.push(text(m)!) });
+    expect(fresh.pushBorrowed("work", source, false, 1, 6)).toBe(0);
+    expect(delivered).toEqual(["hello"]);
+    expect(fresh.depth("work")).toBe(0);
+    expectBusError(() => fresh.pushBorrowed("_server", source), "BAD_TOPIC");
+  });
+});
+
+describe("lent messages (a write copied only into the queue)", () => {
+  /** A subscriber that says what it was sent: the payload as text at the time, and whether it was lent. */
+  function recorder(takesLent: boolean) {
+    const got: [string, boolean][] = [];
+    const kept: Message[] = [];
+    const s: Subscriber = {
+      takesLent,
+      send(m, lent) {
+        got.push([decoder.decode(m.payload), lent === true]);
+        kept.push(m);
+      },
+    };
+    return { s, got, kept };
+  }
+
+  test("subscribers that all take lent messages are lent a borrowed write; one that keeps them stops it while it stays", () => {
+    const { bus } = setup();
+    const source = bytes("[one][two][three][four]");
+    const a = recorder(true);
+    const b = recorder(true);
+    bus.subscribe("t", a.s);
+    bus.subscribe("t", b.s);
+    bus.publishBorrowed("t", source, false, 1, 4);
+    expect(a.got).toEqual([["one", true]]);
+    expect(b.got).toEqual([["one", true]]);
+    const keeper = recorder(false);
+    const leave = bus.subscribe("t", keeper.s);
+    bus.publishBorrowed("t", source, false, 6, 9);
+    expect(a.got[1]).toEqual(["two", false]);
+    expect(keeper.got).toEqual([["two", false]]);
+    leave();
+    leave(); // twice: counted once
+    bus.publishBorrowed("t", source, false, 11, 16);
+    expect(a.got[2]).toEqual(["three", true]);
+    // What was kept and not lent stays as it was, whatever the queue does after.
+    bus.take("t");
+    bus.take("t");
+    bus.take("t");
+    bus.publishBorrowed("t", source, false, 18, 22);
+    expect(decoder.decode(keeper.kept[0]!.payload)).toBe("two");
+    expect(decoder.decode(a.kept[1]!.payload)).toBe("two");
+    // The queue holds its own copy: the source may change after the call.
+    source.fill(0);
+    expect(text(bus.take("t"))).toBe("four");
+    expect(bus.topic("t")!.counters.published).toBe(4);
+  });
+
+  test("never lent: a payload too large to pack, or a store that keeps messages", () => {
+    const big = setup({ maxMessageSize: 20000 }).bus;
+    const a = recorder(true);
+    big.subscribe("t", a.s);
+    big.publishBorrowed("t", new Uint8Array(9000));
+    expect(a.got[0]![1]).toBe(false);
+    const kept = setup({}, { store: new RecordingStore() }).bus;
+    const b = recorder(true);
+    kept.subscribe("t", b.s);
+    kept.publishBorrowed("t", bytes("x"));
+    expect(b.got).toEqual([["x", false]]);
+  });
+
+  test("drop-oldest drops a put-back or unpacked oldest message by its size as it does a packed one", () => {
+    const { drops, events } = dropRecorder();
+    const { bus } = setup({ maxQueue: 3, maxMessageSize: 20000 }, { events });
+    bus.publish("q", new Uint8Array(9000)); // 1: not packed
+    bus.publish("q", bytes("two"));
+    const leased = bus.take("q", { lease: 1000 })!; // 1, leased: held, not droppable
+    bus.nack("q", leased.id); // 1 again, at the head, an object
+    bus.publish("q", bytes("three"));
+    expect(bus.bytes).toBe(messageCost(9000) + messageCost(3) + messageCost(5));
+    bus.publish("q", bytes("four"));
+    expect(queued(bus, "q")).toEqual([2, 3, 4]);
+    expect(bus.bytes).toBe(messageCost(3) + messageCost(5) + messageCost(4));
+    bus.publish("q", bytes("five"));
+    expect(queued(bus, "q")).toEqual([3, 4, 5]);
+    expect(bus.topic("q")!.bytes).toBe(bus.bytes);
+    expect(drops).toEqual([
+      ["q", "overflow", 1],
+      ["q", "overflow", 1],
+    ]);
+    expect(text(bus.take("q"))).toBe("three");
+    // An unpacked message at the head of the packed ones.
+    const other = setup({ maxQueue: 2, maxMessageSize: 20000 }).bus;
+    other.publish("r", new Uint8Array(9000));
+    other.publish("r", bytes("b"));
+    other.publish("r", bytes("c"));
+    expect(queued(other, "r")).toEqual([2, 3]);
+    expect(other.bytes).toBe(2 * messageCost(1));
+    expect(other.topic("r")!.counters.dropped).toBe(1);
+  });
+});

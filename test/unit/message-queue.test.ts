@@ -3,7 +3,7 @@
 
 import { describe, expect, test } from "bun:test";
 import type { Message } from "../../src/core/message.ts";
-import { chunkSize, MessageQueue } from "../../src/core/message-queue.ts";
+import { chunkSize, MessageQueue, type PayloadSink } from "../../src/core/message-queue.ts";
 import { prng } from "../helpers/prng.ts";
 
 function message(id: number, size: number, extra: Partial<Message> = {}): Message {
@@ -13,6 +13,16 @@ function message(id: number, size: number, extra: Partial<Message> = {}): Messag
 }
 
 const plain = (m: Message | undefined) => m && { ...m, payload: [...m.payload] };
+
+/** A PayloadSink that keeps what it was given: the source array and a copy of the range. */
+class RangeSink implements PayloadSink {
+  readonly sources: Uint8Array[] = [];
+  readonly written: number[][] = [];
+  bulkRange(bytes: Uint8Array, start: number, end: number): void {
+    this.sources.push(bytes);
+    this.written.push([...bytes.subarray(start, end)]);
+  }
+}
 
 describe("MessageQueue", () => {
   test("messages come back in order with their fields and bytes, as copies", () => {
@@ -40,6 +50,38 @@ describe("MessageQueue", () => {
     expect(q.shift()).toBeUndefined();
   });
 
+  test("shiftInto writes the oldest payload from its chunk (no copy of its own) and says its id, length and count", () => {
+    const q = new MessageQueue("q");
+    const sink = new RangeSink();
+    expect(q.shiftInto(sink)).toBe(false); // empty
+    expect(sink.written).toEqual([]);
+    const big = message(2, 9000);
+    const back = message(9, 3, { deliveries: 2 });
+    q.push(message(1, 100));
+    q.push(big); // external: too large to pack
+    q.push(message(3, 100, { deliveries: 1 }));
+    q.unshift(back);
+    expect(q.shiftInto(sink)).toBe(true);
+    expect(sink.sources[0]).toBe(back.payload);
+    expect(q.taken).toEqual({ id: 9, length: 3, deliveries: 2 });
+    expect(q.shiftInto(sink)).toBe(true);
+    expect(sink.sources[1]).not.toBe(big.payload); // a range of the chunk
+    expect(sink.sources[1]!.length).toBeGreaterThan(100);
+    expect(sink.written[1]).toEqual([...message(1, 100).payload]);
+    expect(q.taken).toEqual({ id: 1, length: 100, deliveries: 0 });
+    expect(q.shiftInto(sink)).toBe(true);
+    expect(sink.sources[2]).toBe(big.payload);
+    expect(q.taken).toEqual({ id: 2, length: 9000, deliveries: 0 });
+    expect(q.shiftInto(sink)).toBe(true);
+    expect(sink.written[3]).toEqual([...message(3, 100).payload]);
+    expect(q.taken).toEqual({ id: 3, length: 100, deliveries: 1 });
+    expect(q.length).toBe(0);
+    expect(q.shiftInto(sink)).toBe(false);
+    // The chunk read to its end is reused: the next entries follow on.
+    q.push(message(4, 7));
+    expect(plain(q.shift())).toEqual(plain(message(4, 7)));
+  });
+
   test("peekCreated reads the oldest message's time without taking it", () => {
     const q = new MessageQueue("q");
     expect(q.peekCreated()).toBeUndefined();
@@ -50,7 +92,7 @@ describe("MessageQueue", () => {
     expect(q.length).toBe(2);
   });
 
-  test("against a model over a long random run (seeded): push, unshift, shift, pop, removeFirst, clear", () => {
+  test("against a model over a long random run (seeded): push, unshift, shift, shiftInto, pop, removeFirst, clear", () => {
     for (const seed of [1, 2, 3, 4, 5]) {
       const random = prng(seed);
       const q = new MessageQueue("q");
@@ -74,8 +116,18 @@ describe("MessageQueue", () => {
           const m = message(++id, Math.floor(random() * 50), { deliveries: 1 });
           q.unshift(m);
           model.unshift(m);
-        } else if (r < 0.85) {
+        } else if (r < 0.7) {
           expect(plain(q.shift())).toEqual(plain(model.shift()));
+        } else if (r < 0.85) {
+          const expected = model.shift();
+          const sink = new RangeSink();
+          expect(q.shiftInto(sink)).toBe(expected !== undefined);
+          if (expected) {
+            expect(sink.written).toEqual([[...expected.payload]]);
+            expect(q.taken).toEqual({ id: expected.id, length: expected.payload.length, deliveries: expected.deliveries });
+          } else {
+            expect(sink.written).toEqual([]);
+          }
         } else if (r < 0.95) {
           expect(plain(q.pop())).toEqual(plain(model.pop()));
         } else if (r < 0.99) {
@@ -218,13 +270,21 @@ describe("MessageQueue", () => {
     // 20 MB of entries: chunks grow past 16 KiB, with little slack.
     expect(q.chunkBytes).toBeLessThan(q.entryBytes * 1.15);
     expect(q.chunkBytes / 16384).toBeGreaterThan([...chunksOf(q)].length);
-    // Writing while reading (a full topic dropping its oldest) holds no more than it did.
-    for (let id = count + 1; id <= 2 * count; id++) {
+    // Writing while reading (a full topic dropping its oldest) holds no more than it did; once
+    // the chunks are of the long queue's size (a pass), it allocates none: each new one is the one
+    // read to its end before (the spare).
+    let seen = new Set<Uint8Array>();
+    for (let id = count + 1; id <= 3 * count; id++) {
       q.shift(true);
-      q.push(message(id, 100, { created: 1_700_000_000_000 }));
+      q.push(message(id, 100, { created: 1_700_000_000_000 + id }));
+      if (id === 2 * count) seen = new Set(chunkArrays(q));
+      if (id > 2 * count && id % 1000 === 0) for (const bytes of chunkArrays(q)) expect(seen.has(bytes)).toBe(true);
     }
     expect(q.length).toBe(count);
     expect(q.chunkBytes).toBeLessThan(q.entryBytes * 1.15);
+    const first = 2 * count + 1;
+    expect([...q].slice(0, 2).map(plain)).toEqual([first, first + 1].map((id) => plain(message(id, 100, { created: 1_700_000_000_000 + id }))));
+    // Read down, the queue keeps no spare once it is short.
     for (let m = q.shift(true); m; m = q.shift(true));
     expect(q.chunkBytes).toBeLessThanOrEqual(1024);
     for (let id = 1; id <= 1000; id++) q.push(message(id, 100));
@@ -237,4 +297,9 @@ describe("MessageQueue", () => {
 /** The queue's chunks (private), for counting them. */
 function chunksOf(q: MessageQueue): Iterable<unknown> {
   return (q as unknown as { chunks: Iterable<unknown> }).chunks;
+}
+
+/** The byte arrays of the queue's chunks (private), to tell a reused one from a new one. */
+function chunkArrays(q: MessageQueue): Uint8Array[] {
+  return [...(chunksOf(q) as Iterable<{ bytes: Uint8Array }>)].map((chunk) => chunk.bytes);
 }
