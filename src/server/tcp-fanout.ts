@@ -14,8 +14,14 @@ import { RespWriter } from "../protocol/resp-writer.ts";
 import type { ServerContext } from "./context.ts";
 import type { Connection } from "./tcp.ts";
 
-/** The shared buffer goes out mid-turn once it holds this much, as a connection's own pushes do. */
-export const SHARED_CHUNK = 65536;
+/**
+ * The shared buffer goes out mid-turn once it holds this much (or --send-buffer, if less), so a
+ * read of pipelined PUBLISHes costs each subscriber one write: up to ~1,500 native frames of a
+ * 100-byte message (~177 bytes each), where 64 KiB took a write per ~370. It also bounds what a
+ * sharing connection holds uncounted when its socket takes only part of a write (takeShared): the
+ * next turn's pushes find it backed up and wait, counted against --send-buffer (pushMessage).
+ */
+export const SHARED_CHUNK = 262144;
 
 export class PushGroup implements Subscriber {
   readonly members = new Set<Connection>();
@@ -23,8 +29,10 @@ export class PushGroup implements Subscriber {
   private sharing: Connection[] = [];
   /** How many connections share this turn now (`sharing` without the stale entries). */
   private active = 0;
-  private readonly frames = new RespWriter(SHARED_CHUNK + 4096);
+  /** Grows with the topic's traffic, up to about `flushAt` plus a frame. */
+  private readonly frames = new RespWriter();
   private readonly encoder: PushEncoder;
+  private readonly flushAt: number;
   private flushQueued = false;
   unsubscribe: () => void = () => {};
 
@@ -36,6 +44,7 @@ export class PushGroup implements Subscriber {
     readonly resp3: boolean,
   ) {
     this.frames.resp3 = resp3;
+    this.flushAt = Math.min(SHARED_CHUNK, ctx.config.sendBuffer);
     this.encoder = new PushEncoder(topic, redisFrame, resp3);
   }
 
@@ -64,7 +73,7 @@ export class PushGroup implements Subscriber {
     }
     if (this.active === 0) return;
     this.encoder.write(this.frames, message);
-    if (this.frames.length >= SHARED_CHUNK) this.flush();
+    if (this.frames.length >= this.flushAt) this.flush();
     else if (!this.flushQueued) {
       this.flushQueued = true;
       queueMicrotask(() => {

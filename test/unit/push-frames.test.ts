@@ -37,6 +37,27 @@ describe("PushEncoder", () => {
         }
       });
 
+  test("numbers of every length, an empty and a large payload: the bytes encodePush writes", () => {
+    const numbers = [0, 1, 9, 10, 99, 100, 12345, 999999999, 1000000000, 1764500000123, 2 ** 53 - 1];
+    const payloads = [new Uint8Array(0), payload, new Uint8Array(70000).fill(120)];
+    for (const resp3 of [false, true])
+      for (const redisFrame of [false, true]) {
+        const encoder = new PushEncoder("fan", redisFrame, resp3);
+        numbers.forEach((n, i) => {
+          const m: Message = {
+            id: n,
+            topic: "fan",
+            created: numbers[numbers.length - 1 - i]!,
+            payload: payloads[i % payloads.length]!,
+            deliveries: n,
+            origin: undefined,
+          };
+          // A writer that starts small: the frame's room grows it.
+          expect(bytes(resp3, (out) => encoder.write(out, m))).toBe(bytes(resp3, (out) => encodePush(out, m, redisFrame)));
+        });
+      }
+  });
+
   test("a writer of the other RESP version gets its own form", () => {
     const m = message("fan");
     const encoder = new PushEncoder("fan", false, false);
