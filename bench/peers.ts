@@ -187,10 +187,12 @@ export const KINDS: Kind[] = [
 async function fanout(kind: Kind, subscribers: number, messages: number): Promise<{ rate: number; cpu: number }> {
   const server = await kind.start();
   try {
-    // Every server first gets a fifth of the load, with the same subscribers count, unmeasured:
-    // msgbus's JIT compiles its hot paths during the first ~100,000 deliveries (perf: half of a
-    // cold 10-subscriber row's CPU was the compiler thread); redis and nats have nothing to warm.
-    await fanoutOn(kind, server, subscribers, Math.ceil(messages / 5));
+    // Every server first gets the same unmeasured load, with as many subscribers: a fifth of the
+    // row, and at least 50,000 messages. msgbus's JIT compiles its hot paths in the first 100-200
+    // ms of traffic (per thread from /proc: half of a cold 10-subscriber row's CPU was the
+    // compiler's); a 100-subscriber row's fifth is only 2,000 messages, too few to get past that.
+    // Redis and nats have nothing to warm. Measured is what a running server does.
+    await fanoutOn(kind, server, subscribers, Math.max(50000, Math.ceil(messages / 5)));
     const before = cpuSeconds(server.pid);
     const rate = await fanoutOn(kind, server, subscribers, messages);
     return { rate, cpu: ((cpuSeconds(server.pid) - before) * 1e6) / (subscribers * messages) };
