@@ -44,6 +44,7 @@ export function deleteTopic(s: BusState, topicName: string): number | undefined 
   }
   dropAll(s, topic, dropped, "delete");
   s.recharge(topic);
+  topic.deleted = true;
   s.topics.remove(topic);
   return dropped.length;
 }

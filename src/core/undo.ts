@@ -21,6 +21,12 @@ export function undoUncommitted(s: BusState, changes: Change[]): void {
   for (let i = changes.length - 1; i >= 0; i--) {
     const change = changes[i]!;
     const { topic, message } = change;
+    // A topic deleted in the batch stays deleted: the store keeps its purge and tries it again
+    // (see SqliteStore), so what was taken from it before the delete does not come back either.
+    if (topic.deleted) {
+      if (change.kind === "leased") s.leases.end(change.lease);
+      continue;
+    }
     message.deliveries = change.deliveries;
     const cost = messageCost(message.payload.length);
     if (change.kind === "added") {
@@ -54,7 +60,7 @@ export function undoUncommitted(s: BusState, changes: Change[]): void {
     for (const message of head) topic.queue.unshift(message);
   }
   // Messages moved between packed and object: charged as they are now.
-  for (const change of changes) s.recharge(change.topic);
+  for (const change of changes) if (!change.topic.deleted) s.recharge(change.topic);
   // A topic emptied by the batch may have been let go meanwhile: it holds messages again.
-  for (const change of changes) s.topics.readmit(change.topic);
+  for (const change of changes) if (!change.topic.deleted) s.topics.readmit(change.topic);
 }

@@ -131,9 +131,7 @@ async function randomRun(seed: number, durable: boolean): Promise<void> {
       } else if (roll < 0.935) {
         bus.purge(pick([...TOPICS, `${topic}.dead`]));
       } else if (roll < 0.95) {
-        // (Not with a store whose commits fail: an undo after a delete puts messages back into the
-        // deleted Topic object, which a newer topic of that name has replaced; see undo.ts's readmit.)
-        if (!durable && !consumers.some((c) => c.topic === topic)) bus.deleteTopic(topic);
+        if (!consumers.some((c) => c.topic === topic)) bus.deleteTopic(topic);
       } else if (roll < 0.97) {
         bus.take(`${topic}.dead`);
       } else if (durable) {

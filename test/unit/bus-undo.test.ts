@@ -102,6 +102,21 @@ describe("a commit that failed is undone in memory", () => {
     expect(bus.publish("q", bytes("next")).id).toBe(3);
   });
 
+  test("a take and then a delete of its topic in one failed commit: the delete stands (the store tries it again), nothing comes back", async () => {
+    const { bus, store } = setup();
+    await written(bus, store, "q", "a", "b");
+    expect(text(bus.take("q"))).toBe("a");
+    expect(text(bus.take("q", { lease: 60_000 }))).toBe("b");
+    expect(bus.deleteTopic("q")).toBe(1); // b, leased
+    expect(bus.publish("q", bytes("new")).id).toBe(3); // a newer topic of the name; ids go on
+    await store.settle(false);
+    // The write leaves; a and b stay gone with the deleted topic, and no bytes are left behind.
+    expect(queued(bus, "q")).toEqual([]);
+    expect(bus.bytes).toBe(0);
+    expect(bus.publish("q", bytes("next")).id).toBe(4);
+    expect(bus.bytes).toBe(bus.topic("q")!.bytes);
+  });
+
   test("a write taken at once by a waiting consumer, in a commit that failed, is neither queued nor handed out twice", async () => {
     const { bus, store } = setup();
     const got: Message[] = [];
