@@ -31,7 +31,15 @@ export function rejectUnknownFlags(command: string, args: ArgsDef, rawArgs: stri
     if (token.kind === "option-terminator") break;
     if (token.kind !== "option") continue;
     const name = token.name;
-    if (name in options) continue;
+    if (name in options) {
+      // `--token --port 5000` would make "--port" the token: a value given as the next argument
+      // may not look like an option (as node's strict parseArgs says); `--token=-x` still works.
+      const value = token.value;
+      if (options[name]!.type === "string" && !token.inlineValue && value !== undefined && value.length > 1 && value.startsWith("-")) {
+        throw new BusError("BAD_REQUEST", `option ${token.rawName} needs a value, not ${value} (a value that starts with "-" is written ${token.rawName}=${value})`);
+      }
+      continue;
+    }
     // citty's --no-<flag> turns a boolean off.
     if (name.startsWith("no-") && booleans.has(name.slice(3))) continue;
     const hint = /^-\d/.test(token.rawName)

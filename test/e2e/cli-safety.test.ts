@@ -79,6 +79,16 @@ describe.skipIf(!hasBinary())("the CLI under misuse and faults", () => {
       expectOneLineError(await cli(["get", "t", "--wait", "--bogus"]), 2, /unknown option --bogus/);
     });
 
+    test("a flag's missing value is not taken from the next flag: serve --token --port 5000 is a usage error, --token=-x is a value", async () => {
+      expectOneLineError(await cli(["serve", "--token", "--port", "5000"]), 2, /option --token needs a value, not --port \(.*--token=--port/);
+      expectOneLineError(await cli(["put", "t", "x", "--token", "-z"]), 2, /option --token needs a value, not -z/);
+      expectOneLineError(await cli(["pub", "t", "--url", "-z", "x"]), 2, /option --url needs a value, not -z/);
+      // Written with =, a value may start with "-" (this server has no token, so any token will do).
+      const topic = freshTopic("dash-value");
+      expect((await cli(["put", topic, "x", "--token=-z"])).code).toBe(0);
+      expect((await cli(["get", topic])).stdoutText).toBe("x");
+    });
+
     test("arguments after -- belong to the handler (on) or the message (put), not to msgbus", async () => {
       const topic = freshTopic("dashes");
       expect((await cli(["put", topic, "--", "-5", "--not-a-flag"])).code).toBe(0);
