@@ -36,7 +36,10 @@ export function rejectUnknownFlags(command: string, args: ArgsDef, rawArgs: stri
       // may not look like an option (as node's strict parseArgs says); `--token=-x` still works.
       const value = token.value;
       if (options[name]!.type === "string" && !token.inlineValue && value !== undefined && value.length > 1 && value.startsWith("-")) {
-        throw new BusError("BAD_REQUEST", `option ${token.rawName} needs a value, not ${value} (a value that starts with "-" is written ${token.rawName}=${value})`);
+        throw new BusError(
+          "BAD_REQUEST",
+          `option ${token.rawName} needs a value, not ${value} (a value that starts with "-" is written ${token.rawName}=${value})`,
+        );
       }
       continue;
     }
