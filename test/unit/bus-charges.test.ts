@@ -8,52 +8,9 @@ import { Bus, type BusLimits } from "../../src/core/bus.ts";
 import { BusError } from "../../src/core/errors.ts";
 import { messageCost, OBJECT_OVERHEAD } from "../../src/core/message.ts";
 import { DISCARD } from "../../src/core/message-queue.ts";
-import { StoreCommitError, type Store, type StoredTopic } from "../../src/core/store.ts";
 import type { Consumer } from "../../src/core/topic.ts";
+import { HandStore } from "../helpers/hand-store.ts";
 import { prng } from "../helpers/prng.ts";
-
-/** A store whose batches the test commits or fails (a full disk): failed ones are undone in memory. */
-class CoinStore implements Store {
-  private batch?: { promise: Promise<void>; resolve: () => void; reject: (e: Error) => void };
-  load(): StoredTopic[] {
-    return [];
-  }
-  added(): void {
-    this.pending();
-  }
-  removed(): void {
-    this.pending();
-  }
-  delivered(): void {
-    this.pending();
-  }
-  purged(): void {
-    this.pending();
-  }
-  flush(): Promise<void> | null {
-    return this.batch?.promise ?? null;
-  }
-  close(): void {}
-  private pending(): void {
-    if (this.batch) return;
-    let resolve!: () => void;
-    let reject!: (e: Error) => void;
-    const promise = new Promise<void>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    promise.catch(() => {});
-    this.batch = { promise, resolve, reject };
-  }
-  async settle(written: boolean): Promise<void> {
-    const batch = this.batch;
-    if (!batch) return;
-    this.batch = undefined;
-    if (written) batch.resolve();
-    else batch.reject(new StoreCommitError("disk full"));
-    await batch.promise.catch(() => {});
-  }
-}
 
 /** What the topic's bytes must be, counted from what it holds. */
 function expectedBytes(bus: Bus, name: string): number {
@@ -80,7 +37,7 @@ async function randomRun(seed: number, durable: boolean): Promise<void> {
   const random = prng(seed);
   const pick = <T>(items: T[]): T => items[Math.floor(random() * items.length)]!;
   const int = (n: number) => Math.floor(random() * n);
-  const store = new CoinStore();
+  const store = new HandStore();
   const clock = { now: 1_000_000 };
   const limits: Partial<BusLimits> = {
     maxQueue: 5 + int(30),
@@ -135,7 +92,7 @@ async function randomRun(seed: number, durable: boolean): Promise<void> {
       } else if (roll < 0.97) {
         bus.take(`${topic}.dead`);
       } else if (durable) {
-        await store.settle(random() < 0.6);
+        if (store.waiting) await store.settle(random() < 0.6);
       }
     } catch (error) {
       if (!(error instanceof BusError)) throw error;
@@ -144,7 +101,7 @@ async function randomRun(seed: number, durable: boolean): Promise<void> {
   }
   // Everything goes: consumers leave (their leases return), the store commits, every message is taken.
   for (const { topic, consumer } of consumers) bus.cancel(topic, consumer);
-  if (durable) await store.settle(true);
+  if (durable && store.waiting) await store.settle(true);
   clock.now += 10 * 3_600_000;
   bus.tick();
   for (const topic of bus.topicList()) while (random() < 0.5 ? bus.take(topic.name) : bus.takeInto(topic.name, DISCARD));

@@ -5,56 +5,11 @@ import { describe, expect, test } from "bun:test";
 import { Bus, type BusLimits } from "../../src/core/bus.ts";
 import { messageCost, OBJECT_OVERHEAD, type Message } from "../../src/core/message.ts";
 import type { Consumer } from "../../src/core/topic.ts";
-import { StoreCommitError, type Store, type StoredTopic } from "../../src/core/store.ts";
+import { HandStore } from "../helpers/hand-store.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (m: Message | undefined) => (m ? new TextDecoder().decode(m.payload) : undefined);
 const queued = (bus: Bus, topic: string) => [...(bus.topic(topic)?.queue ?? [])].map((m) => [m.id, m.deliveries]);
-
-/** A store whose batches the test commits or fails by hand; the bus cannot tell it from sqlite. */
-class HandStore implements Store {
-  private batch?: { promise: Promise<void>; resolve: () => void; reject: (e: Error) => void };
-  changes = 0;
-  load(): StoredTopic[] {
-    return [];
-  }
-  added(): void {
-    this.pending();
-  }
-  removed(): void {
-    this.pending();
-  }
-  delivered(): void {
-    this.pending();
-  }
-  purged(): void {
-    this.pending();
-  }
-  flush(): Promise<void> | null {
-    return this.batch?.promise ?? null;
-  }
-  close(): void {}
-  private pending(): void {
-    this.changes++;
-    if (this.batch) return;
-    let resolve!: () => void;
-    let reject!: (e: Error) => void;
-    const promise = new Promise<void>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    promise.catch(() => {});
-    this.batch = { promise, resolve, reject };
-  }
-  /** Ends the batch: written, or refused as a full disk refuses it. */
-  async settle(written: boolean): Promise<void> {
-    const batch = this.batch!;
-    this.batch = undefined;
-    if (written) batch.resolve();
-    else batch.reject(new StoreCommitError("cannot write to /data/msgbus.db: database or disk is full (SQLITE_FULL): free some disk space"));
-    await batch.promise.catch(() => {});
-  }
-}
 
 function setup(limits: Partial<BusLimits> = {}) {
   const store = new HandStore();
