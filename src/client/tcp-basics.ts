@@ -56,8 +56,33 @@ export function unreachable(label: string, error: unknown): BusError {
   return new BusError("UNAVAILABLE", `cannot reach msgbus at ${label}: ${reasonOf(error)}`);
 }
 
-export function connectTimedOut(): BusError {
+function connectTimedOut(): BusError {
   return new BusError("UNAVAILABLE", `timed out after ${CONNECT_TIMEOUT_MS / 1000} s`);
+}
+
+/**
+ * Waits at most CONNECT_TIMEOUT_MS for `connecting` (Bun.connect's promise) and then for `opened`
+ * (given the socket: a TLS handshake, say). A failure or the timeout is "cannot reach msgbus at
+ * label"; a socket that opens too late is closed.
+ */
+export async function connectWithin<S extends { end(): void }>(label: string, connecting: Promise<S>, opened?: (socket: S) => Promise<void>): Promise<S> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(connectTimedOut()), CONNECT_TIMEOUT_MS);
+  });
+  try {
+    const socket = await Promise.race([connecting, timeout]);
+    if (opened) await Promise.race([opened(socket), timeout]);
+    return socket;
+  } catch (error) {
+    connecting.then(
+      (socket) => socket.end(),
+      () => {},
+    );
+    throw unreachable(label, error);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**

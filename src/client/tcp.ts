@@ -7,16 +7,7 @@ import { BusError } from "../core/errors.ts";
 import { isMessageFrame, readMessage } from "../protocol/frame.ts";
 import { RespErrorValue, RespPush, RespReader, type RespValue } from "../protocol/resp-reader.ts";
 import { encodeCommand } from "../protocol/resp-writer.ts";
-import {
-  CONNECT_TIMEOUT_MS,
-  MAX_MESSAGE_SIZE_COMMAND,
-  connectTimedOut,
-  lostConnection,
-  maxMessageSizeOf,
-  replyError,
-  tcpAddress,
-  unreachable,
-} from "./tcp-basics.ts";
+import { MAX_MESSAGE_SIZE_COMMAND, connectWithin, lostConnection, maxMessageSizeOf, replyError, tcpAddress } from "./tcp-basics.ts";
 import { bunTls, certificateHint, type TlsOptions } from "./tls.ts";
 import type {
   Client,
@@ -113,10 +104,6 @@ class RespConnection {
       handshaken = (error) => (error ? reject(error) : resolve());
     });
     handshake.catch(() => {});
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(connectTimedOut()), CONNECT_TIMEOUT_MS);
-    });
     const self = this;
     const connecting = Bun.connect({
       hostname,
@@ -154,18 +141,11 @@ class RespConnection {
         },
       },
     });
-    try {
-      this.socket = await Promise.race([connecting, timeout]);
-      if (tls) await Promise.race([handshake, timeout]);
-    } catch (error) {
-      connecting.then(
-        (socket) => socket.end(),
-        () => {},
-      );
-      throw unreachable(label, error);
-    } finally {
-      clearTimeout(timer);
-    }
+    const opened = (socket: Socket) => {
+      this.socket = socket;
+      return handshake;
+    };
+    this.socket = await connectWithin(label, connecting, tls ? opened : undefined);
     this.socket.setNoDelay?.(true);
   }
 

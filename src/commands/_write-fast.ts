@@ -8,16 +8,7 @@
 // false and goes the full way (src/cli.ts); test/e2e/cli.test.ts compares the two.
 
 import type { Socket } from "bun";
-import {
-  CONNECT_TIMEOUT_MS,
-  MAX_MESSAGE_SIZE_COMMAND,
-  connectTimedOut,
-  lostConnection,
-  maxMessageSizeOf,
-  replyError,
-  tcpAddress,
-  unreachable,
-} from "../client/tcp-basics.ts";
+import { MAX_MESSAGE_SIZE_COMMAND, connectWithin, lostConnection, maxMessageSizeOf, replyError, tcpAddress } from "../client/tcp-basics.ts";
 import { type Config, SETTINGS, clientUrl, isSetIn, resolveSettings } from "../config.ts";
 import { BusError } from "../core/errors.ts";
 import { RespErrorValue, RespReader, type RespValue } from "../protocol/resp-reader.ts";
@@ -159,10 +150,6 @@ class Connection {
   static async open(url: URL, token: string | undefined): Promise<Connection> {
     const { hostname, port, label } = tcpAddress(url);
     const connection = new Connection(label);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(connectTimedOut()), CONNECT_TIMEOUT_MS);
-    });
     const connecting = Bun.connect({
       hostname,
       port,
@@ -177,17 +164,7 @@ class Connection {
         },
       },
     });
-    try {
-      connection.socket = await Promise.race([connecting, timeout]);
-    } catch (error) {
-      connecting.then(
-        (socket) => socket.end(),
-        () => {},
-      );
-      throw unreachable(label, error);
-    } finally {
-      clearTimeout(timer);
-    }
+    connection.socket = await connectWithin(label, connecting);
     connection.socket.setNoDelay?.(true);
     if (token !== undefined) {
       try {
