@@ -2,7 +2,7 @@
 // into a typed Config. The SETTINGS table is the one place a setting is named and described.
 
 import { BusError } from "./core/errors.ts";
-import { DEFAULT_LIMITS } from "./core/limits.ts";
+import { type BusLimits, DEFAULT_LIMITS } from "./core/limits.ts";
 import { parseWholeNumber } from "./core/numbers.ts";
 
 type Kind = "string" | "port" | "size" | "count" | "duration" | "choice" | "boolean";
@@ -236,6 +236,21 @@ export function parseDuration(text: string): number | undefined {
 }
 
 /** The client's server address: --url, else tcp://host:port. */
+/** The bus's limits as the server's settings give them (--lease-time is the bus's default lease). */
+export function busLimits(config: Config): Partial<BusLimits> {
+  return {
+    maxMessageSize: config.maxMessageSize,
+    maxQueue: config.maxQueue,
+    maxQueueBytes: config.maxQueueBytes,
+    maxMemory: config.maxMemory,
+    overflow: config.overflow,
+    maxAge: config.maxAge,
+    defaultLease: config.leaseTime,
+    maxDeliveries: config.maxDeliveries,
+    maxTopics: config.maxTopics,
+  };
+}
+
 export function clientUrl(config: Config): string {
   if (config.url) return config.url;
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;

@@ -2,7 +2,7 @@
 // graceful shutdown that finishes in-flight replies and flushes the store.
 
 import { Bus, type DropReason } from "../core/bus.ts";
-import { type Config, durationText, sizeText } from "../config.ts";
+import { busLimits, type Config, durationText, sizeText } from "../config.ts";
 import { BusError } from "../core/errors.ts";
 import { logFor } from "../log.ts";
 import { MemoryStore, type Store } from "../core/store.ts";
@@ -157,17 +157,7 @@ export function listening<T>(address: string, start: () => T): T {
 function newBus(config: Config, store: Store, drops: DropLog): Bus {
   return new Bus({
     store,
-    limits: {
-      maxMessageSize: config.maxMessageSize,
-      maxQueue: config.maxQueue,
-      maxQueueBytes: config.maxQueueBytes,
-      maxMemory: config.maxMemory,
-      overflow: config.overflow,
-      maxAge: config.maxAge,
-      defaultLease: config.leaseTime,
-      maxDeliveries: config.maxDeliveries,
-      maxTopics: config.maxTopics,
-    },
+    limits: busLimits(config),
     events: { dropped: (topic, reason, count) => drops.add(topic, reason, count) },
   });
 }

@@ -5,6 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { BusError } from "../../src/core/errors.ts";
 import { DEFAULT_LIMITS } from "../../src/core/limits.ts";
 import {
+  busLimits,
   clientUrl,
   durationText,
   parseDuration,
@@ -70,17 +71,7 @@ describe("defaults", () => {
 
   test("the bus's limits default to the engine's own defaults, shown as a user writes them", () => {
     const config = resolveConfig({}, {});
-    expect({
-      maxMessageSize: config.maxMessageSize,
-      maxQueue: config.maxQueue,
-      maxQueueBytes: config.maxQueueBytes,
-      maxMemory: config.maxMemory,
-      overflow: config.overflow,
-      maxAge: config.maxAge,
-      defaultLease: config.leaseTime,
-      maxDeliveries: config.maxDeliveries,
-      maxTopics: config.maxTopics,
-    }).toEqual({ ...DEFAULT_LIMITS, maxTombstones: undefined } as never);
+    expect(busLimits(config)).toEqual({ ...DEFAULT_LIMITS, maxTombstones: undefined } as never);
     const help = settingArgs("server");
     expect(help["max-queue-bytes"]!.description).toEndWith("; default 64MiB)");
     expect(help["lease-time"]!.description).toEndWith("; default 30s)");
