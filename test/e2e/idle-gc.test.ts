@@ -11,7 +11,7 @@ import { Resp, rawExchange } from "./transports.ts";
 afterAll(() => cleanupAll());
 
 describe.skipIf(!hasBinary())("idle garbage collection", () => {
-  test("after 100,000 writes and a quiet second the server collects once, and serves as before", async () => {
+  test("after 100,000 writes and a quiet moment the server collects once, and serves as before", async () => {
     const server = await startServer({ args: ["--log-level", "debug"] });
     const client = await Resp.connect(server.port);
     try {

@@ -2,7 +2,7 @@
 // and then stopped, never while traffic goes on, and at most once per interval.
 
 import { describe, expect, test } from "bun:test";
-import { IdleGc } from "../../src/server/idle-gc.ts";
+import { IDLE_GC_DEFAULTS, IdleGc } from "../../src/server/idle-gc.ts";
 
 function harness(options: { minActivity?: number; quietMs?: number; intervalMs?: number } = {}) {
   let now = 0;
@@ -53,6 +53,23 @@ describe("IdleGc", () => {
     h.run(1000, 1000); // another burst at once
     expect(h.run(3000)).toBe(0); // quiet again, but the last one is recent
     expect(h.run(10_000)).toBe(1);
+  });
+
+  test("with the defaults, a burst's garbage goes 200-300 ms after its last message (checks every 100 ms)", () => {
+    let now = 0;
+    let activity = 0;
+    let collectedAt = -1;
+    const gc = new IdleGc({ activity: () => activity, now: () => now, collect: () => (collectedAt = now) });
+    expect(IDLE_GC_DEFAULTS.checkMs).toBe(100);
+    for (; now < 2000; now += IDLE_GC_DEFAULTS.checkMs) {
+      activity += 100_000; // a burst: 1,000,000 messages a second
+      gc.check();
+    }
+    const last = now - IDLE_GC_DEFAULTS.checkMs; // the last check that saw traffic
+    for (; now < 3000; now += IDLE_GC_DEFAULTS.checkMs) gc.check();
+    expect(gc.collections).toBe(1);
+    expect(collectedAt - last).toBeGreaterThanOrEqual(IDLE_GC_DEFAULTS.quietMs);
+    expect(collectedAt - last).toBeLessThanOrEqual(300);
   });
 
   test("start and stop an unref'd timer; stop is idempotent", () => {
