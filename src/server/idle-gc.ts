@@ -15,7 +15,7 @@ export interface IdleGcOptions {
   minActivity?: number;
   /** Quiet (no change in `activity`) for this long first, in ms. */
   quietMs?: number;
-  /** At most one collection per this long, in ms. */
+  /** At most one collection per this long, in ms, and per 100 times as long as the last one took (see MAX_SHARE). */
   intervalMs?: number;
   /** How often activity is read, in ms. */
   checkMs?: number;
@@ -29,7 +29,15 @@ export interface IdleGcOptions {
  * its writes (its next write follows its replies), and what the burst left is handed back about
  * 0.3 s after it (it stays resident until then). Checking every 100 ms costs a sum of four counters.
  */
-export const IDLE_GC_DEFAULTS = { minActivity: 100_000, quietMs: 200, intervalMs: 10_000, checkMs: 100 };
+export const IDLE_GC_DEFAULTS = { minActivity: 100_000, quietMs: 200, intervalMs: 1000, checkMs: 100 };
+
+/**
+ * Idle collections take at most 1/MAX_SHARE of the time: after one that took `t` ms, the next
+ * waits at least MAX_SHARE * t. A full collection takes 2-4 ms with 1,000,000 messages queued
+ * and ~10 ms after draining them, so bursts a second apart (a queue filled, then drained) each get
+ * theirs; a heap of many objects (200,000 leased messages) that takes longer waits longer.
+ */
+export const MAX_SHARE = 100;
 
 export class IdleGc {
   /** Collections run so far. */
@@ -40,6 +48,8 @@ export class IdleGc {
   private collectedAt: number;
   private quietSince: number;
   private lastCollection = Number.NEGATIVE_INFINITY;
+  /** How long the last collection took, in ms. */
+  private lastTook = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: IdleGcOptions) {
@@ -70,9 +80,11 @@ export class IdleGc {
       this.quietSince = at;
       return false;
     }
-    if (current - this.collectedAt < minActivity || at - this.quietSince < quietMs || at - this.lastCollection < intervalMs) return false;
+    const wait = Math.max(intervalMs, this.lastTook * MAX_SHARE);
+    if (current - this.collectedAt < minActivity || at - this.quietSince < quietMs || at - this.lastCollection < wait) return false;
     collect();
     const took = now() - at;
+    this.lastTook = took;
     gcLog.debug(`quiet after ${current - this.collectedAt} messages written, taken, dropped or expired: collected garbage in ${took.toFixed(1)} ms`);
     this.collections++;
     this.collectedAt = current;

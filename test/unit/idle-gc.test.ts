@@ -2,7 +2,7 @@
 // and then stopped, never while traffic goes on, and at most once per interval.
 
 import { describe, expect, test } from "bun:test";
-import { IDLE_GC_DEFAULTS, IdleGc } from "../../src/server/idle-gc.ts";
+import { IDLE_GC_DEFAULTS, IdleGc, MAX_SHARE } from "../../src/server/idle-gc.ts";
 
 function harness(options: { minActivity?: number; quietMs?: number; intervalMs?: number } = {}) {
   let now = 0;
@@ -70,6 +70,27 @@ describe("IdleGc", () => {
     expect(gc.collections).toBe(1);
     expect(collectedAt - last).toBeGreaterThanOrEqual(IDLE_GC_DEFAULTS.quietMs);
     expect(collectedAt - last).toBeLessThanOrEqual(300);
+  });
+
+  test("a collection that took long makes the next wait MAX_SHARE times as long", () => {
+    let now = 0;
+    let activity = 0;
+    const gc = new IdleGc({ minActivity: 1000, quietMs: 200, intervalMs: 1000, activity: () => activity, now: () => now, collect: () => (now += 50) });
+    const burstThenQuiet = (quietMs: number) => {
+      activity += 1000;
+      expect(gc.check()).toBe(false);
+      let collected = 0;
+      for (let t = 0; t < quietMs; t += 100) {
+        now += 100;
+        if (gc.check()) collected++;
+      }
+      return collected;
+    };
+    expect(burstThenQuiet(300)).toBe(1); // took 50 ms: the next waits 5 s, not 1 s
+    expect(burstThenQuiet(2000)).toBe(0);
+    expect(burstThenQuiet(2000)).toBe(0);
+    expect(burstThenQuiet(2000)).toBe(1); // 5 s after the first
+    expect(MAX_SHARE * 50).toBe(5000);
   });
 
   test("start and stop an unref'd timer; stop is idempotent", () => {
