@@ -92,23 +92,30 @@ describe("MessageQueue", () => {
     expect(q.length).toBe(2);
   });
 
-  test("against a model over a long random run (seeded): push, unshift, shift, shiftInto, pop, removeFirst, clear", () => {
+  // Runs: mostly messages as long as the one before, in the same millisecond, never delivered,
+  // so most entries are in runs, which readers enter, pops shorten and writers add to.
+  test.each([
+    ["varied messages", false],
+    ["runs of messages of one length", true],
+  ])("against a model over a long random run (seeded), %s: push, unshift, shift, shiftInto, pop, removeFirst, clear", (_, runs) => {
     for (const seed of [1, 2, 3, 4, 5]) {
       const random = prng(seed);
       const q = new MessageQueue("q");
       const model: Message[] = [];
       let id = 0;
       let created = 1_700_000_000_000;
+      let size = 0;
       for (let step = 0; step < 20000; step++) {
         const r = random();
         if (r < 0.45) {
-          const size = random() < 0.02 ? 9000 + Math.floor(random() * 9000) : Math.floor(random() * 300);
+          if (!runs || random() < 0.05) size = random() < 0.02 ? 9000 + Math.floor(random() * 9000) : Math.floor(random() * 300);
           // Mostly the next id in the same or a later millisecond, never delivered (the short
           // entries); sometimes a gap, a clock going back, a delivery count, an origin.
-          if (random() < 0.05) id += 1 + Math.floor(random() * 1000);
-          created += random() < 0.7 ? 0 : random() < 0.9 ? Math.floor(random() * 300) : -Math.floor(random() * 300);
+          const rare = runs ? 0.1 : 1;
+          if (random() < 0.05 * rare) id += 1 + Math.floor(random() * 1000);
+          if (random() < 0.3 * rare) created += random() < 0.9 ? Math.floor(random() * 300) : -Math.floor(random() * 300);
           const extra: Partial<Message> =
-            random() < 0.05 ? { origin: { topic: "x", id: 1, deliveries: 2 } } : { deliveries: random() < 0.8 ? 0 : Math.floor(random() * 3) };
+            random() < 0.05 * rare ? { origin: { topic: "x", id: 1, deliveries: 2 } } : { deliveries: random() < 0.2 * rare ? Math.floor(random() * 3) : 0 };
           const m = message(++id, size, { created, ...extra });
           q.push(m);
           model.push(m);
@@ -132,6 +139,8 @@ describe("MessageQueue", () => {
           expect(plain(q.pop())).toEqual(plain(model.pop()));
         } else if (r < 0.99) {
           expect(plain(q.peek())).toEqual(plain(model[0]));
+          expect(q.headLength()).toBe(model[0]?.payload.length ?? -1);
+          expect(q.peekCreated()).toBe(model[0]?.created);
         } else if (r < 0.997 && model.length > 0) {
           const target = model[Math.floor(random() * model.length)]!.id;
           expect(plain(q.removeFirst((m) => m.id === target))).toEqual(
@@ -152,12 +161,15 @@ describe("MessageQueue", () => {
     }
   });
 
-  test("entries of the next id in the same millisecond, never delivered and as long as the one before, take one byte of header", () => {
+  test("entries of the next id in the same millisecond, never delivered and as long as the one before, share a byte of header per 31", () => {
     const q = new MessageQueue("q");
     for (let id = 1; id <= 1000; id++) q.push(message(id, 100, { created: 1_700_000_000_000 }));
-    // Each chunk's first entry says its length (two bytes for 100: 101 * 4 >= 128).
+    // Each chunk's first entry says its length (two bytes for 100: 101 * 4 >= 128); the others
+    // are in runs of at most 31, a byte each.
     const chunks = [...chunksOf(q)].length;
-    expect(q.entryBytes).toBe(1000 * 101 + chunks);
+    const runHeaders = q.entryBytes - 1000 * 100 - 2 * chunks;
+    expect(runHeaders).toBeGreaterThanOrEqual(Math.ceil((1000 - chunks) / 31));
+    expect(runHeaders).toBeLessThanOrEqual(Math.ceil((1000 - chunks) / 31) + chunks);
     const before = q.entryBytes;
     // A later millisecond adds its difference (one byte up to 127 ms).
     q.push(message(1001, 100, { created: 1_700_000_000_005 }));
@@ -175,6 +187,44 @@ describe("MessageQueue", () => {
       [1010, 1_700_000_000_005, 0, 100],
       [1011, 1_700_000_000_005, 0, 50],
     ]);
+  });
+
+  test("a writer adds to its run until a reader is in it; a pop takes the newest entry of a run", () => {
+    const q = new MessageQueue("q");
+    const created = 1_700_000_000_000;
+    const ids = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+    for (const id of ids(1, 10)) q.push(message(id, 5, { created }));
+    expect(q.entryBytes).toBe(1 + 5 + (1 + 9 * 5)); // the first says its length, then a run of 9
+    expect(q.shift()!.id).toBe(1);
+    expect(q.entryBytes).toBe(1 + 9 * 5);
+    expect(q.shift()!.id).toBe(2); // the reader is in the run now, 7 entries of it left
+    expect(q.entryBytes).toBe(8 * 5);
+    q.push(message(11, 5, { created })); // so the writer starts another
+    expect(q.entryBytes).toBe(8 * 5 + 1 + 5);
+    expect(q.pop()!.id).toBe(11); // header and all
+    expect(q.entryBytes).toBe(8 * 5);
+    expect(q.pop()!.id).toBe(10); // one of the run the reader is in
+    expect(q.pop()!.id).toBe(9);
+    expect(q.entryBytes).toBe(6 * 5);
+    for (const id of ids(9, 12)) q.push(message(id, 5, { created }));
+    expect(q.entryBytes).toBe(6 * 5 + 1 + 4 * 5);
+    expect(q.pop()!.id).toBe(12); // from the run's header's count
+    q.push(message(12, 5, { created }));
+    expect(q.entryBytes).toBe(6 * 5 + 1 + 4 * 5); // the same run again
+    expect([...q].map((m) => [m.id, m.created, m.payload.length, m.payload[0]])).toEqual(ids(3, 12).map((id) => [id, created, 5, id & 255]));
+    const taken: number[] = [];
+    for (let m = q.shift(); m; m = q.shift()) taken.push(m.id);
+    expect(taken).toEqual(ids(3, 12));
+    // A long run: 31 entries to a header (one chunk of 256 bytes holds them all).
+    for (const id of ids(13, 13 + 62)) q.push(message(id, 1, { created: created + 1 }));
+    expect(q.entryBytes).toBe(2 + 1 + (1 + 31) * 2); // a later millisecond (its difference), then two full runs
+    expect([...chunksOf(q)].length).toBe(1);
+    expect([...q].map((m) => m.id)).toEqual(ids(13, 75));
+    // Empty payloads are never in a run: each has its byte of header.
+    q.clear();
+    for (const id of ids(1, 5)) q.push(message(id, 0, { created }));
+    expect(q.entryBytes).toBe(5);
+    expect([...q].map((m) => m.id)).toEqual(ids(1, 5));
   });
 
   test("an external entry between packed ones moves nothing they are relative to", () => {
@@ -277,7 +327,8 @@ describe("MessageQueue", () => {
     for (let id = count + 1; id <= 3 * count; id++) {
       q.shift(true);
       q.push(message(id, 100, { created: 1_700_000_000_000 + id }));
-      if (id === 2 * count) seen = new Set(chunkArrays(q));
+      // The chunks then, and the spare if one was read to its end and not yet written again.
+      if (id === 2 * count) seen = new Set([...chunkArrays(q), ...spareOf(q)]);
       if (id > 2 * count && id % 1000 === 0) for (const bytes of chunkArrays(q)) expect(seen.has(bytes)).toBe(true);
     }
     expect(q.length).toBe(count);
@@ -300,6 +351,12 @@ function chunksOf(q: MessageQueue): Iterable<unknown> {
 }
 
 /** The byte arrays of the queue's chunks (private), to tell a reused one from a new one. */
+/** The chunk the queue keeps for its next one (private), if any. */
+function spareOf(q: MessageQueue): Uint8Array[] {
+  const spare = (q as unknown as { spare: Uint8Array | undefined }).spare;
+  return spare ? [spare] : [];
+}
+
 function chunkArrays(q: MessageQueue): Uint8Array[] {
   return [...(chunksOf(q) as Iterable<{ bytes: Uint8Array }>)].map((chunk) => chunk.bytes);
 }
