@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { ping } from "../test/helpers/redis.ts";
 import { freePort } from "../test/helpers/ports.ts";
 import { Output, spawnTracked } from "../test/helpers/processes.ts";
-import { BINARY, cleanupAll, format, mib, need, redisBenchmark, rss, startMsgbus, startRedis, table, type Running } from "./lib.ts";
+import { BINARY, cleanupAll, format, mib, need, redisBenchmark, redisCli, rss, startMsgbus, startRedis, table, type Running } from "./lib.ts";
 
 /** Limits high enough that a benchmark's backlog (one topic, "mylist") is never dropped. */
 const BIG = ["--max-queue", "5000000", "--max-queue-bytes", "4GiB", "--max-memory", "4GiB"];
@@ -39,12 +39,7 @@ function tempDir(): string {
 
 /** Messages queued over every topic of a msgbus server (TOPICS, then LLEN of each). */
 async function queued(port: number): Promise<number> {
-  const cli = async (...args: string[]) => {
-    const proc = Bun.spawn(["redis-cli", "-h", "127.0.0.1", "-p", String(port), "--raw", ...args], { stdout: "pipe", stderr: "ignore" });
-    const out = await new Response(proc.stdout).text();
-    await proc.exited;
-    return out.split("\n").filter((line) => line !== "");
-  };
+  const cli = (...args: string[]) => redisCli(port, args);
   let total = 0;
   for (const topic of await cli("TOPICS")) total += Number((await cli("LLEN", topic))[0]);
   return total;

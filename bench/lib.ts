@@ -96,6 +96,14 @@ export async function redisBenchmark(port: number, args: string[]): Promise<Reco
 }
 
 /** Resident memory of a process in bytes (Linux). */
+/** redis-cli --raw against a port on 127.0.0.1: its reply's lines; throws on an error reply, naming the command. */
+export async function redisCli(port: number, args: string[]): Promise<string[]> {
+  const child = Bun.spawn(["redis-cli", "-h", "127.0.0.1", "-p", String(port), "--raw", ...args], { stdout: "pipe", stderr: "pipe" });
+  const [out, code] = await Promise.all([new Response(child.stdout).text(), child.exited]);
+  if (code !== 0 || /^(ERR|WRONGTYPE|NOAUTH|NOPERM)/.test(out)) throw new Error(`redis-cli ${args.join(" ")}: ${out.trim()}`);
+  return out.split("\n").filter((line) => line !== "");
+}
+
 export function rss(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const m = /VmRSS:\s+(\d+) kB/.exec(status);
