@@ -157,13 +157,18 @@ export class MessageQueue {
   }
 
   /**
-   * pushPacked() of a never-delivered message, returning a view of its payload in the chunk: valid
-   * only until the queue is next read or written (what a lent message's subscribers see).
+   * pushPacked() of a never-delivered message, returning where its payload starts in `tailBytes`
+   * (no view of it is made): valid only until the queue is next read or written (what a lent
+   * message's subscribers see).
    */
-  pushLent(id: number, created: number, payload: Uint8Array, start: number, end: number): Uint8Array {
+  pushLent(id: number, created: number, payload: Uint8Array, start: number, end: number): number {
     this.pushPacked(id, created, 0, payload, start, end);
-    const chunk = this.chunks.at(this.chunks.length - 1)!;
-    return chunk.bytes.subarray(chunk.used - (end - start), chunk.used);
+    return this.chunks.at(this.chunks.length - 1)!.used - (end - start);
+  }
+
+  /** The bytes of the newest chunk: where pushLent's payload is. */
+  get tailBytes(): Uint8Array {
+    return this.chunks.at(this.chunks.length - 1)!.bytes;
   }
 
   /** The tail chunk when `need` bytes fit there (and not `fresh`), else a new one sized to the queue. */

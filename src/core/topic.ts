@@ -20,6 +20,13 @@ export interface Subscriber {
    */
   readonly takesLent?: boolean;
   /**
+   * For a `takesLent` subscriber, sent instead of send() when the bus has made no Message for a
+   * write (a lent write: see appendLent): the message of this topic
+   * numbered `id`, written at `created`, never delivered, with no origin, whose payload is
+   * bytes[start, end), valid only during the call. Saves making a Message and a view per write.
+   */
+  sendLent?(id: number, created: number, bytes: Uint8Array, start: number, end: number): void;
+  /**
    * How many readers this subscriber stands for (default 1): a transport that fans out itself
    * (a WebSocket group on Bun's native pub/sub) counts its sockets. Read by `subscriberCount`.
    */

@@ -40,9 +40,10 @@ export function append(s: BusState, topic: Topic, payload: Uint8Array, origin: M
 /**
  * A write whose payload, bytes[start, end), is lent and that nobody but the queue keeps (see
  * BusState.packsBorrowed): the queue copies the range into its chunks, and that is the only copy.
- * With no subscriber no Message object (nor view of the payload) is made; subscribers (all of them
- * `takesLent`) are sent a Message whose payload is a view of the queue's copy, lent for the call.
- * The store keeps nothing (the memory store), so it is told nothing. Returns the id.
+ * No Message object (nor view of the payload) is made for it, unless a subscriber needs one:
+ * subscribers (all of them `takesLent`) are sent the range of the queue's copy (`sendLent`), or a
+ * Message whose payload is a view of it, lent for the call. The store keeps nothing (the memory
+ * store), so it is told nothing. Returns the id.
  */
 export function appendLent(s: BusState, topic: Topic, bytes: Uint8Array, start: number, end: number): number {
   const length = end - start;
@@ -50,15 +51,24 @@ export function appendLent(s: BusState, topic: Topic, bytes: Uint8Array, start: 
   makeRoom(s, topic, cost);
   const id = ++topic.lastId;
   const created = s.now();
-  let lent: Message | undefined;
-  if (topic.subscribers.size === 0) topic.queue.pushPacked(id, created, 0, bytes, start, end);
-  else lent = { id, topic: topic.name, created, payload: topic.queue.pushLent(id, created, bytes, start, end), deliveries: 0, origin: undefined };
+  const queue = topic.queue;
+  const fanOut = topic.subscribers.size > 0;
+  let at = 0;
+  if (fanOut) at = queue.pushLent(id, created, bytes, start, end);
+  else queue.pushPacked(id, created, 0, bytes, start, end);
   topic.bytes += cost;
   s.bytes += cost;
   topic.counters.published++;
   topic.counters.bytesIn += length;
   s.totals.messagesIn++;
-  if (lent) for (const subscriber of topic.subscribers) subscriber.send(lent, true);
+  if (fanOut) {
+    const chunk = queue.tailBytes;
+    let lent: Message | undefined;
+    for (const subscriber of topic.subscribers) {
+      if (subscriber.sendLent !== undefined) subscriber.sendLent(id, created, chunk, at, at + length);
+      else subscriber.send((lent ??= { id, topic: topic.name, created, payload: chunk.subarray(at, at + length), deliveries: 0, origin: undefined }), true);
+    }
+  }
   if (topic.waiting.length > 0) dispatch(s, topic);
   return id;
 }
