@@ -231,9 +231,24 @@ export class MessageQueue {
    * queue is empty; else the taken message's id, length and deliveries are in `taken`.
    */
   shiftInto(sink: PayloadSink): boolean {
+    return this.takeHead(sink, 0);
+  }
+
+  /**
+   * Drops the oldest message if its payload is at least `minLength` bytes (what a write must free
+   * to fit), reading its header once: true, with its id, length and deliveries in `taken`; false,
+   * dropping nothing, when the queue is empty or that payload is shorter.
+   */
+  dropHead(minLength: number): boolean {
+    return this.takeHead(DISCARD, minLength);
+  }
+
+  /** shiftInto, of an oldest message whose payload is at least `minLength` bytes (else false, nothing taken). */
+  private takeHead(sink: PayloadSink, minLength: number): boolean {
     const taken = this.taken;
     let message: Message | undefined; // a message object taken (put back, or external)
     if (this.front.length > 0) {
+      if (this.front.peek()!.payload.length < minLength) return false;
       message = this.front.shift()!;
     } else if (this.packed === 0) {
       return false;
@@ -243,8 +258,10 @@ export class MessageQueue {
       const start = pos;
       const length = entryLength;
       if (entryKind === EXTERNAL) {
+        if (this.external.peek()!.payload.length < minLength) return false;
         message = this.external.shift()!;
       } else {
+        if (length < minLength) return false;
         taken.id = entryId;
         taken.length = length;
         taken.deliveries = entryDeliveries;

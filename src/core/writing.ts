@@ -5,7 +5,7 @@ import type { BusState, DropReason } from "./bus-state.ts";
 import { dispatch } from "./delivery.ts";
 import { BusError } from "./errors.ts";
 import { type Message, MESSAGE_OVERHEAD, messageCost, OBJECT_OVERHEAD } from "./message.ts";
-import { DISCARD, packs } from "./message-queue.ts";
+import { packs } from "./message-queue.ts";
 import type { Topic } from "./topic.ts";
 import { DEAD_SUFFIX } from "./topic-name.ts";
 
@@ -83,14 +83,14 @@ function makeRoom(s: BusState, topic: Topic, cost: number): void {
   if (topic.held < maxQueue && topic.bytes + cost <= maxQueueBytes && s.bytes + cost <= maxMemory) return;
   const policy = topic.name.endsWith(DEAD_SUFFIX) ? "drop-oldest" : s.limits.overflow;
   // A full topic taking its next write (drop-oldest, a store that keeps nothing), when the oldest
-  // message alone makes room: it is dropped by its size and id, with no Message made for it.
-  if (policy === "drop-oldest" && !s.storeKeeps) {
-    const length = topic.queue.headLength();
-    const freed = length >= 0 ? messageCost(length) : 0;
-    if (length >= 0 && topic.held - 1 < maxQueue && topic.bytes - freed + cost <= maxQueueBytes && s.bytes - freed + cost <= maxMemory) {
-      const topicFull = topic.held >= maxQueue || topic.bytes + cost > maxQueueBytes;
-      topic.queue.shiftInto(DISCARD);
-      s.forgetUnkept(topic, topic.queue.taken.id, length);
+  // message alone makes room (it frees its messageCost): it is dropped by its size and id, with
+  // no Message made for it.
+  if (policy === "drop-oldest" && !s.storeKeeps && topic.held - 1 < maxQueue) {
+    const topicFull = topic.held >= maxQueue || topic.bytes + cost > maxQueueBytes;
+    const mustFree = Math.max(topic.bytes + cost - maxQueueBytes, s.bytes + cost - maxMemory);
+    const queue = topic.queue;
+    if (queue.dropHead(mustFree - MESSAGE_OVERHEAD)) {
+      s.forgetUnkept(topic, queue.taken.id, queue.taken.length);
       s.reportDrop(topic, topicFull ? "overflow" : "memory", 1);
       return;
     }
