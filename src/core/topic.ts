@@ -20,10 +20,10 @@ export interface Subscriber {
    */
   readonly takesLent?: boolean;
   /**
-   * For a `takesLent` subscriber, sent instead of send() when the bus has made no Message for a
-   * write (a lent write: see appendLent): the message of this topic
-   * numbered `id`, written at `created`, never delivered, with no origin, whose payload is
-   * bytes[start, end), valid only during the call. Saves making a Message and a view per write.
+   * For a `takesLent` subscriber, called instead of send() for a write the bus made no Message for
+   * (a lent write: see appendLent): the message of this topic numbered `id`, written at `created`,
+   * never delivered, with no origin, whose payload is bytes[start, end), valid only during the
+   * call. Saves making a Message and a view of its payload per write.
    */
   sendLent?(id: number, created: number, bytes: Uint8Array, start: number, end: number): void;
   /**

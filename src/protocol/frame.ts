@@ -114,7 +114,7 @@ export class PushEncoder {
   writeFields(out: RespWriter, id: number, created: number, deliveries: number, bytes: Uint8Array, start: number, end: number): void {
     // One bounds check for the frame, then its fields by hand: the head, the payload and the
     // nulls copied, each number from its Digits. Less to run per message, and less for the JIT
-    // to compile (the digit loop alone took this method's optimized code 7.5 -> 4.9 KB).
+    // to compile (by hand rather than through RespWriter's methods: 7.5 -> 4.9 KB of optimized code).
     const { head, nulls } = this;
     const length = end - start;
     const buf = out.room(head.length + length + nulls.length + 4 * NUMBER_MAX);
