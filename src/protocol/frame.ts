@@ -158,7 +158,7 @@ function copyInto(target: Uint8Array, at: number, source: Uint8Array, start: num
  * (ids) carries in place. Only a number unlike the last one is divided into digits, which for a
  * millisecond time is 13 dependent divisions (some 100 ns).
  */
-export class Digits {
+class Digits {
   /** The last number written (-1: none yet) and its decimal digits, text[0, size). */
   private last = -1;
   private readonly text = new Uint8Array(16);
