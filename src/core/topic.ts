@@ -4,6 +4,7 @@
 import { Deque } from "./deque.ts";
 import { MessageQueue } from "./message-queue.ts";
 import type { Message } from "./message.ts";
+import { DEAD_SUFFIX } from "./topic-name.ts";
 
 /** Receives every message written to a topic after it subscribed (fan-out, at-most-once). */
 export interface Subscriber {
@@ -126,8 +127,12 @@ export class Topic {
   /** The stamp of its newest entry in the registry's idle order; -1: never listed. */
   idleStamp = -1;
 
+  /** A dead-letter topic (`<topic>.dead`): always drop-oldest when full, never dead-lettered again. */
+  readonly deadLetters: boolean;
+
   constructor(readonly name: string) {
     this.queue = new MessageQueue(name);
+    this.deadLetters = name.endsWith(DEAD_SUFFIX);
   }
 
   /** Readers a write reaches now, one per connection: the count every report uses. */

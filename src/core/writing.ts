@@ -7,7 +7,6 @@ import { BusError } from "./errors.ts";
 import { type Message, MESSAGE_OVERHEAD, messageCost, OBJECT_OVERHEAD } from "./message.ts";
 import { packs } from "./message-queue.ts";
 import type { Topic } from "./topic.ts";
-import { DEAD_SUFFIX } from "./topic-name.ts";
 
 /** Gives the message the topic's next id, sends it to every subscriber, queues it, serves a waiting consumer. */
 export function append(s: BusState, topic: Topic, payload: Uint8Array, origin: Message["origin"], deliveries: number): Message {
@@ -81,7 +80,7 @@ function makeRoom(s: BusState, topic: Topic, cost: number): void {
   const { maxQueue, maxQueueBytes, maxMemory } = s.limits;
   // The common case, on every write: room enough, nothing to allocate or decide.
   if (topic.held < maxQueue && topic.bytes + cost <= maxQueueBytes && s.bytes + cost <= maxMemory) return;
-  const policy = topic.name.endsWith(DEAD_SUFFIX) ? "drop-oldest" : s.limits.overflow;
+  const policy = topic.deadLetters ? "drop-oldest" : s.limits.overflow;
   // A full topic taking its next write (drop-oldest, a store that keeps nothing), when the oldest
   // message alone makes room (it frees its messageCost): it is dropped by its size and id, with
   // no Message made for it.
