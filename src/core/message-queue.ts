@@ -186,13 +186,18 @@ export class MessageQueue {
   }
 
   /**
-   * pushPacked() of a never-delivered message, returning a view of its payload in the chunk: valid
-   * only until the queue is next read or written (what a lent message's subscribers see).
+   * pushPacked() of a never-delivered message, returning where its payload starts in `tailBytes`
+   * (no view of it is made): valid only until the queue is next read or written (what a lent
+   * message's subscribers see).
    */
-  pushLent(id: number, created: number, payload: Uint8Array, start: number, end: number): Uint8Array {
+  pushLent(id: number, created: number, payload: Uint8Array, start: number, end: number): number {
     this.pushPacked(id, created, 0, payload, start, end);
-    const chunk = this.chunks.at(this.chunks.length - 1)!;
-    return chunk.bytes.subarray(chunk.used - (end - start), chunk.used);
+    return this.chunks.at(this.chunks.length - 1)!.used - (end - start);
+  }
+
+  /** The bytes of the newest chunk: where pushLent's payload is. */
+  get tailBytes(): Uint8Array {
+    return this.chunks.at(this.chunks.length - 1)!.bytes;
   }
 
   /** The tail chunk when `need` bytes fit there (and not `fresh`), else a new one sized to the queue. */
@@ -258,9 +263,24 @@ export class MessageQueue {
    * queue is empty; else the taken message's id, length and deliveries are in `taken`.
    */
   shiftInto(sink: PayloadSink): boolean {
+    return this.takeHead(sink, 0);
+  }
+
+  /**
+   * Drops the oldest message if its payload is at least `minLength` bytes (what a write must free
+   * to fit), reading its header once: true, with its id, length and deliveries in `taken`; false,
+   * dropping nothing, when the queue is empty or that payload is shorter.
+   */
+  dropHead(minLength: number): boolean {
+    return this.takeHead(DISCARD, minLength);
+  }
+
+  /** shiftInto, of an oldest message whose payload is at least `minLength` bytes (else false, nothing taken). */
+  private takeHead(sink: PayloadSink, minLength: number): boolean {
     const taken = this.taken;
     let message: Message | undefined; // a message object taken (put back, or external)
     if (this.front.length > 0) {
+      if (this.front.peek()!.payload.length < minLength) return false;
       message = this.front.shift()!;
     } else if (this.packed === 0) {
       return false;
@@ -270,8 +290,10 @@ export class MessageQueue {
       const start = pos;
       const length = entryLength;
       if (entryKind === EXTERNAL) {
+        if (this.external.peek()!.payload.length < minLength) return false;
         message = this.external.shift()!;
       } else {
+        if (length < minLength) return false;
         taken.id = entryId;
         taken.length = length;
         taken.deliveries = entryDeliveries;

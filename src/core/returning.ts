@@ -6,7 +6,7 @@ import { dispatch, enqueueWaiting } from "./delivery.ts";
 import { BusError } from "./errors.ts";
 import type { Message } from "./message.ts";
 import type { Delayed, Lease, Topic } from "./topic.ts";
-import { deadTopicOf, DEAD_SUFFIX } from "./topic-name.ts";
+import { deadTopicOf } from "./topic-name.ts";
 import { append } from "./writing.ts";
 
 export function endLease(s: BusState, lease: Lease, how: "ack" | "return", delay: number, thenDispatch = true): void {
@@ -20,7 +20,7 @@ export function endLease(s: BusState, lease: Lease, how: "ack" | "return", delay
     topic.counters.acked++;
     s.totals.acked++;
     s.forget(topic, message);
-  } else if (message.deliveries >= lease.maxDeliveries && !topic.name.endsWith(DEAD_SUFFIX)) {
+  } else if (message.deliveries >= lease.maxDeliveries && !topic.deadLetters) {
     // (A dead-letter topic's own consumers retry as often as they like: its messages already
     // carry their failed count, and moving them again would only renumber them.)
     deadLetter(s, topic, message);

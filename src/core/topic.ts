@@ -4,6 +4,7 @@
 import { Deque } from "./deque.ts";
 import { MessageQueue } from "./message-queue.ts";
 import type { Message } from "./message.ts";
+import { DEAD_SUFFIX } from "./topic-name.ts";
 
 /** Receives every message written to a topic after it subscribed (fan-out, at-most-once). */
 export interface Subscriber {
@@ -19,6 +20,13 @@ export interface Subscriber {
    * queue, not into a payload of its own first.
    */
   readonly takesLent?: boolean;
+  /**
+   * For a `takesLent` subscriber, called instead of send() for a write the bus made no Message for
+   * (a lent write: see appendLent): the message of this topic numbered `id`, written at `created`,
+   * never delivered, with no origin, whose payload is bytes[start, end), valid only during the
+   * call. Saves making a Message and a view of its payload per write.
+   */
+  sendLent?(id: number, created: number, bytes: Uint8Array, start: number, end: number): void;
   /**
    * How many readers this subscriber stands for (default 1): a transport that fans out itself
    * (a WebSocket group on Bun's native pub/sub) counts its sockets. Read by `subscriberCount`.
@@ -119,8 +127,12 @@ export class Topic {
   /** The stamp of its newest entry in the registry's idle order; -1: never listed. */
   idleStamp = -1;
 
+  /** A dead-letter topic (`<topic>.dead`): always drop-oldest when full, never dead-lettered again. */
+  readonly deadLetters: boolean;
+
   constructor(readonly name: string) {
     this.queue = new MessageQueue(name);
+    this.deadLetters = name.endsWith(DEAD_SUFFIX);
   }
 
   /** Readers a write reaches now, one per connection: the count every report uses. */

@@ -5,9 +5,8 @@ import type { BusState, DropReason } from "./bus-state.ts";
 import { dispatch } from "./delivery.ts";
 import { BusError } from "./errors.ts";
 import { type Message, MESSAGE_OVERHEAD, messageCost, OBJECT_OVERHEAD } from "./message.ts";
-import { DISCARD, packs } from "./message-queue.ts";
+import { packs } from "./message-queue.ts";
 import type { Topic } from "./topic.ts";
-import { DEAD_SUFFIX } from "./topic-name.ts";
 
 /** Gives the message the topic's next id, sends it to every subscriber, queues it, serves a waiting consumer. */
 export function append(s: BusState, topic: Topic, payload: Uint8Array, origin: Message["origin"], deliveries: number): Message {
@@ -40,9 +39,10 @@ export function append(s: BusState, topic: Topic, payload: Uint8Array, origin: M
 /**
  * A write whose payload, bytes[start, end), is lent and that nobody but the queue keeps (see
  * BusState.packsBorrowed): the queue copies the range into its chunks, and that is the only copy.
- * With no subscriber no Message object (nor view of the payload) is made; subscribers (all of them
- * `takesLent`) are sent a Message whose payload is a view of the queue's copy, lent for the call.
- * The store keeps nothing (the memory store), so it is told nothing. Returns the id.
+ * No Message object (nor view of the payload) is made for it, unless a subscriber needs one:
+ * subscribers (all of them `takesLent`) are sent the range of the queue's copy (`sendLent`), or a
+ * Message whose payload is a view of it, lent for the call. The store keeps nothing (the memory
+ * store), so it is told nothing. Returns the id.
  */
 export function appendLent(s: BusState, topic: Topic, bytes: Uint8Array, start: number, end: number): number {
   const length = end - start;
@@ -50,15 +50,24 @@ export function appendLent(s: BusState, topic: Topic, bytes: Uint8Array, start: 
   makeRoom(s, topic, cost);
   const id = ++topic.lastId;
   const created = s.now();
-  let lent: Message | undefined;
-  if (topic.subscribers.size === 0) topic.queue.pushPacked(id, created, 0, bytes, start, end);
-  else lent = { id, topic: topic.name, created, payload: topic.queue.pushLent(id, created, bytes, start, end), deliveries: 0, origin: undefined };
+  const queue = topic.queue;
+  const fanOut = topic.subscribers.size > 0;
+  let at = 0;
+  if (fanOut) at = queue.pushLent(id, created, bytes, start, end);
+  else queue.pushPacked(id, created, 0, bytes, start, end);
   topic.bytes += cost;
   s.bytes += cost;
   topic.counters.published++;
   topic.counters.bytesIn += length;
   s.totals.messagesIn++;
-  if (lent) for (const subscriber of topic.subscribers) subscriber.send(lent, true);
+  if (fanOut) {
+    const chunk = queue.tailBytes;
+    let lent: Message | undefined;
+    for (const subscriber of topic.subscribers) {
+      if (subscriber.sendLent !== undefined) subscriber.sendLent(id, created, chunk, at, at + length);
+      else subscriber.send((lent ??= { id, topic: topic.name, created, payload: chunk.subarray(at, at + length), deliveries: 0, origin: undefined }), true);
+    }
+  }
   if (topic.waiting.length > 0) dispatch(s, topic);
   return id;
 }
@@ -71,16 +80,16 @@ function makeRoom(s: BusState, topic: Topic, cost: number): void {
   const { maxQueue, maxQueueBytes, maxMemory } = s.limits;
   // The common case, on every write: room enough, nothing to allocate or decide.
   if (topic.held < maxQueue && topic.bytes + cost <= maxQueueBytes && s.bytes + cost <= maxMemory) return;
-  const policy = topic.name.endsWith(DEAD_SUFFIX) ? "drop-oldest" : s.limits.overflow;
+  const policy = topic.deadLetters ? "drop-oldest" : s.limits.overflow;
   // A full topic taking its next write (drop-oldest, a store that keeps nothing), when the oldest
-  // message alone makes room: it is dropped by its size and id, with no Message made for it.
-  if (policy === "drop-oldest" && !s.storeKeeps) {
-    const length = topic.queue.headLength();
-    const freed = length >= 0 ? messageCost(length) : 0;
-    if (length >= 0 && topic.held - 1 < maxQueue && topic.bytes - freed + cost <= maxQueueBytes && s.bytes - freed + cost <= maxMemory) {
-      const topicFull = topic.held >= maxQueue || topic.bytes + cost > maxQueueBytes;
-      topic.queue.shiftInto(DISCARD);
-      s.forgetUnkept(topic, topic.queue.taken.id, length);
+  // message alone makes room (it frees its messageCost): it is dropped by its size and id, with
+  // no Message made for it.
+  if (policy === "drop-oldest" && !s.storeKeeps && topic.held - 1 < maxQueue) {
+    const topicFull = topic.held >= maxQueue || topic.bytes + cost > maxQueueBytes;
+    const mustFree = Math.max(topic.bytes + cost - maxQueueBytes, s.bytes + cost - maxMemory);
+    const queue = topic.queue;
+    if (queue.dropHead(mustFree - MESSAGE_OVERHEAD)) {
+      s.forgetUnkept(topic, queue.taken.id, queue.taken.length);
       s.reportDrop(topic, topicFull ? "overflow" : "memory", 1);
       return;
     }

@@ -296,12 +296,16 @@ export class RespParser {
       if (this.argsLeft < 0) {
         if (this.pos >= this.buf.length) return undefined;
         if (this.buf[this.pos] !== 42 /* * */) return this.inline();
-        const line = this.line(MAX_HEADER_LINE);
-        if (line === undefined) return undefined;
-        if (typeof line !== "number") return line;
-        const headerBytes = this.pos - this.lineStart;
-        const count = this.number(this.lineStart + 1, line);
-        if (count === undefined) return this.fatal("invalid multibulk length");
+        const headerStart = this.pos;
+        let count: number | undefined = this.header();
+        if (count < 0) {
+          const line = this.line(MAX_HEADER_LINE);
+          if (line === undefined) return undefined;
+          if (typeof line !== "number") return line;
+          count = this.number(this.lineStart + 1, line);
+          if (count === undefined) return this.fatal("invalid multibulk length");
+        }
+        const headerBytes = this.pos - headerStart;
         if (count <= 0) continue; // "*0" and "*-1" are no-ops, as in Redis
         if (count > this.limits.maxArgs) return this.fatal(`too many arguments (${count}, limit ${this.limits.maxArgs})`);
         this.argsLeft = count;
@@ -351,6 +355,29 @@ export class RespParser {
     return stop;
   }
 
+  /**
+   * The usual header line at pos, a type byte then 1 to 15 digits and CRLF ("*3", "$100"), read in
+   * one pass: its number, pos moved past it. -1 (pos unmoved) for anything else (a sign, a line
+   * not all here, a bad one), which line() and number() then read as they always have.
+   */
+  private header(): number {
+    const buf = this.buf;
+    const first = this.pos + 1;
+    // Room for the digits and the CR, with the LF still inside the buffer.
+    const stop = Math.min(buf.length - 1, first + 16);
+    let at = first;
+    let n = 0;
+    while (at < stop) {
+      const digit = buf[at]! - 48;
+      if (digit < 0 || digit > 9) break;
+      n = n * 10 + digit;
+      at++;
+    }
+    if (at === first || at - first > 15 || at >= stop || buf[at] !== CR || buf[at + 1] !== LF) return -1;
+    this.pos = at + 2;
+    return n;
+  }
+
   /** Parses a (possibly negative) decimal integer in buf[from, to), or undefined. */
   private number(from: number, to: number): number | undefined {
     const buf = this.buf;
@@ -387,10 +414,13 @@ export class RespParser {
       return this.fatal(`expected '$', got '${String.fromCharCode(this.buf[this.pos]!)}'`);
     }
     const headerStart = this.pos;
-    const lineEnd = this.line(MAX_HEADER_LINE);
-    if (lineEnd === undefined) return undefined;
-    if (typeof lineEnd !== "number") return lineEnd;
-    const length = this.number(headerStart + 1, lineEnd);
+    let length: number | undefined = this.header();
+    if (length < 0) {
+      const lineEnd = this.line(MAX_HEADER_LINE);
+      if (lineEnd === undefined) return undefined;
+      if (typeof lineEnd !== "number") return lineEnd;
+      length = this.number(headerStart + 1, lineEnd);
+    }
     if (length === undefined || length < 0 || length > HARD_MAX_BULK) return this.fatal("invalid bulk length");
     this.commandBytes += length;
     this.commandRaw += this.pos - headerStart;

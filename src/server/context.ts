@@ -3,6 +3,7 @@
 import type { Engine } from "../core/engine.ts";
 import type { Config } from "../config.ts";
 import type { Auth } from "./auth.ts";
+import type { ReadClock } from "./read-clock.ts";
 
 export type Transport = "tcp" | "http" | "sse" | "ws";
 
@@ -35,6 +36,8 @@ export interface ServerContext {
   config: Config;
   auth: Auth;
   stats: ServerStats;
+  /** The bus's clock: read once per TCP read while its commands run (read-clock.ts). */
+  clock: ReadClock;
   /** True once shutdown began: transports refuse new work. */
   stopping: boolean;
 }

@@ -11,6 +11,7 @@ import { Auth } from "./auth.ts";
 import { type ServerContext, ServerStats } from "./context.ts";
 import { startHttp } from "./http.ts";
 import { startIdleGc } from "./idle-gc.ts";
+import { ReadClock } from "./read-clock.ts";
 import { startTcp } from "./tcp.ts";
 
 const serverLog = logFor("server");
@@ -40,6 +41,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const auth = await Auth.open({ token: config.token, aclFile: config.acl });
   const store = await openStore(config);
   const drops = new DropLog();
+  const readClock = new ReadClock();
   const started = performance.now();
   let bus: Engine;
   /** With --redis, where the bus lives (the log line shows it, password hidden). */
@@ -48,11 +50,15 @@ export async function startServer(config: Config): Promise<RunningServer> {
     // --redis: the bus lives in Redis, shared with every server given the same URL and prefix.
     if (config.redis) {
       const [{ parseRedisUrl }, { RedisEngine }] = await Promise.all([import("../store/redis/connect.ts"), import("../store/redis/engine.ts")]);
-      const redis = await RedisEngine.open(parseRedisUrl(config.redis, config.redisPassword), config.redisPrefix, newBus(config, store, drops).limits);
+      const redis = await RedisEngine.open(
+        parseRedisUrl(config.redis, config.redisPassword),
+        config.redisPrefix,
+        newBus(config, store, drops, readClock).limits,
+      );
       redisShown = redis.shown;
       bus = redis;
     } else {
-      bus = newBus(config, store, drops);
+      bus = newBus(config, store, drops, readClock);
     }
   } catch (error) {
     store.close(); // release the data directory's lock before exiting
@@ -69,6 +75,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     config,
     auth,
     stats: new ServerStats(),
+    clock: readClock,
     stopping: false,
   };
   const tcp = listening(`${config.host}:${config.port}`, () => startTcp(ctx));
@@ -154,9 +161,10 @@ export function listening<T>(address: string, start: () => T): T {
   }
 }
 
-function newBus(config: Config, store: Store, drops: DropLog): Bus {
+function newBus(config: Config, store: Store, drops: DropLog, clock: ReadClock): Bus {
   return new Bus({
     store,
+    now: clock.now,
     limits: busLimits(config),
     events: { dropped: (topic, reason, count) => drops.add(topic, reason, count) },
   });

@@ -39,7 +39,7 @@ export class PushGroup implements Subscriber {
   constructor(
     private readonly ctx: ServerContext,
     readonly key: string,
-    topic: string,
+    private readonly topic: string,
     readonly redisFrame: boolean,
     readonly resp3: boolean,
   ) {
@@ -58,21 +58,51 @@ export class PushGroup implements Subscriber {
 
   send(message: Message, lent = false): void {
     if (this.active < this.members.size) {
-      const start = this.frames.length;
-      for (const c of this.members) {
-        if (c.sharing === this) continue;
-        if (c.canShare(this.resp3)) {
-          c.sharing = this;
-          c.sharedStart = start;
-          this.sharing.push(c);
-          this.active++;
-        } else {
-          c.pushMessage(message, this.redisFrame, undefined, lent);
-        }
-      }
+      const others = this.share();
+      if (others !== undefined) for (const c of others) c.pushMessage(message, this.redisFrame, undefined, lent);
     }
     if (this.active === 0) return;
     this.encoder.write(this.frames, message);
+    this.written();
+  }
+
+  /** A lent write's message as a range of its queue (Subscriber.sendLent): no Message made unless a member needs one. */
+  sendLent(id: number, created: number, bytes: Uint8Array, start: number, end: number): void {
+    if (this.active < this.members.size) {
+      const others = this.share();
+      if (others !== undefined) {
+        const message: Message = { id, topic: this.topic, created, payload: bytes.subarray(start, end), deliveries: 0, origin: undefined };
+        for (const c of others) c.pushMessage(message, this.redisFrame, undefined, true);
+      }
+    }
+    if (this.active === 0) return;
+    this.encoder.writeFields(this.frames, id, created, 0, bytes, start, end);
+    this.written();
+  }
+
+  /**
+   * Members not yet sharing this turn's frames join it from here on when they can; returns those
+   * that cannot (they get the message through their own path), or undefined when there are none.
+   */
+  private share(): Connection[] | undefined {
+    const start = this.frames.length;
+    let others: Connection[] | undefined;
+    for (const c of this.members) {
+      if (c.sharing === this) continue;
+      if (c.canShare(this.resp3)) {
+        c.sharing = this;
+        c.sharedStart = start;
+        this.sharing.push(c);
+        this.active++;
+      } else {
+        (others ??= []).push(c);
+      }
+    }
+    return others;
+  }
+
+  /** A frame was added: the buffer goes out now when it is large, else at the end of the turn. */
+  private written(): void {
     if (this.frames.length >= this.flushAt) this.flush();
     else if (!this.flushQueued) {
       this.flushQueued = true;

@@ -140,8 +140,15 @@ export class Connection {
 
   /** Bytes received: parse and run commands until input runs out, a command blocks or output backs up. */
   received(chunk: Uint8Array): void {
-    this.parser.feed(chunk);
-    this.runPending();
+    // The writes of one read share one clock read (read-clock.ts).
+    const clock = this.ctx.clock;
+    const began = clock.begin();
+    try {
+      this.parser.feed(chunk);
+      this.runPending();
+    } finally {
+      if (began) clock.end();
+    }
     // Input kept across reads must not be a view of the socket's read buffer.
     if ((this.blocked || this.stalled) && !this.closed) this.parser.detach();
   }

@@ -176,6 +176,7 @@ export class WsHub {
       // One bus subscriber for the group, counted as its sockets: a user counts connections.
       created.unsubscribe = this.ctx.bus.subscribe(topic, {
         send: (m, lent) => this.fanOut(created, m, lent),
+        sendLent: (id, at, bytes, start, end) => this.fanOutLent(created, topic, id, at, bytes, start, end),
         takesLent: true, // fanOut encodes the frame at once, copying a payload it would keep as it is
         get weight() {
           return created.sockets.size;
@@ -199,6 +200,21 @@ export class WsHub {
     const sent = frame(group.format, message);
     // A binary frame is the payload itself: a lent one is valid only during this call.
     group.pending.push(lent && sent === message.payload ? copyBytes(message.payload) : sent);
+  }
+
+  /**
+   * fanOut of a lent write given as a range of its queue (Subscriber.sendLent). A raw frame of an
+   * ASCII payload (valid UTF-8, whose text is its bytes as Latin-1) is made from the range at once:
+   * no Message, no view, no UTF-8 decoder. Anything else is a lent Message for fanOut. (A range is
+   * never a payload that arrived as a binary frame: those are written through Bus.publish.)
+   */
+  private fanOutLent(group: Group, topic: string, id: number, created: number, bytes: Uint8Array, start: number, end: number): void {
+    if (group.format === "raw" && isAscii(bytes, start, end)) {
+      if (group.pending.length === 0) queueMicrotask(() => this.flush(group));
+      group.pending.push(latin1Slice.call(bytes, start, end));
+      return;
+    }
+    this.fanOut(group, { id, topic, created, payload: bytes.subarray(start, end), deliveries: 0, origin: undefined }, true);
   }
 
   /** Writes the group's pending frames to each of its sockets corked, then looks at the backlog of those that queued them. */
@@ -344,6 +360,15 @@ export class WsHub {
       wsLog.warn(`slow consumer on ${ws.data.topic}: more than ${this.ctx.config.sendBuffer} bytes unsent (--send-buffer); disconnected`);
     }
   }
+}
+
+/** Buffer's Latin-1 decoder takes any Uint8Array and a range of it: a string with no view made. */
+const latin1Slice = Buffer.prototype.latin1Slice as (this: Uint8Array, start: number, end: number) => string;
+
+/** Whether bytes[start, end) are all ASCII. */
+function isAscii(bytes: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (bytes[i]! > 127) return false;
+  return true;
 }
 
 function byteLength(sent: string | Uint8Array): number {

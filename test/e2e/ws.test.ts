@@ -38,10 +38,14 @@ describe.skipIf(!hasBinary())("WebSocket", () => {
     const topic = fresh("sensors");
     const socket = await WsCollector.open(`${ws}/${topic}`);
     const binary = new Uint8Array([0xff, 0xd8, 0x00]);
-    await resp.putAll(topic, [text('{"t":21.5}'), binary]);
-    const frames = await socket.waitForFrames(2);
+    // ASCII (to 0x7f) and other UTF-8: text frames, whichever way the frame's text is made.
+    await resp.putAll(topic, [text('{"t":21.5}'), binary, text("A\u007f"), text("héllo ✓"), new Uint8Array([0x41, 0x80])]);
+    const frames = await socket.waitForFrames(5);
     expect(frames[0]).toBe('{"t":21.5}');
     expect(same(frames[1]!, binary)).toBe(true);
+    expect(frames[2]).toBe("A\u007f");
+    expect(frames[3]).toBe("héllo ✓");
+    expect(same(frames[4]!, new Uint8Array([0x41, 0x80]))).toBe(true);
     socket.close();
   });
 

@@ -1934,6 +1934,44 @@ describe("lent messages (a write copied only into the queue)", () => {
     expect(bus.topic("t")!.counters.published).toBe(4);
   });
 
+  test("a subscriber with sendLent is sent the range of the queue's copy, one without it a lent Message; both see the same message", () => {
+    const { bus } = setup({ maxQueue: 2 });
+    const source = bytes("[one][two][three]");
+    const ranges: [number, number, string, number][] = [];
+    const ranged: Subscriber = {
+      takesLent: true,
+      send: () => {
+        throw new Error("send() while sendLent is there");
+      },
+      sendLent(id, created, chunk, start, end) {
+        ranges.push([id, created, decoder.decode(chunk.subarray(start, end)), chunk.length > end - start ? 1 : 0]);
+      },
+    };
+    const plain = recorder(true);
+    bus.subscribe("t", ranged);
+    bus.subscribe("t", plain.s);
+    for (const [start, end] of [
+      [1, 4],
+      [6, 9],
+      [11, 16],
+    ] as const)
+      bus.publishBorrowed("t", source, false, start, end);
+    expect(ranges.map(([id, , payload]) => [id, payload])).toEqual([
+      [1, "one"],
+      [2, "two"],
+      [3, "three"], // the topic was full: the oldest dropped first
+    ]);
+    // The time it was written with: the one the queue keeps.
+    expect(ranges[2]![1]).toBe(bus.peek("t", 1, 2)[0]!.created);
+    expect(plain.got).toEqual([
+      ["one", true],
+      ["two", true],
+      ["three", true],
+    ]);
+    expect(plain.kept.map((m) => [m.id, m.created, m.deliveries, m.topic])).toEqual(ranges.map(([id, created]) => [id, created, 0, "t"]));
+    expect(queued(bus, "t")).toEqual([2, 3]);
+  });
+
   test("never lent: a payload too large to pack, or a store that keeps messages", () => {
     const big = setup({ maxMessageSize: 20000 }).bus;
     const a = recorder(true);

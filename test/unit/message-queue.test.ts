@@ -82,6 +82,33 @@ describe("MessageQueue", () => {
     expect(plain(q.shift())).toEqual(plain(message(4, 7)));
   });
 
+  test("dropHead drops the oldest message only when its payload is at least minLength bytes, saying its id and length", () => {
+    const q = new MessageQueue("q");
+    expect(q.dropHead(-100)).toBe(false); // empty
+    const big = message(2, 9000);
+    q.push(message(1, 100));
+    q.push(big); // external: too large to pack
+    q.push(message(3, 0, { deliveries: 1 }));
+    q.unshift(message(9, 3, { deliveries: 2 }));
+    for (const [tooLong, fits, taken] of [
+      [4, 3, { id: 9, length: 3, deliveries: 2 }], // put back at the head
+      [101, 100, { id: 1, length: 100, deliveries: 0 }], // packed
+      [9001, -5, { id: 2, length: 9000, deliveries: 0 }], // external
+      [1, 0, { id: 3, length: 0, deliveries: 1 }], // packed, empty
+    ] as const) {
+      const before = q.length;
+      expect(q.dropHead(tooLong)).toBe(false);
+      expect(q.length).toBe(before);
+      expect(q.dropHead(fits)).toBe(true);
+      expect(q.taken).toEqual(taken);
+      expect(q.length).toBe(before - 1);
+    }
+    expect(q.dropHead(0)).toBe(false);
+    // The chunk read to its end is reused: the next entries follow on.
+    q.push(message(4, 7));
+    expect(plain(q.shift())).toEqual(plain(message(4, 7)));
+  });
+
   test("peekCreated reads the oldest message's time without taking it", () => {
     const q = new MessageQueue("q");
     expect(q.peekCreated()).toBeUndefined();

@@ -1,6 +1,7 @@
 // Push frames: the fan-out group's PushEncoder (head and nulls encoded once per topic and form)
 // writes exactly the bytes encodePush writes, in every form, and falls back for what it does not
-// cache (a dead letter's origin, another RESP version).
+// cache (a dead letter's origin, another RESP version); numbers written from the last ones' text
+// (Digits) are the numbers given.
 
 import { describe, expect, test } from "bun:test";
 import type { Message } from "../../src/core/message.ts";
@@ -55,6 +56,37 @@ describe("PushEncoder", () => {
           // A writer that starts small: the frame's room grows it.
           expect(bytes(resp3, (out) => encoder.write(out, m))).toBe(bytes(resp3, (out) => encodePush(out, m, redisFrame)));
         });
+      }
+  });
+
+  test("runs of numbers (ids one apart across 9 -> 10 and 999 -> 1000, repeated and falling times, 2^53): the bytes encodePush writes", () => {
+    const ids = [0, 1, 2, 8, 9, 10, 11, 98, 99, 100, 101, 999, 1000, 1000, 7, 8, 2 ** 53 - 2, 2 ** 53 - 1, 2 ** 53, 5];
+    const times = [5, 5, 5, 6, 1764500000123, 1764500000123, 1764500000124, 9, 9, 10, 0, 0, 99, 100, 100, 2 ** 53, 2 ** 53, 1, 1, 0];
+    for (const resp3 of [false, true]) {
+      const encoder = new PushEncoder("fan", false, resp3);
+      ids.forEach((id, i) => {
+        const m: Message = { id, topic: "fan", created: times[i]!, payload, deliveries: i % 3 === 0 ? 0 : 10 ** (i % 16), origin: undefined };
+        expect(bytes(resp3, (out) => encoder.write(out, m))).toBe(bytes(resp3, (out) => encodePush(out, m, false)));
+      });
+    }
+  });
+
+  test("writeFields: a payload given as a range of a larger array, as a queue chunk lends it", () => {
+    const chunk = new Uint8Array(300).fill(46);
+    chunk.set(payload, 123);
+    for (const redisFrame of [false, true])
+      for (const resp3 of [false, true]) {
+        const encoder = new PushEncoder("fan", redisFrame, resp3);
+        const m: Message = { id: 41, topic: "fan", created: 1764500000123, payload, deliveries: 0, origin: undefined };
+        const expected = bytes(resp3, (out) => encodePush(out, m, redisFrame));
+        expect(bytes(resp3, (out) => encoder.writeFields(out, 41, 1764500000123, 0, chunk, 123, 123 + payload.length))).toBe(expected);
+        // A payload longer than the byte loop copies (the native copy of a range).
+        const long = new Uint8Array(1000).fill(7);
+        long.set(payload, 500);
+        const big = new Uint8Array(400).fill(120);
+        long.set(big, 100);
+        const m2 = { ...m, id: 42, payload: big };
+        expect(bytes(resp3, (out) => encoder.writeFields(out, 42, m.created, 0, long, 100, 500))).toBe(bytes(resp3, (out) => encodePush(out, m2, redisFrame)));
       }
   });
 

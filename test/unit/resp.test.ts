@@ -158,6 +158,14 @@ const CASES: Case[] = [
     input: cmd("1", "2", "3", "4", "5", "6", "7", "8"),
     expected: [["1", "2", "3", "4", "5", "6", "7", "8"]],
   },
+  {
+    // Up to 15 digits a header is read in one pass; longer ones (leading zeros) by the line reader.
+    name: "header lengths with leading zeros, of 15 digits and more",
+    input: "*0003\r\n$03\r\nGET\r\n$" + "0".repeat(14) + "1\r\nq\r\n$" + "0".repeat(20) + "\r\n\r\n" + PING,
+    expected: [["GET", "q", ""], ["PING"]],
+    threeWay: true,
+  },
+  { name: "header lines ending in a bare LF", input: "*2\n$3\nGET\r\n$1\nq\r\n" + PING, expected: [["GET", "q"], ["PING"]], threeWay: true },
   // Fatal: the stream cannot be trusted, so the PING after it must never come out.
   { name: "a non-numeric multibulk length is fatal", input: "*x\r\n" + PING, expected: ["FATAL PROTOCOL"] },
   { name: "an empty multibulk length is fatal", input: "*\r\n" + PING, expected: ["FATAL PROTOCOL"] },
