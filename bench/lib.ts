@@ -83,16 +83,25 @@ export async function startRedis(args: string[] = []): Promise<Running> {
 
 /** Runs redis-benchmark and returns requests/s per test name (PING_INLINE, LPUSH, ...). */
 export async function redisBenchmark(port: number, args: string[]): Promise<Record<string, number>> {
+  return (await redisBenchmarkTimed(port, args)).rates;
+}
+
+/**
+ * redis-benchmark's requests/s per test name and the CPU time (user + system, seconds) the client
+ * itself used: on a machine of few cores the client can be what limits the rate (see resp in run.ts).
+ */
+export async function redisBenchmarkTimed(port: number, args: string[]): Promise<{ rates: Record<string, number>; clientCpu: number }> {
   need("redis-benchmark", "apt-get install redis-tools");
   const proc = Bun.spawn(["redis-benchmark", "-h", "127.0.0.1", "-p", String(port), "--csv", ...args], { stdout: "pipe", stderr: "pipe" });
   const out = await new Response(proc.stdout).text();
   await proc.exited;
-  const result: Record<string, number> = {};
+  const rates: Record<string, number> = {};
   for (const line of out.split("\n")) {
     const m = /^"([^"]+)","([\d.]+)"/.exec(line);
-    if (m) result[m[1]!] = Number(m[2]);
+    if (m) rates[m[1]!] = Number(m[2]);
   }
-  return result;
+  const usage = proc.resourceUsage();
+  return { rates, clientCpu: usage ? Number(usage.cpuTime.total) / 1e6 : NaN };
 }
 
 /** Resident memory of a process in bytes (Linux). */
@@ -108,6 +117,15 @@ export function rss(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const m = /VmRSS:\s+(\d+) kB/.exec(status);
   return m ? Number(m[1]) * 1024 : NaN;
+}
+
+/**
+ * How often the process's main thread has gone to sleep (voluntary context switches, from /proc):
+ * for an event-loop server, each time it ran out of work and a client's send had to wake it.
+ */
+export function sleeps(pid: number): number {
+  const m = /^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) : NaN;
 }
 
 /** User + system CPU time a process has used, in seconds (Linux; clock ticks of 10 ms). */

@@ -2,7 +2,7 @@
 // the same run and prints ratios. Numbers are reported, never asserted (that is the tests' job).
 // Usage: bun bench/run.ts [--quick] [--only resp,memory,fanout,latency,idle,http,durable,startup,redis]
 
-import { cleanupAll, cpuSeconds, format, mib, redisBenchmark, rss, startMsgbus, startRedis, table } from "./lib.ts";
+import { cleanupAll, cpuSeconds, format, mib, redisBenchmark, redisBenchmarkTimed, rss, sleeps, startMsgbus, startRedis, table } from "./lib.ts";
 
 const argv = process.argv.slice(2);
 const quick = argv.includes("--quick");
@@ -32,7 +32,7 @@ async function resp(): Promise<void> {
       ["PUBLISH", "t", "x"],
     ];
     // Fresh servers per round, alternating who goes first, so neither gets a warmer machine.
-    const runs: Record<string, Record<string, { perSecond: number; cpu: number }>[]> = { msgbus: [], redis: [] };
+    const runs: Record<string, Record<string, { perSecond: number; cpu: number; clientCpu: number; sleeps: number }>[]> = { msgbus: [], redis: [] };
     for (let round = 0; round < rounds; round++) {
       for (const name of round % 2 === 0 ? ["msgbus", "redis"] : ["redis", "msgbus"]) {
         const server = name === "msgbus" ? await startMsgbus(big) : await startRedis();
@@ -40,12 +40,15 @@ async function resp(): Promise<void> {
         // first ~100,000 requests (redis has nothing to warm). LPUSH and RPOP in equal numbers
         // leave the list as it was.
         for (const test of tests) await redisBenchmark(server.port, ["-c", "50", "-n", String(quick ? 50000 : 100000), "-d", "100", "-P", "16", ...test]);
-        const result: Record<string, { perSecond: number; cpu: number }> = {};
+        const result: Record<string, { perSecond: number; cpu: number; clientCpu: number; sleeps: number }> = {};
         for (const test of tests) {
           const before = cpuSeconds(server.pid);
-          const measured = await redisBenchmark(server.port, [...common, ...test]);
+          const slept = sleeps(server.pid);
+          const measured = await redisBenchmarkTimed(server.port, [...common, ...test]);
           const cpu = ((cpuSeconds(server.pid) - before) * 1e6) / n;
-          for (const [key, perSecond] of Object.entries(measured)) result[key] = { perSecond, cpu };
+          const clientCpu = (measured.clientCpu * 1e6) / n;
+          const wakes = ((sleeps(server.pid) - slept) * 1000) / n;
+          for (const [key, perSecond] of Object.entries(measured.rates)) result[key] = { perSecond, cpu, clientCpu, sleeps: wakes };
         }
         runs[name]!.push(result);
         await server.stop();
@@ -56,11 +59,47 @@ async function resp(): Promise<void> {
       const r = median(runs.redis!.map((x) => x[test]!.perSecond));
       const mCpu = median(runs.msgbus!.map((x) => x[test]?.cpu ?? NaN));
       const rCpu = median(runs.redis!.map((x) => x[test]!.cpu));
-      rows.push([`${test} -P ${pipeline}`, m, r, `${(m / r).toFixed(2)}x`, mCpu.toFixed(2), rCpu.toFixed(2), `${(rCpu / mCpu).toFixed(2)}x`]);
+      const mClient = median(runs.msgbus!.map((x) => x[test]?.clientCpu ?? NaN));
+      const rClient = median(runs.redis!.map((x) => x[test]!.clientCpu));
+      const mSleeps = median(runs.msgbus!.map((x) => x[test]?.sleeps ?? NaN));
+      const rSleeps = median(runs.redis!.map((x) => x[test]!.sleeps));
+      rows.push([
+        `${test} -P ${pipeline}`,
+        m,
+        r,
+        `${(m / r).toFixed(2)}x`,
+        mCpu.toFixed(2),
+        rCpu.toFixed(2),
+        `${(rCpu / mCpu).toFixed(2)}x`,
+        mClient.toFixed(2),
+        rClient.toFixed(2),
+        mSleeps.toFixed(1),
+        rSleeps.toFixed(1),
+      ]);
     }
   }
-  console.log(table(["test", "msgbus req/s", "redis req/s", "msgbus/redis", "msgbus CPU µs/req", "redis CPU µs/req", "CPU redis/msgbus"], rows));
+  console.log(
+    table(
+      [
+        "test",
+        "msgbus req/s",
+        "redis req/s",
+        "msgbus/redis",
+        "msgbus CPU µs/req",
+        "redis CPU µs/req",
+        "CPU redis/msgbus",
+        "client CPU µs/req (msgbus)",
+        "client CPU µs/req (redis)",
+        "msgbus sleeps/1k req",
+        "redis sleeps/1k req",
+      ],
+      rows,
+    ),
+  );
   console.log("\n(CPU: the server process's user+system time per request, from /proc: steadier than req/s on a shared machine.)");
+  console.log(
+    "(client CPU: redis-benchmark's own user+system time per request. Where it exceeds the server's, the client is what limits req/s on 2 cores. Sleeps: how often the server's event loop ran out of work and waited; each costs the client a wakeup in its next send.)",
+  );
 }
 
 function median(values: number[]): number {

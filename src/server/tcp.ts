@@ -297,7 +297,12 @@ export class Connection {
     });
   }
 
-  /** Writes the reply buffer straight to the socket: no copy unless the socket takes only part. */
+  /**
+   * Writes the reply buffer straight to the socket: no copy unless the socket takes only part.
+   * Replies go out from the read's own callback. Holding them to the end of the event-loop turn
+   * and writing every connection's then (as Redis does before it sleeps) was measured: the same
+   * writes, rate and CPU (redis-benchmark PING -P 16, 19 paired rounds: 1.007x the rate).
+   */
   private sendOut(): void {
     const { bytes, length } = this.out;
     if (this.closed) {
