@@ -70,6 +70,8 @@ export interface Lease {
 export interface Delayed {
   readonly message: Message;
   readonly topic: Topic;
+  /** When it is released (ms): what a purge undone by a failed commit holds it back until again. */
+  readonly until: number;
   /** False once returned or dropped: its entry in the lease book's release heap is then skipped. */
   active: boolean;
 }

@@ -5,14 +5,15 @@ import type { BusState } from "./bus-state.ts";
 import { enqueueWaiting } from "./delivery.ts";
 import { type Message, messageCost } from "./message.ts";
 import type { Topic } from "./topic.ts";
-import type { Change } from "./uncommitted.ts";
+import type { Change, Purge } from "./uncommitted.ts";
 
 /**
  * Undoes the batch's changes, newest first. Taken, acked, dropped and expired messages go back to
  * the head of their queue with the delivery count they had; leases granted in the batch end;
- * messages written in the batch leave (their writers were answered STORAGE; ids are not reused).
- * Nothing is dispatched: waiting consumers get the messages at the next write or grant, not in a
- * loop of failing commits.
+ * messages written in the batch leave (their writers were answered STORAGE; ids are not reused);
+ * purged messages come back (the store forgot the purge with its batch; its purger was answered
+ * STORAGE). Nothing is dispatched: waiting consumers get the messages at the next write or grant,
+ * not in a loop of failing commits.
  */
 export function undoUncommitted(s: BusState, changes: Change[]): void {
   // Messages put back at the head, per topic: re-sorted at the end, since an acked message
@@ -20,20 +21,22 @@ export function undoUncommitted(s: BusState, changes: Change[]): void {
   const returned = new Map<Topic, number>();
   for (let i = changes.length - 1; i >= 0; i--) {
     const change = changes[i]!;
-    const { topic, message } = change;
-    // A topic deleted in the batch stays deleted: the store keeps its purge and tries it again
-    // (see SqliteStore), so what was taken from it before the delete does not come back either.
+    const topic = change.topic;
+    // A topic deleted in the batch stays deleted: the store keeps the delete and tries it again
+    // (see SqliteStore), so what was taken or purged from it before the delete does not come back.
     if (topic.deleted) {
       if (change.kind === "leased") s.leases.end(change.lease);
       continue;
     }
+    if (change.kind === "purged") {
+      unpurge(s, change, changes, i, returned);
+      continue;
+    }
+    const message = change.message;
     message.deliveries = change.deliveries;
     const cost = messageCost(message.payload.length);
     if (change.kind === "added") {
-      const queue = topic.queue;
-      // The queue rebuilds the messages it packed: the same message is the one with its id.
-      const removed = queue.at(queue.length - 1)?.id === message.id ? queue.pop() : queue.removeFirst((m) => m.id === message.id);
-      if (removed) {
+      if (unwrite(s, topic, message)) {
         topic.bytes -= cost;
         s.bytes -= cost;
       }
@@ -63,4 +66,57 @@ export function undoUncommitted(s: BusState, changes: Change[]): void {
   for (const change of changes) if (!change.topic.deleted) s.recharge(change.topic);
   // A topic emptied by the batch may have been let go meanwhile: it holds messages again.
   for (const change of changes) if (!change.topic.deleted) s.topics.readmit(change.topic);
+}
+
+/**
+ * Takes a message written in the batch out of its topic: queued (the queue rebuilds the messages
+ * it packed: the same message is the one with its id), or nacked with a delay in the same batch
+ * (leased and nacked before the commit failed). False when the topic no longer holds it.
+ */
+function unwrite(s: BusState, topic: Topic, message: Message): boolean {
+  const queue = topic.queue;
+  const id = message.id;
+  if (queue.at(queue.length - 1)?.id === id ? queue.pop() : queue.removeFirst((m) => m.id === id)) return true;
+  for (const delayed of topic.delayedMessages) {
+    if (delayed.message.id !== id) continue;
+    s.leases.endDelay(delayed);
+    return true;
+  }
+  return false;
+}
+
+/**
+ * Brings back what a purge (`changes[at]`) dropped: its queue ahead of what was queued since, its
+ * delayed messages held back until their time as before, all charged again. Into a queue that
+ * holds nothing, its messages are packed again, but for those an older change of the batch still
+ * refers to (put back or leased before the purge: its undo resets their delivery count on the
+ * object), which stay objects at the head, with every message before them.
+ */
+function unpurge(s: BusState, purge: Purge, changes: Change[], at: number, returned: Map<Topic, number>): void {
+  const { topic, queued, delayed } = purge;
+  const queue = topic.queue;
+  let objects = queued.length;
+  if (queue.length === 0) {
+    const referred = new Set<Message>();
+    for (let i = 0; i < at; i++) {
+      const change = changes[i]!;
+      if (change.kind !== "purged" && change.topic === topic) referred.add(change.message);
+    }
+    objects = 0;
+    for (let i = queued.length - 1; i >= 0; i--) {
+      if (referred.has(queued[i]!)) {
+        objects = i + 1;
+        break;
+      }
+    }
+    for (let i = objects; i < queued.length; i++) queue.push(queued[i]!);
+  }
+  for (let i = objects - 1; i >= 0; i--) queue.unshift(queued[i]!);
+  if (objects > 0) returned.set(topic, (returned.get(topic) ?? 0) + objects);
+  for (const entry of delayed) s.leases.delay(topic, entry.message, entry.until);
+  let cost = 0;
+  for (const message of queued) cost += messageCost(message.payload.length);
+  for (const entry of delayed) cost += messageCost(entry.message.payload.length);
+  topic.bytes += cost;
+  s.bytes += cost;
 }
