@@ -44,8 +44,8 @@ export function deleteTopic(s: BusState, topicName: string): number | undefined 
     dropped.push(lease.message);
   }
   dropAll(s, topic, dropped, "delete");
+  s.uncommitted.recordDelete(topic);
   s.recharge(topic);
-  topic.deleted = true;
   s.topics.remove(topic);
   return dropped.length;
 }

@@ -98,8 +98,6 @@ export class Topic {
    * MESSAGE_OVERHEAD each, plus OBJECT_OVERHEAD for each held as an object (see BusState.recharge).
    */
   bytes = 0;
-  /** Deleted (DEL, RM, DELETE): what it held is gone for good, even if the delete's commit fails (it is kept and tried again). */
-  deleted = false;
   /** How many of its messages `bytes` charges OBJECT_OVERHEAD for. */
   objects = 0;
   readonly subscribers = new Set<Subscriber>();

@@ -13,7 +13,8 @@ export type Change =
   | { kind: "added"; topic: Topic; message: Message; deliveries: number }
   | { kind: "removed"; topic: Topic; message: Message; deliveries: number }
   | { kind: "leased"; topic: Topic; message: Message; deliveries: number; lease: Lease }
-  | Purge;
+  | Purge
+  | { kind: "deleted"; topic: Topic };
 
 /** A purge: what it dropped, the queue in its order and the delayed messages with their release times. */
 export interface Purge {
@@ -49,6 +50,14 @@ export class Uncommitted {
   recordPurge(topic: Topic, queued: Message[], delayed: Delayed[]): void {
     if (queued.length + delayed.length === 0) return;
     this.changesOf(this.store.flush())?.push({ kind: "purged", topic, queued, delayed });
+  }
+
+  /**
+   * Call right after telling the store of a topic's delete: never undone (the store keeps it), it
+   * tells the undo that what the batch changed in topics of that name before it stays gone.
+   */
+  recordDelete(topic: Topic): void {
+    this.changesOf(this.store.flush())?.push({ kind: "deleted", topic });
   }
 
   /** The changes of the store's pending batch, `batch`; undefined when nothing is pending. */

@@ -19,15 +19,25 @@ export function undoUncommitted(s: BusState, changes: Change[]): void {
   // Messages put back at the head, per topic: re-sorted at the end, since an acked message
   // did not come from the head and would otherwise land behind the ones taken after it.
   const returned = new Map<Topic, number>();
+  // Names deleted by changes newer than the one undone, and the topics whose changes were undone.
+  const deleted = new Set<string>();
+  const touched = new Set<Topic>();
   for (let i = changes.length - 1; i >= 0; i--) {
     const change = changes[i]!;
     const topic = change.topic;
     // A topic deleted in the batch stays deleted: the store keeps the delete and tries it again
-    // (see SqliteStore), so what was taken or purged from it before the delete does not come back.
-    if (topic.deleted) {
+    // (see SqliteStore), deleting every row of that name. So what was taken or purged before the
+    // delete from a topic of that name (the deleted one, or one let go before it under
+    // --max-topics) does not come back; what a newer topic of the name did after it is undone.
+    if (change.kind === "deleted") {
+      deleted.add(topic.name);
+      continue;
+    }
+    if (deleted.has(topic.name)) {
       if (change.kind === "leased") s.leases.end(change.lease);
       continue;
     }
+    touched.add(topic);
     if (change.kind === "purged") {
       unpurge(s, change, changes, i, returned);
       continue;
@@ -62,10 +72,40 @@ export function undoUncommitted(s: BusState, changes: Change[]): void {
     head.sort((a, b) => b.id - a.id);
     for (const message of head) topic.queue.unshift(message);
   }
-  // Messages moved between packed and object: charged as they are now.
-  for (const change of changes) if (!change.topic.deleted) s.recharge(change.topic);
-  // A topic emptied by the batch may have been let go meanwhile: it holds messages again.
-  for (const change of changes) if (!change.topic.deleted) s.topics.readmit(change.topic);
+  for (const topic of touched) {
+    // Messages moved between packed and object: charged as they are now.
+    s.recharge(topic);
+    // A topic emptied by the batch may have been let go meanwhile (--max-topics): it holds
+    // messages again. If a topic of its name took its place, they move there.
+    const listed = s.topics.readmit(topic);
+    if (listed !== topic) moveAll(s, topic, listed);
+  }
+}
+
+/**
+ * Moves what a topic let go in the batch holds again into the topic of its name that took its
+ * place: the one with the lower ids (the older) first. Only queued and delayed messages: a topic
+ * holding leases is never let go, and the undo ended the leases of the batch.
+ */
+function moveAll(s: BusState, from: Topic, to: Topic): void {
+  const messages = [...from.queue];
+  from.queue.clear();
+  if (from.lastId < to.lastId) for (let i = messages.length - 1; i >= 0; i--) to.queue.unshift(messages[i]!);
+  else for (const message of messages) to.queue.push(message);
+  let cost = 0;
+  for (const message of messages) cost += messageCost(message.payload.length);
+  for (const delayed of [...from.delayedMessages]) {
+    s.leases.endDelay(delayed);
+    s.leases.delay(to, delayed.message, delayed.until);
+    cost += messageCost(delayed.message.payload.length);
+  }
+  s.bytes -= from.bytes;
+  from.bytes = 0;
+  from.objects = 0;
+  to.bytes += cost;
+  s.bytes += cost;
+  s.recharge(to);
+  s.topics.settle(to);
 }
 
 /**
@@ -100,7 +140,7 @@ function unpurge(s: BusState, purge: Purge, changes: Change[], at: number, retur
     const referred = new Set<Message>();
     for (let i = 0; i < at; i++) {
       const change = changes[i]!;
-      if (change.kind !== "purged" && change.topic === topic) referred.add(change.message);
+      if ((change.kind === "removed" || change.kind === "leased") && change.topic === topic) referred.add(change.message);
     }
     objects = 0;
     for (let i = queued.length - 1; i >= 0; i--) {
