@@ -4,7 +4,7 @@
 import type { BusState, DropReason } from "./bus-state.ts";
 import { BusError } from "./errors.ts";
 import { type Message, messageCost } from "./message.ts";
-import type { Topic } from "./topic.ts";
+import type { Delayed, Topic } from "./topic.ts";
 import { checkTopicName } from "./topic-name.ts";
 
 /** See Bus.purge. */
@@ -12,13 +12,14 @@ export function purge(s: BusState, topicName: string): number {
   checkTopicName(topicName);
   const topic = s.topics.get(topicName);
   if (!topic) return 0;
-  const purged = [...topic.queue];
+  const queued = [...topic.queue];
+  const delayed: Delayed[] = [...topic.delayedMessages];
   topic.queue.clear();
-  for (const delayed of [...topic.delayedMessages]) {
-    s.leases.endDelay(delayed);
-    purged.push(delayed.message);
-  }
+  for (const entry of delayed) s.leases.endDelay(entry);
+  const purged = delayed.length > 0 ? [...queued, ...delayed.map((entry) => entry.message)] : queued;
   dropAll(s, topic, purged, "purge");
+  // Undone, like a take, if its commit fails: the store forgets the purge, the messages come back.
+  s.uncommitted.recordPurge(topic, queued, delayed);
   s.recharge(topic);
   s.topics.settle(topic);
   return purged.length;
@@ -43,8 +44,8 @@ export function deleteTopic(s: BusState, topicName: string): number | undefined 
     dropped.push(lease.message);
   }
   dropAll(s, topic, dropped, "delete");
+  s.uncommitted.recordDelete(topic);
   s.recharge(topic);
-  topic.deleted = true;
   s.topics.remove(topic);
   return dropped.length;
 }
@@ -79,8 +80,10 @@ function dropAll(s: BusState, topic: Topic, messages: Message[], reason: DropRea
     topic.bytes -= cost;
     s.bytes -= cost;
   }
-  // The whole topic at once when nothing of it is left (leases survive a purge).
-  if (topic.leased.size === 0) s.store.purged(topic.name);
+  // The whole topic at once when nothing of it is left (leases survive a purge). A delete is kept
+  // by the store even if its commit fails (it cannot be undone in memory); a purge is not.
+  if (reason === "delete") s.store.deleted(topic.name);
+  else if (topic.leased.size === 0) s.store.purged(topic.name);
   else for (const message of messages) s.store.removed(topic.name, message.id);
   if (messages.length > 0) s.reportDrop(topic, reason, messages.length);
   // Delayed entries stay in their heap until due (skipped then); compacted like lease expiries.

@@ -78,7 +78,7 @@ export class LeaseBook {
 
   /** Holds a nacked message back until `until`, still owned (and counted) by its topic. */
   delay(topic: Topic, message: Message, until: number): void {
-    const delayed: Delayed = { message, topic, active: true };
+    const delayed: Delayed = { message, topic, until, active: true };
     topic.delayedMessages.add(delayed);
     this.liveDelayed++;
     this.releases.push(until, delayed);

@@ -20,7 +20,7 @@ export interface StoredTopic {
  *   returns synchronously everything kept: each topic's last id and its messages in id order,
  *   leased ones as queued. An adapter whose backend is asynchronous (Redis) does its reading
  *   before the bus is built (an async open) and hands the result over here.
- * - **Synchronous reports.** `added`, `removed`, `delivered` and `purged` are called on the hot
+ * - **Synchronous reports.** `added`, `removed`, `delivered`, `purged` and `deleted` are called on the hot
  *   path, in the order things happened: they only record (no I/O, no await, no throw, no call
  *   back into the bus) and the adapter writes later, in batches.
  * - **Group commit.** `flush()` returns the promise of the batch that holds every change reported
@@ -29,9 +29,11 @@ export interface StoredTopic {
  *   when it is not. It must settle in bounded time (a backend that does not answer is a failure).
  * - **Undo on StoreCommitError.** A batch rejected with StoreCommitError was not written at all,
  *   and the adapter forgets its adds, removals and delivery counts (never writing them later):
- *   the bus undoes them in memory (core/undo.ts), and its writers, takers and ackers are
- *   answered STORAGE. Only what forgetting would lose is kept and tried again: the highest ids
- *   the batch gave (ids are never reused) and its purges. Any other rejection (a BusError with
+ *   the bus undoes them in memory (core/undo.ts), and its writers, takers, ackers and purgers are
+ *   answered STORAGE. Its purges are forgotten too (the bus queues the purged messages again).
+ *   Only what forgetting would lose is kept and tried again: the highest ids the batch gave (ids
+ *   are never reused) and its topic deletes (a deleted topic is gone from memory for good). Any
+ *   other rejection (a BusError with
  *   code STORAGE) means the batch was written as far as it could be, and nothing is undone.
  * - **Close.** `close()` writes what is pending, if it can, and releases the backend.
  */
@@ -44,8 +46,13 @@ export interface Store {
   removed(topic: string, id: number): void;
   /** A message's delivery count changed (it was leased). Not always the object `added` got: match by topic and id. */
   delivered(message: Message): void;
-  /** Every message of the topic left (purge). */
+  /** Every message of the topic left (purge). Forgotten with its batch if that fails, like a removal. */
   purged(topic: string): void;
+  /**
+   * Every message of the topic left, and the topic was deleted (its last id stays). Unlike a
+   * purge, kept and tried again when its batch fails: the bus cannot bring a deleted topic back.
+   */
+  deleted(topic: string): void;
   /**
    * Resolves once everything reported so far is as safe as the store promises; `null` when
    * nothing is pending, so memory-only transports can reply without waiting. Every change
@@ -73,6 +80,7 @@ export class MemoryStore implements Store {
   removed(): void {}
   delivered(): void {}
   purged(): void {}
+  deleted(): void {}
   flush(): null {
     return null;
   }

@@ -165,17 +165,20 @@ export class TopicRegistry {
 
   /**
    * A topic whose changes were undone (a failed store commit) holds messages again: it is in use,
-   * and listed again if it was let go meanwhile (its tombstone, if any, is taken back).
+   * and listed again if it was let go meanwhile (its tombstone, if any, is taken back). Returns the
+   * topic listed under its name: another one when a topic of that name took its place meanwhile
+   * (the caller moves the messages there).
    */
-  readmit(topic: Topic): void {
+  readmit(topic: Topic): Topic {
     const listed = this.live.get(topic.name);
     if (listed === undefined) {
       this.tombstones.raise(topic.name);
       this.live.set(topic.name, topic);
     } else if (listed !== topic) {
-      return; // a newer topic of that name took its place; the store still has the messages
+      return listed;
     }
     this.settle(topic);
+    return topic;
   }
 
   /** A stored topic with no message left: only its last id comes back. */

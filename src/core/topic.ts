@@ -70,6 +70,8 @@ export interface Lease {
 export interface Delayed {
   readonly message: Message;
   readonly topic: Topic;
+  /** When it is released (ms): what a purge undone by a failed commit holds it back until again. */
+  readonly until: number;
   /** False once returned or dropped: its entry in the lease book's release heap is then skipped. */
   active: boolean;
 }
@@ -96,8 +98,6 @@ export class Topic {
    * MESSAGE_OVERHEAD each, plus OBJECT_OVERHEAD for each held as an object (see BusState.recharge).
    */
   bytes = 0;
-  /** Deleted (DEL, RM, DELETE): what it held is gone for good, even if the delete's commit fails (it is kept and tried again). */
-  deleted = false;
   /** How many of its messages `bytes` charges OBJECT_OVERHEAD for. */
   objects = 0;
   readonly subscribers = new Set<Subscriber>();

@@ -38,15 +38,25 @@ class Batch {
   readonly updates = new Map<string, Map<number, Message>>();
   readonly removeTopics: string[] = [];
   readonly removeIds: number[] = [];
+  /** Topics whose rows all go (purged or deleted). */
   readonly purges = new Set<string>();
+  /** Of those, the deleted ones: kept when the batch fails (see leftover). */
+  readonly deletes = new Set<string>();
   readonly lastIds = new Map<string, number>();
   waiter?: { promise: Promise<void>; resolve: () => void; reject: (e: BusError) => void };
 
-  /** What is kept of a batch that failed: its highest ids (never reused) and its purges. */
+  /**
+   * What is kept of a batch that failed: its highest ids (never reused) and its topic deletes (the
+   * bus cannot bring a deleted topic back). Its purges go with the rest: the bus queues their
+   * messages again (core/undo.ts).
+   */
   leftover(): Batch {
     const next = new Batch();
     for (const [name, id] of this.lastIds) next.lastIds.set(name, id);
-    for (const name of this.purges) next.purges.add(name);
+    for (const name of this.deletes) {
+      next.purges.add(name);
+      next.deletes.add(name);
+    }
     return next;
   }
 }
@@ -81,7 +91,7 @@ export class SqliteStore implements Store {
   private batch = new Batch();
   /** Changes were reported since the last commit attempt: a flush has something to wait for. */
   private dirty = false;
-  /** The batch holds what a failed one kept (its ids and purges): written by the retry, awaited by nobody. */
+  /** The batch holds what a failed one kept (its ids and deletes): written by the retry, awaited by nobody. */
   private leftover = false;
   private scheduled = false;
   private closed = false;
@@ -183,6 +193,13 @@ export class SqliteStore implements Store {
     batch.adds.delete(topic);
     batch.updates.delete(topic);
     batch.purges.add(topic);
+  }
+
+  deleted(topic: string): void {
+    const batch = this.pending();
+    if (!batch) return;
+    this.purged(topic);
+    batch.deletes.add(topic);
   }
 
   flush(): Promise<void> | null {
@@ -371,7 +388,7 @@ export class SqliteStore implements Store {
 
   /**
    * Applies the batch in one transaction. On failure its waiters get a StoreCommitError now (so
-   * nobody gets a false ack) and the batch is forgotten but for its ids and purges, which are
+   * nobody gets a false ack) and the batch is forgotten but for its ids and deletes, which are
    * tried again (see Store.flush): a removal whose taker got the error is never written later.
    * The store's memory of where messages are changes only once the transaction has committed.
    */
@@ -401,10 +418,11 @@ export class SqliteStore implements Store {
       this.failures++;
       const error = new StoreCommitError(storageError(`cannot write to ${this.path}`, e, "check free disk space and the disk").message);
       // The batch is forgotten (its writers, takers and ackers get the error, the bus undoes its
-      // changes in memory), except what forgetting would lose: the ids it gave, and its purges.
+      // changes in memory, purges included), except what forgetting would lose: the ids it gave,
+      // and its topic deletes.
       this.batch = batch.leftover();
       this.dirty = false;
-      this.leftover = this.batch.lastIds.size + this.batch.purges.size > 0;
+      this.leftover = this.batch.lastIds.size + this.batch.deletes.size > 0;
       batch.waiter?.reject(error);
       batch.waiter = undefined;
       this.onError(error);

@@ -205,6 +205,45 @@ describe("sqlite store", () => {
     expect(peek(dir, "SELECT name, last_id FROM topics")).toEqual([["q", 2]]);
   });
 
+  // A purge answered STORAGE purged nothing: the bus queues its messages again, so the store must
+  // not delete them later. A delete cannot be undone in memory: it is kept and tried again.
+  test("a purge whose commit failed is never written later; a topic delete is kept and tried again", async () => {
+    const dir = tempDir();
+    const store = open(dir, "process", () => {});
+    store.load();
+    for (const name of ["p", "d"]) for (const id of [1, 2]) store.added(message(name, id));
+    await store.flush();
+    const blocker = new Database(join(dir, "msgbus.db"));
+    blocker.exec("BEGIN IMMEDIATE");
+    store.purged("p");
+    store.deleted("d");
+    expect(
+      await store.flush()!.then(
+        () => "written",
+        (e: unknown) => e,
+      ),
+    ).toBeInstanceOf(StoreCommitError);
+    blocker.exec("ROLLBACK");
+    blocker.close();
+    // The retry, after a second with nothing new: the delete, not the purge.
+    await Bun.sleep(1200);
+    expect(peek(dir, "SELECT t.name, m.id FROM messages m JOIN topics t USING (tid) ORDER BY t.name, m.id")).toEqual([
+      ["p", 1],
+      ["p", 2],
+    ]);
+    close(store);
+    expect(contents(open(dir).load())).toEqual({
+      p: [
+        2,
+        [
+          [1, 0],
+          [2, 0],
+        ],
+      ],
+      d: [2, []],
+    });
+  });
+
   // Issue 8, item 5: a take whose commit failed was written once the disk had room again, so the
   // message vanished though its taker had been told the take failed.
   test("a removal or delivery count whose commit failed is never written later", async () => {
@@ -367,16 +406,17 @@ describe("sqlite store finds its rows without an index", () => {
     const names = ["a", "b", "c", "d"];
     const queued = new Map<string, Map<number, Message>>(names.map((n) => [n, new Map()]));
     const lastIds = new Map<string, number>();
-    // What the last successful commit wrote: a failed batch is forgotten but for its ids and purges.
+    // What the last successful commit wrote: a failed batch is forgotten but for its ids and topic
+    // deletes (its purges are forgotten with the rest).
     let durable = new Map<string, [Message, number][]>();
-    let purgedSince = new Set<string>();
+    let deletedSince = new Set<string>();
     const committed = () => {
       durable = new Map([...queued].map(([name, ms]) => [name, [...ms.values()].map((m) => [m, m.deliveries] as [Message, number])]));
-      purgedSince = new Set();
+      deletedSince = new Set();
     };
     const forgotten = () => {
       for (const name of names) {
-        const kept = purgedSince.has(name) ? [] : (durable.get(name) ?? []);
+        const kept = deletedSince.has(name) ? [] : (durable.get(name) ?? []);
         for (const [m, deliveries] of kept) m.deliveries = deliveries;
         queued.set(name, new Map(kept.map(([m]) => [m.id, m])));
       }
@@ -445,10 +485,12 @@ describe("sqlite store finds its rows without an index", () => {
         const m = pick([...mine.values()]);
         m.deliveries++;
         store.delivered(m);
-      } else if (r < 0.805) {
+      } else if (r < 0.81) {
         mine.clear();
-        purgedSince.add(name);
-        store.purged(name);
+        if (random() < 0.5) {
+          deletedSince.add(name);
+          store.deleted(name);
+        } else store.purged(name);
       } else if (r < 0.95) {
         // The turn's commit: written, or forgotten as a whole (even while failing, a batch
         // without inserts can get through the trigger).
