@@ -203,15 +203,18 @@ export class WsHub {
   }
 
   /**
-   * fanOut of a lent write given as a range of its queue (Subscriber.sendLent). A raw frame of an
-   * ASCII payload (valid UTF-8, whose text is its bytes as Latin-1) is made from the range at once:
-   * no Message, no view, no UTF-8 decoder. Anything else is a lent Message for fanOut. (A range is
+   * fanOut of a lent write given as a range of its queue (Subscriber.sendLent). A `?binary` frame
+   * (a copy of the range), or a raw frame of an ASCII payload (valid UTF-8, whose text is its bytes
+   * as Latin-1), is made from the range at once: no Message, no view, no UTF-8 decoder. Anything
+   * else is a lent Message for fanOut. (A range is
    * never a payload that arrived as a binary frame: those are written through Bus.publish.)
    */
   private fanOutLent(group: Group, topic: string, id: number, created: number, bytes: Uint8Array, start: number, end: number): void {
-    if (group.format === "raw" && isAscii(bytes, start, end)) {
+    const format = group.format;
+    if (format === "binary" || (format === "raw" && isAscii(bytes, start, end))) {
       if (group.pending.length === 0) queueMicrotask(() => this.flush(group));
-      group.pending.push(latin1Slice.call(bytes, start, end));
+      // `?binary`: the frame is a copy of the range (the range is only lent), made at once.
+      group.pending.push(format === "binary" ? uint8Slice.call(bytes, start, end) : latin1Slice.call(bytes, start, end));
       return;
     }
     this.fanOut(group, { id, topic, created, payload: bytes.subarray(start, end), deliveries: 0, origin: undefined }, true);
@@ -364,6 +367,8 @@ export class WsHub {
 
 /** Buffer's Latin-1 decoder takes any Uint8Array and a range of it: a string with no view made. */
 const latin1Slice = Buffer.prototype.latin1Slice as (this: Uint8Array, start: number, end: number) => string;
+/** A copy of a range (Uint8Array's slice: on a Buffer, slice() would be a view). */
+const uint8Slice = Uint8Array.prototype.slice as (this: Uint8Array, start: number, end: number) => Uint8Array;
 
 /** Above this many bytes the native (SIMD) check pays for its call and the view it needs. */
 const ASCII_LOOP_MAX = 256;

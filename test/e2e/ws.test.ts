@@ -82,6 +82,23 @@ describe.skipIf(!hasBinary())("WebSocket", () => {
     socket.close();
   });
 
+  test("?binary: text written and taken in one read comes as binary frames, each with its own bytes", async () => {
+    const topic = fresh("reused-binary");
+    const socket = await WsCollector.open(`${ws}/${topic}?binary`);
+    const payload = (i: number) => new TextEncoder().encode(`${i}:${"x".repeat(90)}`); // ASCII, yet binary frames
+    const count = 500;
+    const pairs = Array.from({ length: count }, (_, i) => [encodeCommand(["PUBLISH", topic, payload(i)]), encodeCommand(["LPOP", topic])]).flat();
+    const raw = await Bun.connect({ hostname: "127.0.0.1", port: server.port, socket: { data() {} } });
+    raw.write(Buffer.concat(pairs.map((c) => Buffer.from(c))));
+    const frames = await socket.waitForFrames(count);
+    for (let i = 0; i < count; i++) {
+      expect(frames[i]).toBeInstanceOf(Uint8Array);
+      expect(same(frames[i] as Uint8Array, payload(i))).toBe(true);
+    }
+    raw.end();
+    socket.close();
+  });
+
   test("frames a socket sends are published: text stays text, a binary frame stays binary even when its bytes are UTF-8", async () => {
     const topic = fresh("chat");
     const reader = await WsCollector.open(`${ws}/${topic}`);
