@@ -8,6 +8,7 @@ import net from "node:net";
 import { freePort } from "../test/helpers/ports.ts";
 import { spawnTracked } from "../test/helpers/processes.ts";
 import { encodeCommand } from "../src/protocol/resp-writer.ts";
+import { readdirSync, readFileSync } from "node:fs";
 import { cleanupAll, cpuSeconds, format, mib, need, type Running, rss, startMsgbus, startRedis, table, waitForPort } from "./lib.ts";
 
 const TOPIC = "fan";
@@ -183,8 +184,42 @@ export const KINDS: Kind[] = [
  * Publishes `messages` pipelined and waits until every subscriber counted every one; the publisher
  * stays at most `lead` messages ahead of the slowest subscriber, so no server cuts anyone off.
  */
-/** Deliveries per second, and the server's CPU time per delivery (µs). */
-async function fanout(kind: Kind, subscribers: number, messages: number): Promise<{ rate: number; cpu: number }> {
+/**
+ * Voluntary context switches of all of a process's threads (from /proc): how often it ran out of
+ * work and slept. All threads, since nats (Go) serves its connections from several.
+ */
+function allSleeps(pid: number): number {
+  let total = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const m = /^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/task/${task}/status`, "utf8"));
+      if (m) total += Number(m[1]);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return total;
+}
+
+/** The bench process's own user + system CPU time in seconds: it is the client (publisher and subscribers). */
+function ownCpuSeconds(): number {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1e6;
+}
+
+interface FanoutResult {
+  /** Deliveries per second. */
+  rate: number;
+  /** The server's CPU time per delivery (µs). */
+  cpu: number;
+  /** The client's (this process's) CPU time per delivery (µs). */
+  clientCpu: number;
+  /** The server's voluntary context switches per 1,000 deliveries. */
+  sleeps: number;
+}
+
+/** Deliveries per second, the server's and the client's CPU time per delivery, and the server's sleeps. */
+async function fanout(kind: Kind, subscribers: number, messages: number): Promise<FanoutResult> {
   const server = await kind.start();
   try {
     // Every server first gets the same unmeasured load, with as many subscribers: a fifth of the
@@ -194,8 +229,16 @@ async function fanout(kind: Kind, subscribers: number, messages: number): Promis
     // Redis and nats have nothing to warm. Measured is what a running server does.
     await fanoutOn(kind, server, subscribers, Math.max(50000, Math.ceil(messages / 5)));
     const before = cpuSeconds(server.pid);
+    const clientBefore = ownCpuSeconds();
+    const sleptBefore = allSleeps(server.pid);
     const rate = await fanoutOn(kind, server, subscribers, messages);
-    return { rate, cpu: ((cpuSeconds(server.pid) - before) * 1e6) / (subscribers * messages) };
+    const deliveries = subscribers * messages;
+    return {
+      rate,
+      cpu: ((cpuSeconds(server.pid) - before) * 1e6) / deliveries,
+      clientCpu: ((ownCpuSeconds() - clientBefore) * 1e6) / deliveries,
+      sleeps: ((allSleeps(server.pid) - sleptBefore) * 1000) / deliveries,
+    };
   } finally {
     await server.stop();
   }
@@ -240,12 +283,16 @@ export async function fanoutTable(quick: boolean): Promise<void> {
     const messages = Math.max(5000, Math.round(deliveries / subscribers));
     const best: Record<string, number> = {};
     const cpu: Record<string, number> = {};
+    const clientCpu: Record<string, number> = {};
+    const slept: Record<string, number> = {};
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? KINDS : [...KINDS].reverse();
       for (const kind of order) {
         const result = await fanout(kind, subscribers, messages);
         best[kind.name] = Math.max(best[kind.name] ?? 0, result.rate);
         cpu[kind.name] = Math.min(cpu[kind.name] ?? Infinity, result.cpu);
+        clientCpu[kind.name] = Math.min(clientCpu[kind.name] ?? Infinity, result.clientCpu);
+        slept[kind.name] = Math.min(slept[kind.name] ?? Infinity, result.sleeps);
       }
     }
     const peer = Math.max(best["redis SUBSCRIBE"]!, best["nats core"]!);
@@ -258,10 +305,29 @@ export async function fanoutTable(quick: boolean): Promise<void> {
       `${(best["msgbus WebSocket"]! / peer).toFixed(2)}x`,
       `${(best["msgbus RESP SUB"]! / peer).toFixed(2)}x`,
       KINDS.map((k) => cpu[k.name]!.toFixed(2)).join(" / "),
+      KINDS.map((k) => clientCpu[k.name]!.toFixed(2)).join(" / "),
+      KINDS.map((k) => slept[k.name]!.toFixed(1)).join(" / "),
     ]);
   }
   console.log(
-    table(["subs", "msgbus WS", "msgbus SUB", "redis SUBSCRIBE", "nats", "WS/peer", "SUB/peer", "server CPU µs/delivery (WS / SUB / redis / nats)"], rows),
+    table(
+      [
+        "subs",
+        "msgbus WS",
+        "msgbus SUB",
+        "redis SUBSCRIBE",
+        "nats",
+        "WS/peer",
+        "SUB/peer",
+        "server CPU µs/delivery (WS / SUB / redis / nats)",
+        "client CPU µs/delivery",
+        "server sleeps/1k deliveries",
+      ],
+      rows,
+    ),
+  );
+  console.log(
+    "\n(client CPU: this bench process's own user+system time per delivery; it is the publisher and every subscriber. Sleeps: the server's voluntary context switches, all threads; each is a wakeup the client's next send pays for.)",
   );
 }
 

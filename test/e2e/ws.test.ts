@@ -39,13 +39,30 @@ describe.skipIf(!hasBinary())("WebSocket", () => {
     const socket = await WsCollector.open(`${ws}/${topic}`);
     const binary = new Uint8Array([0xff, 0xd8, 0x00]);
     // ASCII (to 0x7f) and other UTF-8: text frames, whichever way the frame's text is made.
-    await resp.putAll(topic, [text('{"t":21.5}'), binary, text("A\u007f"), text("héllo ✓"), new Uint8Array([0x41, 0x80])]);
-    const frames = await socket.waitForFrames(5);
+    // Short ranges are checked four bytes a step and then the rest, long ones (> 256 bytes) natively.
+    const long = "a".repeat(300);
+    const tailHigh = new Uint8Array([0x41, 0x42, 0x43, 0x44, 0x80]); // the high byte past the last whole step
+    await resp.putAll(topic, [
+      text('{"t":21.5}'),
+      binary,
+      text("A\u007f"),
+      text("héllo ✓"),
+      new Uint8Array([0x41, 0x80]),
+      text(`${long}\u007f`),
+      text(`${long}é`),
+      tailHigh,
+      text("abcdé"),
+    ]);
+    const frames = await socket.waitForFrames(9);
     expect(frames[0]).toBe('{"t":21.5}');
     expect(same(frames[1]!, binary)).toBe(true);
     expect(frames[2]).toBe("A\u007f");
     expect(frames[3]).toBe("héllo ✓");
     expect(same(frames[4]!, new Uint8Array([0x41, 0x80]))).toBe(true);
+    expect(frames[5]).toBe(`${long}\u007f`);
+    expect(frames[6]).toBe(`${long}é`);
+    expect(same(frames[7]!, tailHigh)).toBe(true);
+    expect(frames[8]).toBe("abcdé");
     socket.close();
   });
 
@@ -61,6 +78,23 @@ describe.skipIf(!hasBinary())("WebSocket", () => {
     raw.write(Buffer.concat(pairs.map((c) => Buffer.from(c))));
     const frames = await socket.waitForFrames(count);
     for (let i = 0; i < count; i++) expect(same(frames[i]!, payload(i))).toBe(true);
+    raw.end();
+    socket.close();
+  });
+
+  test("?binary: text written and taken in one read comes as binary frames, each with its own bytes", async () => {
+    const topic = fresh("reused-binary");
+    const socket = await WsCollector.open(`${ws}/${topic}?binary`);
+    const payload = (i: number) => new TextEncoder().encode(`${i}:${"x".repeat(90)}`); // ASCII, yet binary frames
+    const count = 500;
+    const pairs = Array.from({ length: count }, (_, i) => [encodeCommand(["PUBLISH", topic, payload(i)]), encodeCommand(["LPOP", topic])]).flat();
+    const raw = await Bun.connect({ hostname: "127.0.0.1", port: server.port, socket: { data() {} } });
+    raw.write(Buffer.concat(pairs.map((c) => Buffer.from(c))));
+    const frames = await socket.waitForFrames(count);
+    for (let i = 0; i < count; i++) {
+      expect(frames[i]).toBeInstanceOf(Uint8Array);
+      expect(same(frames[i] as Uint8Array, payload(i))).toBe(true);
+    }
     raw.end();
     socket.close();
   });
