@@ -95,6 +95,18 @@ export class Bus implements Engine {
     return this.writeBorrowed(this.s.topics.use(topicName), bytes, owned, start, end);
   }
 
+  /**
+   * PUBLISH: writes as publishBorrowed does and returns how many subscribers the write reaches
+   * (subscriberCount, read as it is written: one topic lookup for both).
+   */
+  publishReaching(topicName: string, bytes: Uint8Array, owned = false, start = 0, end = bytes.length): number {
+    this.checkSize(end - start);
+    const topic = this.s.topics.use(topicName);
+    const reached = topic.subscriberCount;
+    this.writeBorrowed(topic, bytes, owned, start, end);
+    return reached;
+  }
+
   /** LPUSH: writes as publishBorrowed does and returns the topic's depth after (one topic lookup). */
   pushBorrowed(topicName: string, bytes: Uint8Array, owned = false, start = 0, end = bytes.length): number {
     this.checkSize(end - start);

@@ -60,6 +60,11 @@ export interface Engine {
    * caller's to give). The engine copies what it keeps. Resolves with the id.
    */
   publishBorrowed(topic: string, bytes: Uint8Array, owned?: boolean, start?: number, end?: number): Maybe<number>;
+  /**
+   * PUBLISH's write: as publishBorrowed, resolving with how many subscribers it reaches (what
+   * subscriberCount says as it is written), so the topic is looked up once.
+   */
+  publishReaching(topic: string, bytes: Uint8Array, owned?: boolean, start?: number, end?: number): Maybe<number>;
   /** Optional: LPUSH's write, as publishBorrowed, returning the topic's depth after. Engines without it: depth(). */
   pushBorrowed?(topic: string, bytes: Uint8Array, owned?: boolean, start?: number, end?: number): number;
   subscriberCount(topic: string): number;

@@ -88,6 +88,8 @@ export class MessageQueue {
   /** Put back at the head (unshift): objects, before everything packed. */
   private readonly front = new Deque<Message>();
   private readonly chunks = new Deque<Chunk>();
+  /** The newest chunk (the writer's), kept at hand: undefined when there is no chunk. */
+  private tail: Chunk | undefined;
   private readonly external = new Deque<Message>();
   private packed = 0;
   /**
@@ -130,7 +132,7 @@ export class MessageQueue {
       this.pushPacked(message.id, message.created, message.deliveries, message.payload);
       return;
     }
-    const chunk = this.room(HEADER_MAX, message.id, message.created, false);
+    const chunk = this.room(HEADER_MAX, message.id, message.created);
     chunk.used = writeVarint(chunk.bytes, chunk.used, EXTERNAL);
     chunk.runAt = -1;
     this.external.push(message);
@@ -139,13 +141,36 @@ export class MessageQueue {
 
   /**
    * Queues a message of this topic without an object for it: its payload, payload[start, end), is
-   * copied (see packs()).
+   * copied (see packs()). Returns where the copy starts in `tailBytes` (no view of it is made):
+   * valid only until the queue is next read or written (what a lent write's subscribers see).
    */
-  pushPacked(id: number, created: number, deliveries: number, payload: Uint8Array, start = 0, end = payload.length): void {
+  pushPacked(id: number, created: number, deliveries: number, payload: Uint8Array, start = 0, end = payload.length): number {
     const length = end - start;
-    let chunk = this.chunks.at(this.chunks.length - 1);
+    let chunk = this.tail;
+    // The common entry first: one more of the run the tail chunk's writer has open (see MAX_RUN),
+    // with room as room() would see it. Its header byte counts it; nothing else is decided.
+    if (
+      chunk !== undefined &&
+      id === chunk.tailId + 1 &&
+      created === chunk.tailCreated &&
+      length === chunk.tailLength &&
+      deliveries === 0 &&
+      length > 0 &&
+      chunk.runAt >= chunk.head &&
+      chunk.bytes[chunk.runAt]! < MAX_RUN * 4 + EXTERNAL &&
+      chunk.used + length + HEADER_MAX <= chunk.bytes.length
+    ) {
+      const at = chunk.used;
+      chunk.bytes[chunk.runAt] += 4;
+      copyRange(chunk.bytes, at, payload, start, end);
+      chunk.used = at + length;
+      chunk.tailId = id;
+      this.packedBytes += length;
+      this.packed++;
+      return at;
+    }
     const far = chunk !== undefined && (Math.abs(id - chunk.tailId) > DELTA_MAX || Math.abs(created - chunk.tailCreated) > DELTA_MAX);
-    chunk = this.room(length + HEADER_MAX, id, created, far);
+    chunk = far ? this.fresh(length + HEADER_MAX, id, created) : this.room(length + HEADER_MAX, id, created);
     const bytes = chunk.bytes;
     const sameRun = deliveries === 0 && id === chunk.tailId + 1;
     const lengthCode = length === chunk.tailLength ? 0 : (length + 1) * 4;
@@ -183,27 +208,24 @@ export class MessageQueue {
     chunk.tailLength = length;
     this.packedBytes += length;
     this.packed++;
+    return at;
   }
 
-  /**
-   * pushPacked() of a never-delivered message, returning where its payload starts in `tailBytes`
-   * (no view of it is made): valid only until the queue is next read or written (what a lent
-   * message's subscribers see).
-   */
-  pushLent(id: number, created: number, payload: Uint8Array, start: number, end: number): number {
-    this.pushPacked(id, created, 0, payload, start, end);
-    return this.chunks.at(this.chunks.length - 1)!.used - (end - start);
-  }
-
-  /** The bytes of the newest chunk: where pushLent's payload is. */
+  /** The bytes of the newest chunk: where pushPacked's payload is. */
   get tailBytes(): Uint8Array {
-    return this.chunks.at(this.chunks.length - 1)!.bytes;
+    return this.tail!.bytes;
   }
 
-  /** The tail chunk when `need` bytes fit there (and not `fresh`), else a new one sized to the queue. */
-  private room(need: number, id: number, created: number, fresh: boolean): Chunk {
-    const tail = this.chunks.at(this.chunks.length - 1);
-    if (tail && !fresh && tail.used + need <= tail.bytes.length) return tail;
+  /** The tail chunk when `need` bytes fit there, else a new one (fresh()). */
+  private room(need: number, id: number, created: number): Chunk {
+    const tail = this.tail;
+    if (tail !== undefined && tail.used + need <= tail.bytes.length) return tail;
+    return this.fresh(need, id, created);
+  }
+
+  /** A new tail chunk sized to the queue (at least `need` bytes), its first entry to be `id` written at `created`. */
+  private fresh(need: number, id: number, created: number): Chunk {
+    const tail = this.tail;
     // Every chunk holds an entry, but for a lone empty one kept for reuse: it goes.
     if (tail && tail.head === tail.used) this.chunks.clear();
     const size = Math.max(chunkSize(this.packedBytes), need);
@@ -224,6 +246,7 @@ export class MessageQueue {
       runAt: -1,
     };
     this.chunks.push(chunk);
+    this.tail = chunk;
     return chunk;
   }
 
@@ -272,7 +295,22 @@ export class MessageQueue {
    * dropping nothing, when the queue is empty or that payload is shorter.
    */
   dropHead(minLength: number): boolean {
-    return this.takeHead(DISCARD, minLength);
+    // The usual oldest entry of a full topic: one of a run the head is in, headerless. It is as
+    // long as the entry before it and the next id, written at the same time, never delivered.
+    const chunk = this.front.length === 0 && this.packed > 0 ? this.chunks.peek()! : undefined;
+    if (chunk === undefined || chunk.headRun === 0) return this.takeHead(DISCARD, minLength);
+    const length = chunk.headLength;
+    if (length < minLength) return false;
+    const taken = this.taken;
+    taken.id = ++chunk.headId;
+    taken.length = length;
+    taken.deliveries = 0;
+    chunk.head += length;
+    chunk.headRun--;
+    this.packedBytes -= length;
+    this.packed--;
+    if (chunk.head === chunk.used) this.release(chunk);
+    return true;
   }
 
   /** shiftInto, of an oldest message whose payload is at least `minLength` bytes (else false, nothing taken). */
@@ -341,6 +379,7 @@ export class MessageQueue {
     this.spare = undefined;
     if (chunk.bytes.length > MIN_CHUNK * 4) {
       this.chunks.clear(); // an empty queue keeps no large chunk
+      this.tail = undefined;
     } else {
       // Read to its end, the chunk's head id, time and length are its tail's: the next entry follows on.
       chunk.used = 0;
@@ -351,7 +390,7 @@ export class MessageQueue {
 
   pop(): Message | undefined {
     if (this.packed === 0) return this.front.pop();
-    const chunk = this.chunks.at(this.chunks.length - 1)!;
+    const chunk = this.tail!;
     // The newest entry is the last one before `used`: walk the chunk to it, with the id, time and
     // length each entry is relative to.
     let start = chunk.head;
@@ -395,8 +434,12 @@ export class MessageQueue {
     chunk.tailLength = beforeLength;
     this.packed--;
     if (chunk.head === chunk.used) {
-      if (this.chunks.length > 1) this.chunks.pop();
-      else this.release(chunk);
+      if (this.chunks.length > 1) {
+        this.chunks.pop();
+        this.tail = this.chunks.at(this.chunks.length - 1);
+      } else {
+        this.release(chunk);
+      }
     }
     return message;
   }
@@ -472,6 +515,7 @@ export class MessageQueue {
   clear(): void {
     this.front.clear();
     this.chunks.clear();
+    this.tail = undefined;
     this.spare = undefined;
     this.external.clear();
     this.packed = 0;

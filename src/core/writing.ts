@@ -52,9 +52,7 @@ export function appendLent(s: BusState, topic: Topic, bytes: Uint8Array, start: 
   const created = s.now();
   const queue = topic.queue;
   const fanOut = topic.subscribers.size > 0;
-  let at = 0;
-  if (fanOut) at = queue.pushLent(id, created, bytes, start, end);
-  else queue.pushPacked(id, created, 0, bytes, start, end);
+  const at = queue.pushPacked(id, created, 0, bytes, start, end);
   topic.bytes += cost;
   s.bytes += cost;
   topic.counters.published++;
@@ -78,14 +76,15 @@ export function appendLent(s: BusState, topic: Topic, bytes: Uint8Array, start: 
  */
 function makeRoom(s: BusState, topic: Topic, cost: number): void {
   const { maxQueue, maxQueueBytes, maxMemory } = s.limits;
+  const held = topic.held;
   // The common case, on every write: room enough, nothing to allocate or decide.
-  if (topic.held < maxQueue && topic.bytes + cost <= maxQueueBytes && s.bytes + cost <= maxMemory) return;
+  if (held < maxQueue && topic.bytes + cost <= maxQueueBytes && s.bytes + cost <= maxMemory) return;
   const policy = topic.deadLetters ? "drop-oldest" : s.limits.overflow;
   // A full topic taking its next write (drop-oldest, a store that keeps nothing), when the oldest
   // message alone makes room (it frees its messageCost): it is dropped by its size and id, with
   // no Message made for it.
-  if (policy === "drop-oldest" && !s.storeKeeps && topic.held - 1 < maxQueue) {
-    const topicFull = topic.held >= maxQueue || topic.bytes + cost > maxQueueBytes;
+  if (policy === "drop-oldest" && !s.storeKeeps && held - 1 < maxQueue) {
+    const topicFull = held >= maxQueue || topic.bytes + cost > maxQueueBytes;
     const mustFree = Math.max(topic.bytes + cost - maxQueueBytes, s.bytes + cost - maxMemory);
     const queue = topic.queue;
     if (queue.dropHead(mustFree - MESSAGE_OVERHEAD)) {

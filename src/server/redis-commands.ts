@@ -107,10 +107,9 @@ export function llen(c: Connection, cmd: RespCommand): void {
 }
 
 export function publish(c: Connection, cmd: RespCommand): void {
-  const topic = cmd.text(1);
-  const reached = c.ctx.bus.subscriberCount(topic);
-  const written = c.ctx.bus.publishBorrowed(topic, cmd.bytesOf(2), cmd.owns(2), cmd.startOf(2), cmd.endOf(2));
-  if (written instanceof Promise) c.later(written, () => c.out.integer(reached));
+  // The write answers with the subscribers it reaches: one topic lookup per PUBLISH.
+  const reached = c.ctx.bus.publishReaching(cmd.text(1), cmd.bytesOf(2), cmd.owns(2), cmd.startOf(2), cmd.endOf(2));
+  if (reached instanceof Promise) c.later(reached, (count) => c.out.integer(count));
   else c.out.integer(reached);
 }
 

@@ -13,6 +13,7 @@ import { cleanupAll } from "../helpers/processes.ts";
 import { hasRedis, startRedis, type TestRedis } from "../helpers/redis.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/wait.ts";
+import { Resp } from "./transports.ts";
 
 const ready = hasBinary() && hasRedis();
 
@@ -79,6 +80,21 @@ describe.skipIf(!ready)("three msgbus nodes on one standalone Redis", () => {
     const ids = seen.map((m) => m.id);
     expect(ids).toEqual([...ids].sort((a, b) => a - b));
     expect(new Set(ids).size).toBe(50);
+  });
+
+  test("PUBLISH answers the subscribers on the node it is sent to, and the message is queued in Redis", async () => {
+    const watchers = [await Resp.connect(A().port), await Resp.connect(A().port), await Resp.connect(B().port)];
+    const publisher = await Resp.connect(A().port);
+    try {
+      expect(await publisher.send(["PUBLISH", "counted", "before"])).toBe(0);
+      for (const watcher of watchers) await watcher.send(["SUBSCRIBE", "counted"]);
+      expect(await publisher.send(["PUBLISH", "counted", "hello"])).toBe(2); // node B's subscriber is B's
+      expect(await publisher.send(["LLEN", "counted"])).toBe(2);
+      expect((await runCli(["get", "--url", C().url, "counted"])).stdoutText).toBe("before");
+    } finally {
+      for (const watcher of watchers) watcher.close();
+      publisher.close();
+    }
   });
 
   test("a since-replay on node C of messages written on A, then live ones written on B: no gap, no duplicate", async () => {

@@ -124,7 +124,7 @@ describe("MessageQueue", () => {
   test.each([
     ["varied messages", false],
     ["runs of messages of one length", true],
-  ])("against a model over a long random run (seeded), %s: push, unshift, shift, shiftInto, pop, removeFirst, clear", (_, runs) => {
+  ])("against a model over a long random run (seeded), %s: push, pushPacked, unshift, shift, shiftInto, dropHead, pop, removeFirst, clear", (_, runs) => {
     for (const seed of [1, 2, 3, 4, 5]) {
       const random = prng(seed);
       const q = new MessageQueue("q");
@@ -144,7 +144,13 @@ describe("MessageQueue", () => {
           const extra: Partial<Message> =
             random() < 0.05 * rare ? { origin: { topic: "x", id: 1, deliveries: 2 } } : { deliveries: random() < 0.2 * rare ? Math.floor(random() * 3) : 0 };
           const m = message(++id, size, { created, ...extra });
-          q.push(m);
+          if (size <= 8192 && m.origin === undefined && random() < 0.5) {
+            // The lent write's way in: the payload's copy is where pushPacked says, in tailBytes.
+            const at = q.pushPacked(m.id, m.created, m.deliveries, m.payload);
+            expect([...q.tailBytes.subarray(at, at + size)]).toEqual([...m.payload]);
+          } else {
+            q.push(m);
+          }
           model.push(m);
         } else if (r < 0.5) {
           const m = message(++id, Math.floor(random() * 50), { deliveries: 1 });
@@ -152,6 +158,16 @@ describe("MessageQueue", () => {
           model.unshift(m);
         } else if (r < 0.7) {
           expect(plain(q.shift())).toEqual(plain(model.shift()));
+        } else if (r < 0.85 && random() < 0.3) {
+          // Drop-oldest's way out: the oldest goes only when its payload is at least minLength.
+          const expected = model[0];
+          const minLength = expected === undefined ? 0 : expected.payload.length + Math.floor(random() * 3) - 1;
+          const drops = expected !== undefined && expected.payload.length >= minLength;
+          expect(q.dropHead(minLength)).toBe(drops);
+          if (drops) {
+            model.shift();
+            expect(q.taken).toEqual({ id: expected.id, length: expected.payload.length, deliveries: expected.deliveries });
+          }
         } else if (r < 0.85) {
           const expected = model.shift();
           const sink = new RangeSink();

@@ -38,3 +38,21 @@ test("a streaming consumer (ON) and a one-shot waiting consumer (blocked GET) ar
   bus.cancel("jobs", get);
   expect(topic.consumerCount).toBe(1);
 });
+
+test("PUBLISH's write (publishReaching) answers the subscribers it reaches, as subscriberCount counts them, and writes as publishBorrowed", () => {
+  const bus = new Bus();
+  const payload = new TextEncoder().encode("xhellox");
+  expect(bus.publishReaching("news", payload, false, 1, 6)).toBe(0); // nobody yet: queued all the same
+  const got: string[] = [];
+  const group: Subscriber = {
+    send: (m) => got.push(new TextDecoder().decode(m.payload)),
+    weight: 3,
+  };
+  bus.subscribe("news", group);
+  bus.subscribe("news", { send: noop });
+  expect(bus.publishReaching("news", payload, false, 1, 6)).toBe(4);
+  expect(got).toEqual(["hello"]);
+  expect(bus.depth("news")).toBe(2);
+  expect(bus.topic("news")!.lastId).toBe(2);
+  expect(() => bus.publishReaching("bad name", payload)).toThrow();
+});

@@ -185,6 +185,12 @@ export class RedisEngine implements Engine {
     return this.publish(topic, owned ? payload : new Uint8Array(payload)).then((message) => message.id);
   }
 
+  /** PUBLISH: the subscribers of this server the write reaches, counted as it is sent, once Redis has it. */
+  publishReaching(topic: string, bytes: Uint8Array, owned = false, start = 0, end = bytes.length): Promise<number> {
+    const reached = this.subscriberCount(topic);
+    return this.publishBorrowed(topic, bytes, owned, start, end).then(() => reached);
+  }
+
   depth(topic: string): Promise<number> {
     checkTopicName(topic);
     return this.client.llen(this.keys(topic)[3]!).catch((error: unknown) => {
