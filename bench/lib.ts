@@ -113,9 +113,9 @@ export async function redisCli(port: number, args: string[]): Promise<string[]> 
   return out.split("\n").filter((line) => line !== "");
 }
 
-export function rss(pid: number): number {
+export function rss(pid: number, field: "VmRSS" | "RssAnon" | "RssFile" = "VmRSS"): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
   return m ? Number(m[1]) * 1024 : NaN;
 }
 

@@ -413,10 +413,14 @@ export async function idleTable(): Promise<void> {
   for (const start of [() => startMsgbus(), () => startRedis(), startNats]) {
     const server = await start();
     await Bun.sleep(2000);
-    rows.push([server.name, mib(rss(server.pid))]);
+    rows.push([server.name, mib(rss(server.pid)), mib(rss(server.pid, "RssAnon")), mib(rss(server.pid, "RssFile"))]);
     await server.stop();
   }
-  console.log(table(["server", "idle RSS"], rows));
+  console.log(table(["server", "idle RSS", "of it anonymous", "of it the executable's pages (file)"], rows));
+  console.log(
+    "\n(The file part is pages of the executable mapped in; how many depends on how much of the file is in the page cache:\n" +
+      "Linux maps cached neighbours of each page a fault touches. A binary just written or copied is all cached; after a reboot it is not.)",
+  );
 }
 
 export async function run({ quick, parts }: { quick: boolean; parts?: Set<string> }): Promise<void> {
