@@ -587,7 +587,10 @@ export function cliArgs(rng: Rng, urls: string[]): string[] {
     args.push(topic());
     for (let i = rng.int(3); i > 0; i--) {
       const word = payload(rng);
-      args.push(typeof word === "string" ? word.replaceAll("\u0000", "").slice(0, 5000) : "bin");
+      // A word may end up the topic (`put --json fuzz-sentinel x`, `put -- fuzz-sentinel x`): never
+      // the sentinel's, whose queue the run must leave as it was (found by seed 4243, 90 s).
+      const text = typeof word === "string" ? word.replaceAll("\u0000", "").slice(0, 5000) : "bin";
+      args.push(text === SENTINEL_TOPIC ? "f0" : text);
     }
   } else if (sub === "ack" || sub === "nack") {
     args.push(topic(), rng.pick(["1", "0", "-1", "abc", "1.5", "99999999999999999999", ""]));
