@@ -11,6 +11,17 @@ const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (m: Message | undefined) => (m ? new TextDecoder().decode(m.payload) : undefined);
 const queued = (bus: Bus, topic: string) => [...(bus.topic(topic)?.queue ?? [])].map((m) => [m.id, m.deliveries]);
 
+/** The store holds exactly these [id, deliveries] of one topic, and no other topic. */
+function storeHolds(store: HandStore, topic: string, entries: [number, number][]): void {
+  expect(store.holds()).toEqual(new Map([[topic, entries]]));
+}
+
+/** The topic's queue and the store both hold exactly these [id, deliveries] (the store no other topic). */
+function heldInMemoryAndStore(bus: Bus, store: HandStore, topic: string, entries: [number, number][]): void {
+  expect(queued(bus, topic)).toEqual(entries);
+  storeHolds(store, topic, entries);
+}
+
 function setup(limits: Partial<BusLimits> = {}) {
   const store = new HandStore();
   const clock = { now: 1_700_000_000_000 };
@@ -81,23 +92,11 @@ describe("a commit that failed is undone in memory", () => {
     expect(bus.bytes).toBe(0);
     await store.settle(false);
     // The PURGE was answered STORAGE: it purged nothing, and the take took nothing.
-    expect(queued(bus, "q")).toEqual([
+    heldInMemoryAndStore(bus, store, "q", [
       [1, 0],
       [2, 0],
       [3, 0],
     ]);
-    expect(store.holds()).toEqual(
-      new Map([
-        [
-          "q",
-          [
-            [1, 0],
-            [2, 0],
-            [3, 0],
-          ],
-        ],
-      ]),
-    );
     // Taken again, a is an object at the head (put back); b and c are packed again.
     expect(bus.bytes).toBe(before + OBJECT_OVERHEAD);
     expect(bus.topic("q")!.bytes).toBe(bus.bytes);
@@ -117,23 +116,11 @@ describe("a commit that failed is undone in memory", () => {
     bus.publish("q", bytes("d"));
     await store.settle(false);
     expect(bus.topic("q")!.leased.size).toBe(0);
-    expect(queued(bus, "q")).toEqual([
+    heldInMemoryAndStore(bus, store, "q", [
       [1, 0],
       [2, 0],
       [3, 0],
     ]);
-    expect(store.holds()).toEqual(
-      new Map([
-        [
-          "q",
-          [
-            [1, 0],
-            [2, 0],
-            [3, 0],
-          ],
-        ],
-      ]),
-    );
     expect(bus.topic("q")!.bytes).toBe(bus.bytes);
   });
 
@@ -145,21 +132,10 @@ describe("a commit that failed is undone in memory", () => {
     bus.ack("q", 1);
     expect(bus.purge("q")).toBe(1);
     await store.settle(false);
-    expect(queued(bus, "q")).toEqual([
+    heldInMemoryAndStore(bus, store, "q", [
       [1, 1],
       [2, 0],
     ]);
-    expect(store.holds()).toEqual(
-      new Map([
-        [
-          "q",
-          [
-            [1, 1],
-            [2, 0],
-          ],
-        ],
-      ]),
-    );
   });
 
   test("a purge of delayed messages in a failed commit: they are held back again until their time", async () => {
@@ -172,17 +148,10 @@ describe("a commit that failed is undone in memory", () => {
     await store.settle(false);
     expect(bus.topic("q")!.delayed).toBe(1);
     expect(queued(bus, "q")).toEqual([[2, 0]]);
-    expect(store.holds()).toEqual(
-      new Map([
-        [
-          "q",
-          [
-            [1, 1],
-            [2, 0],
-          ],
-        ],
-      ]),
-    );
+    storeHolds(store, "q", [
+      [1, 1],
+      [2, 0],
+    ]);
     clock.now += 4999;
     bus.tick();
     expect(queued(bus, "q")).toEqual([[2, 0]]);
@@ -205,7 +174,7 @@ describe("a commit that failed is undone in memory", () => {
     await store.settle(false);
     expect(queued(bus, "q")).toEqual([[1, 1]]);
     expect(queued(bus, "q.dead")).toEqual([]);
-    expect(store.holds()).toEqual(new Map([["q", [[1, 1]]]]));
+    storeHolds(store, "q", [[1, 1]]);
   });
 
   test("a write leased and nacked with a delay in one failed commit leaves (it is not held back for later)", async () => {

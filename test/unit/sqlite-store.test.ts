@@ -13,6 +13,26 @@ import { MAX_SEQ, openSqliteStore, type SqliteStore } from "../../src/store/sqli
 import { SCHEMA_VERSION } from "../../src/store/sqlite-open.ts";
 import { StoreCommitError } from "../../src/core/store.ts";
 
+/**
+ * Makes `changes` to the store and flushes them while another connection holds the database's
+ * write lock: the commit fails (StoreCommitError); the lock is let go afterwards.
+ */
+async function failedCommit(dir: string, store: SqliteStore, changes: () => void): Promise<void> {
+  const blocker = new Database(join(dir, "msgbus.db"));
+  blocker.exec("BEGIN IMMEDIATE");
+  try {
+    changes();
+    const outcome = await store.flush()!.then(
+      () => "written",
+      (e: unknown) => e,
+    );
+    expect(outcome).toBeInstanceOf(StoreCommitError);
+  } finally {
+    blocker.exec("ROLLBACK");
+    blocker.close();
+  }
+}
+
 const dirs: string[] = [];
 const stores: SqliteStore[] = [];
 const encoder = new TextEncoder();
@@ -213,18 +233,10 @@ describe("sqlite store", () => {
     store.load();
     for (const name of ["p", "d"]) for (const id of [1, 2]) store.added(message(name, id));
     await store.flush();
-    const blocker = new Database(join(dir, "msgbus.db"));
-    blocker.exec("BEGIN IMMEDIATE");
-    store.purged("p");
-    store.deleted("d");
-    expect(
-      await store.flush()!.then(
-        () => "written",
-        (e: unknown) => e,
-      ),
-    ).toBeInstanceOf(StoreCommitError);
-    blocker.exec("ROLLBACK");
-    blocker.close();
+    await failedCommit(dir, store, () => {
+      store.purged("p");
+      store.deleted("d");
+    });
     // The retry, after a second with nothing new: the delete, not the purge.
     await Bun.sleep(1200);
     expect(peek(dir, "SELECT t.name, m.id FROM messages m JOIN topics t USING (tid) ORDER BY t.name, m.id")).toEqual([
@@ -255,20 +267,12 @@ describe("sqlite store", () => {
     store.added(message("q", 2));
     store.added(message("q", 3));
     await store.flush();
-    const blocker = new Database(join(dir, "msgbus.db"));
-    blocker.exec("BEGIN IMMEDIATE");
-    store.removed("q", 2);
-    store.purged("gone");
-    leased.deliveries = 1;
-    store.delivered(leased);
-    expect(
-      await store.flush()!.then(
-        () => "written",
-        (e: unknown) => e,
-      ),
-    ).toBeInstanceOf(StoreCommitError);
-    blocker.exec("ROLLBACK");
-    blocker.close();
+    await failedCommit(dir, store, () => {
+      store.removed("q", 2);
+      store.purged("gone");
+      leased.deliveries = 1;
+      store.delivered(leased);
+    });
     leased.deliveries = 0; // as the bus undoes it
     store.added(message("q", 4));
     await store.flush();
