@@ -165,6 +165,25 @@ describe.skipIf(!hasBinary())("WebSocket", () => {
     await waitFor(async () => (await subscribers(topic)) === 0, { what: "the sockets to leave" });
   });
 
+  test("groups of one topic in raw, ?binary and ?json, let go and made anew, each get every message and count their sockets", async () => {
+    const topic = fresh("regroup");
+    for (let round = 0; round < 3; round++) {
+      const raw = await Promise.all([WsCollector.open(`${ws}/${topic}`), WsCollector.open(`${ws}/${topic}`)]);
+      const binary = await WsCollector.open(`${ws}/${topic}?binary`);
+      const json = await WsCollector.open(`${ws}/${topic}?json`);
+      expect(await subscribers(topic)).toBe(4);
+      const payloads = Array.from({ length: 50 }, (_, i) => `r${round}m${i}${i % 7 === 0 ? "é" : ""}`);
+      await resp.putAll(topic, payloads.map(text));
+      for (const socket of raw) expect(await socket.waitForFrames(50)).toEqual(payloads);
+      const binaryFrames = await binary.waitForFrames(50);
+      for (let i = 0; i < 50; i++) expect(same(binaryFrames[i]!, text(payloads[i]!))).toBe(true);
+      const envelopes = (await json.waitForFrames(50)).map((f) => JSON.parse(f as string) as { type: string; topic: string });
+      expect(envelopes.every((e) => e.type === "message" && e.topic === topic)).toBe(true);
+      for (const socket of [...raw, binary, json]) socket.close();
+      await waitFor(async () => (await subscribers(topic)) === 0, { what: "the sockets to leave" });
+    }
+  });
+
   test("?since joining while writes pour in sees every id exactly once, in order, then live", async () => {
     const topic = fresh("since");
     const writes = resp.putAll(
