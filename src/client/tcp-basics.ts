@@ -4,7 +4,7 @@
 
 import { BusError } from "../core/errors.ts";
 import { RESP_PREFIX, codeOfRespPrefix } from "../protocol/resp-errors.ts";
-import type { RespValue } from "../protocol/resp-reader.ts";
+import type { RespReader, RespValue } from "../protocol/resp-reader.ts";
 
 export const DEFAULT_PORT = 6552;
 export const CONNECT_TIMEOUT_MS = 10000;
@@ -94,6 +94,33 @@ export function lostConnection(label: string, error: unknown, refusedAtOnce: boo
   let reason = error === undefined ? "the server closed the connection" : reasonOf(error);
   if (error === undefined && refusedAtOnce) reason += " before answering (if it uses TLS, connect with tls://)";
   return new BusError("UNAVAILABLE", `lost the connection to msgbus at ${label}: ${reason}`);
+}
+
+/**
+ * Feeds one read to a connection's reply reader and hands each whole reply to `take`, in order,
+ * while it returns true. Bytes that are not RESP end the socket and go to `lost` as the one
+ * failure both TCP clients report.
+ */
+export function readReplies(
+  reader: RespReader,
+  chunk: Uint8Array,
+  label: string,
+  socket: { end(): void },
+  lost: (error: BusError) => void,
+  take: (value: RespValue) => boolean,
+): void {
+  reader.feed(chunk);
+  for (;;) {
+    let item: { value: RespValue } | undefined;
+    try {
+      item = reader.next();
+    } catch {
+      lost(new BusError("UNAVAILABLE", `${label} did not answer in RESP (is it a msgbus TCP port?)`));
+      socket.end();
+      return;
+    }
+    if (item === undefined || !take(item.value)) return;
+  }
 }
 
 /** What asks the server for its largest payload (msgbus answers as Redis does). */

@@ -7,7 +7,7 @@ import { BusError } from "../core/errors.ts";
 import { isMessageFrame, readMessage } from "../protocol/frame.ts";
 import { RespErrorValue, RespPush, RespReader, type RespValue } from "../protocol/resp-reader.ts";
 import { encodeCommand } from "../protocol/resp-writer.ts";
-import { MAX_MESSAGE_SIZE_COMMAND, connectWithin, lostConnection, maxMessageSizeOf, replyError, tcpAddress } from "./tcp-basics.ts";
+import { MAX_MESSAGE_SIZE_COMMAND, connectWithin, lostConnection, maxMessageSizeOf, readReplies, replyError, tcpAddress } from "./tcp-basics.ts";
 import { bunTls, certificateHint, type TlsOptions } from "./tls.ts";
 import type {
   Client,
@@ -198,20 +198,17 @@ class RespConnection {
   }
 
   private received(chunk: Uint8Array): void {
-    this.reader.feed(chunk);
-    for (;;) {
-      let item: { value: RespValue } | undefined;
-      try {
-        item = this.reader.next();
-      } catch {
-        this.lost(new BusError("UNAVAILABLE", `${this.target.label} did not answer in RESP (is it a msgbus TCP port?)`));
-        this.socket.end();
-        return;
-      }
-      if (item === undefined) return;
-      this.dispatch(item.value);
-      if (this.ended !== undefined) return;
-    }
+    readReplies(
+      this.reader,
+      chunk,
+      this.target.label,
+      this.socket,
+      (error) => this.lost(error),
+      (value) => {
+        this.dispatch(value);
+        return this.ended === undefined;
+      },
+    );
   }
 
   private dispatch(value: RespValue): void {

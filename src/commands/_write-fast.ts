@@ -8,7 +8,7 @@
 // false and goes the full way (src/cli.ts); test/e2e/cli.test.ts compares the two.
 
 import type { Socket } from "bun";
-import { MAX_MESSAGE_SIZE_COMMAND, connectWithin, lostConnection, maxMessageSizeOf, replyError, tcpAddress } from "../client/tcp-basics.ts";
+import { MAX_MESSAGE_SIZE_COMMAND, connectWithin, lostConnection, maxMessageSizeOf, readReplies, replyError, tcpAddress } from "../client/tcp-basics.ts";
 import { type Config, SETTINGS, clientUrl, isSetIn, resolveSettings } from "../config.ts";
 import { BusError } from "../core/errors.ts";
 import { RespErrorValue, RespReader, type RespValue } from "../protocol/resp-reader.ts";
@@ -201,28 +201,30 @@ class Connection {
   }
 
   private received(chunk: Uint8Array): void {
-    this.reader.feed(chunk);
-    for (;;) {
-      let item: { value: RespValue } | undefined;
-      try {
-        item = this.reader.next();
-      } catch {
-        this.lost(new BusError("UNAVAILABLE", `${this.label} did not answer in RESP (is it a msgbus TCP port?)`));
-        this.socket.end();
-        return;
-      }
-      if (item === undefined || this.ended) return;
-      const waiting = this.waiting;
-      this.waiting = undefined;
-      if (!waiting) {
-        // Unasked-for: the server speaks first only to say why it closes.
-        if (item.value instanceof RespErrorValue) this.lost(replyError(item.value));
-        continue;
-      }
-      this.answered = true;
-      if (item.value instanceof RespErrorValue) waiting.reject(replyError(item.value));
-      else waiting.resolve(item.value);
+    readReplies(
+      this.reader,
+      chunk,
+      this.label,
+      this.socket,
+      (error) => this.lost(error),
+      (value) => this.reply(value),
+    );
+  }
+
+  /** One reply: to the request waiting for it; false once the connection has ended. */
+  private reply(value: RespValue): boolean {
+    if (this.ended) return false;
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    if (!waiting) {
+      // Unasked-for: the server speaks first only to say why it closes.
+      if (value instanceof RespErrorValue) this.lost(replyError(value));
+      return true;
     }
+    this.answered = true;
+    if (value instanceof RespErrorValue) waiting.reject(replyError(value));
+    else waiting.resolve(value);
+    return true;
   }
 
   /** The socket is gone: what waits fails. */
